@@ -1,0 +1,78 @@
+"""Reading tensors from .safetensors, .ckpt, .pth files without running code from them."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from .errors import MotionModuleFileError
+
+StateDict = dict[str, torch.Tensor]
+
+SAFETENSORS_SUFFIXES = (".safetensors",)
+PICKLE_SUFFIXES = (".ckpt", ".pth", ".pt", ".bin")
+SUPPORTED_SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
+
+
+def read_state_dict(path: str | Path) -> StateDict:
+    """All tensors of a file, unwrapped from a ``state_dict`` entry where there is one.
+
+    Pickled files are read with ``weights_only=True``: one that would need to run code to
+    unpickle is refused, never executed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MotionModuleFileError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in SAFETENSORS_SUFFIXES:
+        raw = _read_safetensors(path)
+    elif suffix in PICKLE_SUFFIXES:
+        raw = _read_pickle(path)
+    else:
+        raise MotionModuleFileError(
+            f"{path.name}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    return unwrap_state_dict(raw, path.name)
+
+
+def unwrap_state_dict(raw: object, name: str) -> StateDict:
+    """The tensors of a loaded object; drops non-tensor entries such as ``animatediff_config``."""
+    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
+        raw = raw["state_dict"]
+    if not isinstance(raw, dict):
+        raise MotionModuleFileError(f"{name}: holds a {type(raw).__name__}, not a dictionary of tensors")
+    tensors = {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise MotionModuleFileError(f"{name}: holds no tensors")
+    return tensors
+
+
+def _read_safetensors(path: Path) -> object:
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise MotionModuleFileError(f"{path.name}: not a readable safetensors file (truncated or damaged?): {error}") from None
+
+
+def _read_pickle(path: Path) -> object:
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only" in str(error).lower() or "weights_only" in str(error):
+            raise MotionModuleFileError(
+                f"{path.name}: refused: unpickling it would run code that is not plain tensors "
+                f"({_first_line(error)}); convert it to .safetensors with a tool you trust"
+            ) from None
+        raise MotionModuleFileError(f"{path.name}: not a readable checkpoint: {_first_line(error)}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError) as error:
+        raise MotionModuleFileError(f"{path.name}: not a readable checkpoint (truncated or damaged?): {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
