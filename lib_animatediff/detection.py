@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from .errors import MotionModuleFileError, MotionModuleLayoutError
 from .families import ANIMATELCM, HOTSHOTXL, SDXL, V1, V2, V3, BaseModel, MotionModuleFamily
+from .motion_module import NORM_GROUPS
 from .state_dict_io import StateDict
 
 _HOTSHOT_BLOCK = re.compile(r"^((?:down|up)_blocks\.\d+|mid_block)\.temporal_attentions\.(\d+)\.")
@@ -86,10 +88,16 @@ def _pe_length(keys: StateDict, name: str) -> int | None:
 
 
 def _level_channels(keys: StateDict, level: int, name: str) -> int:
-    key = f"down_blocks.{level}.motion_modules.0.temporal_transformer.norm.weight"
-    if key not in keys:
-        raise MotionModuleLayoutError(f"{name}: incomplete layout, {key} is missing")
-    return int(keys[key].shape[0])
+    """The channels of a level, by majority over tensors that all carry them, so that one
+    tensor of a wrong shape is reported by the layout check instead of setting the size."""
+    prefix = f"down_blocks.{level}.motion_modules.0.temporal_transformer."
+    sizes = [keys[prefix + key].shape[0] for key in ("norm.weight", "norm.bias", "proj_in.bias", "proj_out.bias") if prefix + key in keys]
+    if not sizes:
+        raise MotionModuleLayoutError(f"{name}: incomplete layout, {prefix}norm.weight is missing")
+    channels = int(Counter(sizes).most_common(1)[0][0])
+    if channels % NORM_GROUPS:
+        raise MotionModuleLayoutError(f"{name}: level {level} has {channels} channels, not a multiple of {NORM_GROUPS} norm groups")
+    return channels
 
 
 def _reject_foreign_files(keys: StateDict, name: str) -> None:
@@ -98,6 +106,8 @@ def _reject_foreign_files(keys: StateDict, name: str) -> None:
             f"{name}: this is a motion LoRA, not a motion module; put it in the Lora folder and "
             "use it in the prompt as <lora:NAME:STRENGTH>"
         )
+    if not keys:
+        raise MotionModuleFileError(f"{name}: holds no tensors")
     if not any(".motion_modules." in key for key in keys):
         sample = next(iter(keys))
         hint = " (it looks like a Stable Diffusion checkpoint)" if "model.diffusion_model." in sample else ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -63,14 +62,27 @@ def _read_pickle(path: Path) -> object:
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights only" in str(error).lower() or "weights_only" in str(error):
+        reason = _unpickler_reason(error)
+        if "global" in reason.lower():
             raise MotionModuleFileError(
-                f"{path.name}: refused: unpickling it would run code that is not plain tensors "
-                f"({_first_line(error)}); convert it to .safetensors with a tool you trust"
+                f"{path.name}: refused: unpickling it would run code, not just read tensors ({reason}); "
+                "convert it to .safetensors with a tool you trust"
             ) from None
-        raise MotionModuleFileError(f"{path.name}: not a readable checkpoint: {_first_line(error)}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError) as error:
+        raise MotionModuleFileError(f"{path.name}: not a readable checkpoint (truncated or damaged?): {reason}") from None
+    except Exception as error:  # noqa: BLE001 - any failure of a damaged file is the file's fault
         raise MotionModuleFileError(f"{path.name}: not a readable checkpoint (truncated or damaged?): {_first_line(error)}") from None
+
+
+def _unpickler_reason(error: pickle.UnpicklingError) -> str:
+    """What torch's weights-only unpickler met ("Unsupported global: GLOBAL os.system"), not its advice."""
+    lines = [line.strip().removeprefix("WeightsUnpickler error:").strip() for line in str(error).splitlines()]
+    lines = [line for line in lines if line]
+    for line in lines:
+        if "global" in line.lower():
+            return line
+    advice = ("Weights only load failed", "(1)", "(2)", "Please file", "Check the documentation", "Re-running", "In PyTorch")
+    detail = [line for line in lines if not line.startswith(advice)]
+    return detail[0] if detail else _first_line(error)
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,0 +1,53 @@
+"""An end-to-end check without the WebUI: a tiny UNet, the motion modules spliced in through
+the same injection the extension uses, a few Euler steps over a video, frames out."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+from PIL import Image
+
+from .families import SDXL_STANDARD_SCHEDULE
+from .injection import MotionModuleInjection
+from .motion_module import MotionModuleSet
+from .sampling import epsilon_denoiser, sample_euler, sampling_sigmas
+from .tiny_unet import CONTEXT_DIM, build_unet
+
+# Stable Diffusion's own schedule, which the injection replaces with the family's.
+SD_SCHEDULE = SDXL_STANDARD_SCHEDULE
+
+
+def denoise_video(
+    modules: MotionModuleSet, frames: int = 8, steps: int = 4, latent_size: tuple[int, int] = (16, 16), seed: int = 0
+) -> torch.Tensor:
+    """Latents (frames, 4, h, w) denoised by a random UNet with ``modules`` injected.
+
+    Cond and uncond run as one batch of two videos, as A1111 batches them.
+    """
+    unet = build_unet(modules.family.base, modules.level_channels, seed=seed)
+    model = SimpleNamespace(alphas_cumprod=SD_SCHEDULE.alphas_cumprod())
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn((frames, 4, *latent_size), generator=generator)
+    cond = torch.randn((1, 7, CONTEXT_DIM), generator=generator)
+    context = torch.cat([torch.zeros_like(cond), cond]).repeat_interleave(frames, dim=0)
+    with MotionModuleInjection(unet, modules, schedule_owner=model) as injected, injected.video(frames):
+        denoise_pair = epsilon_denoiser(unet, model.alphas_cumprod, context=context)
+
+        def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            uncond, conditioned = denoise_pair(torch.cat([x, x]), sigma).chunk(2)
+            return uncond + 7.0 * (conditioned - uncond)
+
+        sigmas = sampling_sigmas(model.alphas_cumprod, steps)
+        return sample_euler(denoise, noise * sigmas[0], sigmas)
+
+
+def latents_to_images(latents: torch.Tensor, scale: int = 8) -> list[Image.Image]:
+    """A preview of latents as RGB: three channels, each stretched over the whole video."""
+    rgb = latents[:, :3].float()
+    low = rgb.amin(dim=(0, 2, 3), keepdim=True)
+    high = rgb.amax(dim=(0, 2, 3), keepdim=True)
+    rgb = ((rgb - low) / (high - low).clamp_min(1e-6) * 255).round().byte()
+    rgb = torch.nn.functional.interpolate(rgb.float(), scale_factor=scale, mode="nearest").byte()
+    return [Image.fromarray(frame.permute(1, 2, 0).numpy()) for frame in rgb]
+

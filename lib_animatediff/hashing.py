@@ -1,0 +1,64 @@
+"""SHA-256 of model files, computed once per file and cached by size and mtime."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+_CHUNK = 1 << 20
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class HashCache:
+    """A JSON file of ``path → {size, mtime_ns, sha256}``; a changed file is hashed again."""
+
+    def __init__(self, cache_file: str | Path):
+        self.cache_file = Path(cache_file)
+        self._entries: dict[str, dict] = self._read()
+
+    def sha256(self, path: str | Path) -> str:
+        path = Path(path).resolve()
+        stat = path.stat()
+        key = str(path)
+        entry = self._entries.get(key)
+        if entry and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+            return entry["sha256"]
+        digest = sha256_of(path)
+        self._entries[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+        self._write()
+        return digest
+
+    def _read(self) -> dict[str, dict]:
+        try:
+            entries = json.loads(self.cache_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return entries if isinstance(entries, dict) else {}
+
+    def _write(self) -> None:
+        # Write beside the target and rename, so a crash never leaves half a cache.
+        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=self.cache_file.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as stream:
+            json.dump(self._entries, stream, indent=1, sort_keys=True)
+        os.replace(temporary, self.cache_file)
+
+
+def short_hash(sha256: str) -> str:
+    """The 10-character form A1111 shows in infotext."""
+    return sha256[:10]
+
+
+def default_cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "animatediff-a1111" / "hashes.json"
