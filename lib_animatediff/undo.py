@@ -43,6 +43,15 @@ class UndoStack:
             self.callback(f"remove {type(obj).__name__}.{name}", lambda: delattr(obj, name))
         setattr(obj, name, value)
 
+    def set_item(self, mapping: dict, key: Any, value: Any) -> None:
+        """``mapping[key] = value``, undone by restoring the old value or removing the key."""
+        if key in mapping:
+            old = mapping[key]
+            self.callback(f"restore [{key!r}]", lambda: mapping.__setitem__(key, old))
+        else:
+            self.callback(f"remove [{key!r}]", lambda: mapping.pop(key, None))
+        mapping[key] = value
+
     def insert_module(self, container: nn.Sequential, index: int, module: nn.Module) -> None:
         """Insert into an ``nn.Sequential``; undo removes that very module again."""
         container.insert(index, module)

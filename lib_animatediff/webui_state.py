@@ -1,0 +1,61 @@
+"""The one place that holds what the extension has changed in the running WebUI.
+
+It lives in the library rather than the script file because A1111 re-executes script files
+on "Reload UI" while imported packages stay: a change made before a reload is still found
+and undone after it. Every job starts by healing whatever an earlier one left behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .loader import load_motion_module
+from .log import logger
+from .motion_module import MotionModuleSet
+from .undo import UndoStack
+
+
+class WebUIChanges:
+    def __init__(self) -> None:
+        self._undo: UndoStack | None = None
+        self._modules: dict[tuple[str, int, int], MotionModuleSet] = {}
+
+    @property
+    def active(self) -> bool:
+        return self._undo is not None and len(self._undo) > 0
+
+    def begin(self) -> UndoStack:
+        """A fresh record of changes for a new job, after undoing any an earlier job left."""
+        self.heal()
+        self._undo = UndoStack()
+        return self._undo
+
+    def end(self) -> None:
+        """Undo everything recorded since ``begin``."""
+        undo, self._undo = self._undo, None
+        if undo is not None:
+            undo.undo_all()
+
+    def heal(self) -> bool:
+        if not self.active:
+            self._undo = None
+            return False
+        logger.warning("restoring the WebUI from a job that did not finish cleanly")
+        self.end()
+        return True
+
+    def motion_modules(self, path: Path) -> MotionModuleSet:
+        """The loaded module set of a file, kept while the file is unchanged (one at a time)."""
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in self._modules:
+            self._modules.clear()
+            self._modules[key] = load_motion_module(path)
+            logger.info("loaded %s (%s)", path.name, self._modules[key].family.title)
+        return self._modules[key]
+
+    def forget_modules(self) -> None:
+        self._modules.clear()
+
+
+WEBUI = WebUIChanges()

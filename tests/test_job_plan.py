@@ -1,0 +1,45 @@
+"""Frames, context and schedule of a job."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib_animatediff.errors import AnimateDiffError
+from lib_animatediff.families import HOTSHOTXL, SDXL, V1, V2
+from lib_animatediff.job import plan_job
+from lib_animatediff.params import AnimateDiffParams
+from lib_animatediff.random_weights import random_motion_modules
+
+
+def _modules(family):
+    return random_motion_modules(family, (32, 64, 64, 64) if family.levels == 4 else (32, 64, 96))
+
+
+@pytest.mark.parametrize("family, context", [(V2, 16), (V1, 16), (SDXL, 8), (HOTSHOTXL, 8)], ids=lambda v: getattr(v, "name", v))
+def test_default_context_and_zero_frames_mean_one_window(family, context):
+    plan = plan_job(AnimateDiffParams(enable=True, video_length=0, batch_size=0), _modules(family))
+    assert plan.context == context and plan.frames == context
+    assert plan.schedule.windows(plan.frames, 0) == [list(range(context))]
+
+
+def test_fewer_frames_than_context_is_one_short_window():
+    plan = plan_job(AnimateDiffParams(enable=True, video_length=5), _modules(V2))
+    assert plan.frames == 5 and plan.context == 5
+    assert plan.schedule.windows(5, 3) == [list(range(5))]
+
+
+def test_context_beyond_positional_encoding_is_capped_with_a_message():
+    plan = plan_job(AnimateDiffParams(enable=True, video_length=48, batch_size=32), _modules(V1))
+    assert plan.context == 24
+    assert any("supports" in w and "24" in w for w in plan.warnings)
+
+
+def test_more_frames_than_positional_encoding_run_in_windows():
+    plan = plan_job(AnimateDiffParams(enable=True, video_length=100, batch_size=16), _modules(V1))
+    windows = plan.schedule.windows(100, 0)
+    assert plan.frames == 100 and len(windows) > 1 and max(len(w) for w in windows) == 16
+
+
+def test_overlap_not_below_context_is_refused():
+    with pytest.raises(AnimateDiffError, match="overlap"):
+        plan_job(AnimateDiffParams(enable=True, video_length=32, batch_size=8, overlap=8), _modules(V2))

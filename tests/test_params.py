@@ -1,0 +1,54 @@
+"""The parameter type accepts sd-webui-animatediff's API dicts and names what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib_animatediff.params import AnimateDiffParams, ParameterError
+
+SD_WEBUI_ANIMATEDIFF_FIELDS = [
+    "model", "enable", "video_length", "fps", "loop_number", "closed_loop", "batch_size", "stride", "overlap",
+    "format", "interp", "interp_x", "video_source", "video_path", "mask_path", "latent_power", "latent_scale",
+    "last_frame", "latent_power_last", "latent_scale_last", "request_id",
+    "freeinit_enable", "freeinit_filter", "freeinit_ds", "freeinit_dt", "freeinit_iters",
+]  # fmt: skip
+
+
+def test_every_sd_webui_animatediff_field_is_accepted():
+    assert set(SD_WEBUI_ANIMATEDIFF_FIELDS) <= set(AnimateDiffParams.field_names())
+
+
+def test_api_dict_first_then_ui_defaults_uses_the_dict():
+    params = AnimateDiffParams.from_args(({"enable": True, "video_length": 24, "format": "gif"}, "ignored", 3))
+    assert params.enable and params.video_length == 24 and params.format == ["GIF"]
+
+
+def test_positional_ui_values_map_in_field_order():
+    params = AnimateDiffParams.from_args(("mm.ckpt", True, 12, 10.0, 0, "A", 8, 2, 2, ["GIF"]))
+    assert (params.model, params.video_length, params.fps, params.closed_loop, params.batch_size, params.stride) == ("mm.ckpt", 12, 10, "A", 8, 2)
+
+
+@pytest.mark.parametrize(
+    "values, field, expected",
+    [
+        ({"enabled": True}, "enabled", "unknown"),
+        ({"video_length": "16"}, "video_length", "number"),
+        ({"video_length": 2.5}, "video_length", "whole number"),
+        ({"enable": "yes"}, "enable", "true or false"),
+        ({"closed_loop": "X"}, "closed_loop", "R-P"),
+        ({"stride": 3}, "stride", "power of two"),
+        ({"format": ["GIF", "AVI"]}, "format", "MP4"),
+        ({"fps": 0}, "fps", "> 0"),
+        ({"overlap": -2}, "overlap", "-1"),
+        ({"model": 5}, "model", "text"),
+    ],
+)
+def test_bad_values_name_the_field_and_what_was_expected(values, field, expected):
+    with pytest.raises(ParameterError) as error:
+        AnimateDiffParams.from_dict(values)
+    assert repr(field) in str(error.value) and expected in str(error.value)
+
+
+def test_too_many_positional_values_are_refused():
+    with pytest.raises(ParameterError, match="at most"):
+        AnimateDiffParams.from_args(tuple(range(100)))
