@@ -210,3 +210,17 @@ def test_motion_modules_follow_the_unet_dtype(unets):
     modules = _modules(V2).half()
     with MotionModuleInjection(unet, modules):
         assert modules.dtype == next(unet.parameters()).dtype
+
+
+def test_motion_modules_travel_with_the_blocks_they_sit_in(unets):
+    """A1111's --medvram/--lowvram move whole UNet blocks between devices; a spliced module
+    must be part of its block for that."""
+    unet = unets[BaseModel.SD15]
+    modules = _modules(V2)
+    with MotionModuleInjection(unet, modules):
+        for block in [*unet.input_blocks, unet.middle_block, *unet.output_blocks]:
+            for layer in block:
+                if isinstance(layer, SplicedMotionModule):
+                    block_params = {id(p) for p in block.parameters()}
+                    assert all(id(p) in block_params for p in layer.motion_module.parameters())
+        assert sum(isinstance(m, SplicedMotionModule) for m in unet.modules()) == V2.module_count()

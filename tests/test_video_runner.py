@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import SD15_CHANNELS
+from conftest import SD15_CHANNELS, SDXL_CHANNELS
 from lib_animatediff.context import ContextSchedule, WindowAccumulator
 from lib_animatediff.errors import AnimateDiffError
-from lib_animatediff.families import V1, V2, BaseModel
+from lib_animatediff.families import FAMILIES, V1, V2, BaseModel
 from lib_animatediff.injection import MotionModuleInjection
 from lib_animatediff.random_weights import random_motion_modules
 from lib_animatediff.tiny_unet import CONTEXT_DIM, build_unet
@@ -18,8 +18,13 @@ FRAMES = 6
 
 
 @pytest.fixture(scope="module")
-def unet():
-    return build_unet(BaseModel.SD15, SD15_CHANNELS, seed=2)
+def unets():
+    return {BaseModel.SD15: build_unet(BaseModel.SD15, SD15_CHANNELS, seed=2), BaseModel.SDXL: build_unet(BaseModel.SDXL, SDXL_CHANNELS, seed=2)}
+
+
+@pytest.fixture(scope="module")
+def unet(unets):
+    return unets[BaseModel.SD15]
 
 
 def apply_model(unet):
@@ -60,13 +65,17 @@ def one_video(unet, injection, x, prompt):
         return unet(x, t, context=prompt.repeat(FRAMES, 1, 1))
 
 
-@pytest.mark.parametrize("family", [V1, V2], ids=lambda f: f.name)
+@pytest.mark.parametrize("family", FAMILIES.values(), ids=lambda f: f.name)
 @pytest.mark.parametrize("conds_per_frame", [1, 2, 3])
 @pytest.mark.parametrize("with_uncond", [True, False], ids=["cond+uncond", "uncond-skipped"])
-def test_any_row_layout_equals_each_video_run_alone(unet, family, conds_per_frame, with_uncond):
+def test_any_row_layout_equals_each_video_run_alone(unets, family, conds_per_frame, with_uncond):
+    """Cond and uncond in one call or not, AND prompts interleaved: every video comes out as
+    if it ran alone (v1 and HotShot-XL's cross-frame GroupNorm included)."""
+    unet = unets[family.base]
+    channels = SD15_CHANNELS if family.base is BaseModel.SD15 else SDXL_CHANNELS
     x, prompts = make_video(conds_per_frame + 1)
     rows_x, t, cond = a1111_rows(x, prompts, conds_per_frame, with_uncond)
-    with torch.no_grad(), MotionModuleInjection(unet, random_motion_modules(family, SD15_CHANNELS, seed=4)) as injection:
+    with torch.no_grad(), MotionModuleInjection(unet, random_motion_modules(family, channels, seed=4)) as injection:
         runner = VideoModelRunner(injection, ContextSchedule(context=16), FRAMES, conds_per_frame=conds_per_frame)
         out = runner(apply_model(unet), rows_x, t, cond)
         videos = video_rows(rows_x.shape[0], FRAMES, conds_per_frame)
