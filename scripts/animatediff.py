@@ -128,6 +128,9 @@ class AnimationJob:
             WEBUI.end()
 
     def write_outputs(self, p: StableDiffusionProcessing, processed: Processed) -> None:
+        if (shared.state.interrupted or shared.state.skipped) and not shared.opts.save_incomplete_images:
+            logger.info("not saving the animation of an interrupted job (Settings: save incomplete images)")
+            return
         frames = processed.images[processed.index_of_first_image :]
         folder = Path(p.outpath_samples) / "AnimateDiff" / datetime.date.today().isoformat()
         for number in range(len(frames) // self.plan.frames):

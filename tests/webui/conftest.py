@@ -1,0 +1,471 @@
+"""A real AUTOMATIC1111 WebUI (v1.10.1) with this extension, driven over its HTTP API.
+
+Set ``SD_WEBUI_DIR`` to the WebUI folder (the one holding ``launch.py``); without it every
+test here is skipped. The WebUI runs in its own Python (``SD_WEBUI_PYTHON``, default
+``$SD_WEBUI_DIR/venv/bin/python``, else ``$SD_WEBUI_DIR/../venv/bin/python``), offline, on
+the CPU, with a fresh data folder per session:
+
+    SD_WEBUI_DIR=/path/to/stable-diffusion-webui .venv/bin/python -m pytest tests/webui -x -q -ra
+
+What the WebUI needs and nobody can download here is built once and kept in
+``ANIMATEDIFF_TEST_CACHE`` (default ``~/.cache/animatediff-webui-tests``): an offline
+Hugging Face cache with the CLIP tokenizer, a full-size SD 1.5 checkpoint with random
+weights (~2 GiB, ~1.5 min and ~5 GiB RAM to build) and a full-size random v2 motion module.
+Each lives in a folder named after a hash of its builder, so changing a builder rebuilds it.
+``ANIMATEDIFF_WEBUI_START_TIMEOUT`` (seconds, default 180) bounds the server start.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # webui_api beside this file, whatever pytest's import mode
+    sys.path.insert(0, str(HERE))
+
+from webui_api import (  # noqa: E402
+    CHECKPOINT,
+    CURRENT_TEST,
+    EXTRA_PASS_MARKER,
+    HOTSHOT_MOTION_MODULE,
+    SDXL_CHANNELS,
+    SDXL_CHECKPOINT,
+    SDXL_MOTION_MODULE,
+    EXTENSION_NAME,
+    MOTION_MODULE,
+    RAISE_MARKER,
+    RAISE_MESSAGE,
+    REQUEST_LOG,
+    BASE_PAYLOAD,
+    PlainImages,
+    WebUIServer,
+    plain_jobs,
+)
+
+REPO = HERE.parents[1]  # the extension's root
+FIXTURES = HERE / "fixtures"
+SKIP_REASON = "SD_WEBUI_DIR not set: real-WebUI tests skipped"
+
+
+# --------------------------------------------------------------------------- skipping
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "webui: drives a real AUTOMATIC1111 WebUI over HTTP (needs SD_WEBUI_DIR)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mine = [item for item in items if HERE in Path(str(item.path)).resolve().parents]
+    for item in mine:
+        item.add_marker(pytest.mark.webui)
+    if not os.environ.get("SD_WEBUI_DIR"):
+        skip = pytest.mark.skip(reason=SKIP_REASON)
+        for item in mine:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The WebUI requests of the run, with their timings (generation requests only)."""
+    jobs = [entry for entry in REQUEST_LOG if entry[2].endswith(("txt2img", "img2img"))]
+    if not jobs:
+        return
+    terminalreporter.section("WebUI requests")
+    for test, method, path, status, seconds in jobs:
+        terminalreporter.write_line(f"{seconds:7.1f}s  HTTP {status}  {method} {path:<20} {test}")
+    terminalreporter.write_line(f"{sum(entry[4] for entry in jobs):7.1f}s  in {len(jobs)} generation requests")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    CURRENT_TEST["name"] = item.name  # before its fixtures run, so their requests count too
+
+
+# --------------------------------------------------------------------------- the install
+
+
+@dataclass(frozen=True)
+class WebUIInstall:
+    root: Path  # the folder with launch.py
+    python: Path
+
+
+@pytest.fixture(scope="session")
+def webui_install() -> WebUIInstall:
+    root = Path(os.environ["SD_WEBUI_DIR"]).expanduser().resolve()
+    if not (root / "launch.py").is_file():
+        pytest.fail(f"SD_WEBUI_DIR={root} holds no launch.py; point it at the stable-diffusion-webui folder")
+    candidates = [Path(os.environ["SD_WEBUI_PYTHON"])] if os.environ.get("SD_WEBUI_PYTHON") else [
+        root / "venv" / "bin" / "python",
+        root.parent / "venv" / "bin" / "python",
+    ]
+    for python in candidates:
+        if python.is_file():
+            return WebUIInstall(root, python)
+    pytest.fail(f"no Python for the WebUI: tried {', '.join(map(str, candidates))}; set SD_WEBUI_PYTHON")
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    path = Path(os.environ.get("ANIMATEDIFF_TEST_CACHE") or Path.home() / ".cache" / "animatediff-webui-tests").expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _digest(*parts: bytes | str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part if isinstance(part, bytes) else part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:12]
+
+
+def _cached(cache: Path, name: str, key: str, build: Callable[[Path], None]) -> Path:
+    """``cache/name-key/``, built by ``build(folder)`` into a temporary folder the first time."""
+    final = cache / f"{name}-{key}"
+    if (final / ".complete").is_file():
+        return final
+    staging = cache / f".{name}-{key}.{os.getpid()}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        start = time.monotonic()
+        build(staging)
+        (staging / ".complete").write_text(f"built in {time.monotonic() - start:.1f}s\n")
+        if final.exists():  # a half-built leftover (no .complete), or a concurrent build
+            if (final / ".complete").is_file():
+                return final
+            shutil.rmtree(final)
+        staging.rename(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def _run_builder(command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 1200) -> None:
+    result = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        pytest.fail(
+            f"fixture builder failed (exit {result.returncode}): {' '.join(command)}\n"
+            f"--- stdout ---\n{result.stdout[-4000:]}\n--- stderr ---\n{result.stderr[-4000:]}"
+        )
+
+
+def _offline_env(hf_home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HOME=str(hf_home))
+    env.pop("COMMANDLINE_ARGS", None)  # launch.py would append it to our flags
+    env.pop("PYTHONPATH", None)  # the repo venv's paths are no business of the WebUI's Python
+    return env
+
+
+@pytest.fixture(scope="session")
+def hf_home(webui_install: WebUIInstall, cache_dir: Path) -> Path:
+    builder = FIXTURES / "make_clip_cache.py"
+
+    def build(folder: Path) -> None:
+        _run_builder([str(webui_install.python), str(builder), str(folder)], env=_offline_env(folder))
+
+    return _cached(cache_dir, "hf_home", _digest(builder.read_bytes()), build)
+
+
+@pytest.fixture(scope="session")
+def sd15_checkpoint(webui_install: WebUIInstall, cache_dir: Path, hf_home: Path) -> Path:
+    builder = FIXTURES / "make_sd15_checkpoint.py"
+    config = webui_install.root / "configs" / "v1-inference.yaml"
+    key = _digest(builder.read_bytes(), (FIXTURES / "make_clip_cache.py").read_bytes(), config.read_bytes())
+
+    def build(folder: Path) -> None:
+        command = [str(webui_install.python), str(builder), "--webui", str(webui_install.root), "--out", str(folder / CHECKPOINT)]
+        _run_builder(command, env=_offline_env(hf_home))
+
+    return _cached(cache_dir, "sd15", key, build) / CHECKPOINT
+
+
+def _reference_dir() -> Path:
+    return Path(os.environ.get("ANIMATEDIFF_REFERENCE_DIR") or REPO.parent / "shared" / "reference")
+
+
+@pytest.fixture(scope="session")
+def motion_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
+    """A folder holding only MOTION_MODULE: full-size SD 1.5 v2 layout, random fp16 weights.
+
+    Built from the published layout in the reference data, independently of the extension's
+    code; without the reference data, with the extension's own ``make-random`` command.
+    """
+    layout = _reference_dir() / "layouts" / "v2.json"
+    if layout.is_file():
+        builder = FIXTURES / "make_motion_module.py"
+        key = _digest(builder.read_bytes(), layout.read_bytes())
+
+        def build(folder: Path) -> None:
+            command = [str(webui_install.python), str(builder), "--layout", str(layout), "--out", str(folder / MOTION_MODULE)]
+            _run_builder(command, env=_offline_env(folder))
+
+    else:
+        sources = sorted((REPO / "lib_animatediff").glob("*.py"))
+        key = _digest("cli", *(path.read_bytes() for path in sources))
+
+        def build(folder: Path) -> None:
+            command = [str(webui_install.python), "-m", "lib_animatediff", "make-random", "--family", "v2",
+                       "--channels", "320,640,1280,1280", "--dtype", "float16", str(folder / MOTION_MODULE)]
+            _run_builder(command, env=_offline_env(folder), cwd=REPO)
+
+    return _cached(cache_dir, "motion_module", key, build)
+
+
+@pytest.fixture(scope="session")
+def sdxl_checkpoint(webui_install: WebUIInstall, cache_dir: Path, hf_home: Path) -> Path:
+    """A small random checkpoint of SDXL's architecture (its yaml beside it) and the SDXL
+    preview model A1111 would otherwise try to download; see fixtures/make_sdxl_checkpoint.py."""
+    builder = FIXTURES / "make_sdxl_checkpoint.py"
+    key = _digest(builder.read_bytes(), (FIXTURES / "make_clip_cache.py").read_bytes())
+
+    def build(folder: Path) -> None:
+        command = [
+            str(webui_install.python), str(builder), "--webui", str(webui_install.root),
+            "--out", str(folder / SDXL_CHECKPOINT), "--vae-approx", str(folder / "vaeapprox-sdxl.pt"),
+        ]  # fmt: skip
+        _run_builder(command, env=_offline_env(hf_home))
+
+    return _cached(cache_dir, "sdxl", key, build) / SDXL_CHECKPOINT
+
+
+@pytest.fixture(scope="session")
+def sdxl_motion_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
+    """AnimateDiff-SDXL and HotShot-XL (native naming) modules for the small SDXL UNet."""
+    sources = sorted((REPO / "lib_animatediff").glob("*.py"))
+    key = _digest("sdxl-modules", SDXL_CHANNELS, *(path.read_bytes() for path in sources))
+
+    def build(folder: Path) -> None:
+        for family, name, naming in (("sdxl", SDXL_MOTION_MODULE, "animatediff"), ("hotshotxl", HOTSHOT_MOTION_MODULE, "hotshot")):
+            command = [str(webui_install.python), "-m", "lib_animatediff", "make-random", "--family", family, "--channels",
+                       SDXL_CHANNELS, "--naming", naming, "--dtype", "float16", str(folder / name)]  # fmt: skip
+            _run_builder(command, env=_offline_env(folder), cwd=REPO)
+
+    return _cached(cache_dir, "sdxl_motion_modules", key, build)
+
+
+# --------------------------------------------------------------------------- the server
+
+RAISE_IN_SAMPLING_SCRIPT = f'''\
+"""Test-only extension written by tests/webui/conftest.py.
+
+A job whose prompt contains {RAISE_MARKER} fails at sampling step 1 with
+RuntimeError("{RAISE_MESSAGE}"). A1111 swallows (logs) exceptions raised inside
+cfg_denoiser callbacks themselves, so the callback arms a one-shot forward pre-hook on the
+UNet: the error is raised from the next UNet call of that step, inside the sampler (and
+inside whatever an extension wrapped around the model), and reaches the request.
+"""
+
+from modules import script_callbacks
+
+MARKER = "{RAISE_MARKER}"
+_handles = []
+
+
+def _disarm():
+    while _handles:
+        _handles.pop().remove()
+
+
+def _raise(module, args):
+    _disarm()
+    print("raise_in_sampling: raising now", flush=True)
+    raise RuntimeError("{RAISE_MESSAGE}")
+
+
+def _on_cfg_denoiser(params):
+    _disarm()  # never leave a hook armed past the step it was meant for
+    denoiser = params.denoiser
+    p = getattr(denoiser, "p", None)
+    prompt = getattr(p, "prompt", "") or ""
+    if isinstance(prompt, (list, tuple)):
+        prompt = " ".join(prompt)
+    step = getattr(denoiser, "step", params.sampling_step)
+    if MARKER in prompt and step == 1:
+        print("raise_in_sampling: armed at sampling step 1", flush=True)
+        _handles.append(p.sd_model.model.diffusion_model.register_forward_pre_hook(_raise))
+
+
+script_callbacks.on_cfg_denoiser(_on_cfg_denoiser, name="raise_in_sampling")
+'''
+
+
+EXTRA_PASS_SCRIPT = f'''\
+"""Test-only extension written by tests/webui/conftest.py, standing in for ADetailer.
+
+When a job's prompt contains {EXTRA_PASS_MARKER}, after the job has decoded its frames it
+runs a separate one-image img2img job on the first frame (as ADetailer inpaints a face), and
+logs the outcome. That nested job must run without the motion module and without errors.
+"""
+
+from modules import processing, scripts
+
+MARKER = "{EXTRA_PASS_MARKER}"
+
+
+class ExtraPass(scripts.Script):
+    def title(self):
+        return "extra pass (test)"
+
+    def show(self, is_img2img):
+        return scripts.AlwaysVisible
+
+    def postprocess_image(self, p, pp, *args):
+        if MARKER not in str(p.prompt) or getattr(p, "_extra_pass_done", False):
+            return
+        p._extra_pass_done = True
+        nested = processing.StableDiffusionProcessingImg2Img(
+            sd_model=p.sd_model, init_images=[pp.image], prompt="a face", steps=2, width=pp.image.width,
+            height=pp.image.height, denoising_strength=0.4, seed=1, batch_size=1, n_iter=1, do_not_save_samples=True,
+            do_not_save_grid=True, sampler_name="Euler",
+        )
+        result = processing.process_images(nested)
+        pp.image = result.images[0]
+        print(f"extra pass done: {{len(result.images)}} image(s) of {{pp.image.size}}", flush=True)
+'''
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="session")
+def webui_server(
+    webui_install: WebUIInstall,
+    tmp_path_factory: pytest.TempPathFactory,
+    hf_home: Path,
+    sd15_checkpoint: Path,
+    sdxl_checkpoint: Path,
+    motion_module_dir: Path,
+    sdxl_motion_module_dir: Path,
+) -> WebUIServer:
+    data = tmp_path_factory.mktemp("webui-data")
+    checkpoints = data / "models" / "Stable-diffusion"
+    checkpoints.mkdir(parents=True)
+    checkpoint = checkpoints / CHECKPOINT
+    checkpoint.symlink_to(sd15_checkpoint)
+    for built in (sdxl_checkpoint, sdxl_checkpoint.with_suffix(".yaml")):
+        (checkpoints / built.name).symlink_to(built)
+    (data / "models" / "VAE-approx").mkdir()
+    (data / "models" / "VAE-approx" / "vaeapprox-sdxl.pt").symlink_to(sdxl_checkpoint.parent / "vaeapprox-sdxl.pt")
+    motion_modules = data / "motion_modules"
+    motion_modules.mkdir()
+    for folder in (motion_module_dir, sdxl_motion_module_dir):
+        for built in folder.glob("*.safetensors"):
+            (motion_modules / built.name).symlink_to(built)
+    extensions = data / "extensions"
+    extensions.mkdir()
+    (extensions / EXTENSION_NAME).symlink_to(REPO, target_is_directory=True)
+    raiser = extensions / "raise_in_sampling" / "scripts"
+    raiser.mkdir(parents=True)
+    (raiser / "raise_in_sampling.py").write_text(RAISE_IN_SAMPLING_SCRIPT)
+    extra_pass = extensions / "extra_pass" / "scripts"
+    extra_pass.mkdir(parents=True)
+    (extra_pass / "extra_pass.py").write_text(EXTRA_PASS_SCRIPT)
+
+    port = _free_port()
+    log_path = data / "webui.log"
+    command = [
+        str(webui_install.python), "launch.py",
+        "--data-dir", str(data), "--server-name", "127.0.0.1", "--port", str(port),
+        "--skip-prepare-environment", "--skip-torch-cuda-test", "--skip-version-check",
+        "--use-cpu", "all", "--no-half", "--precision", "full", "--api", "--nowebui",
+        "--no-download-sd-model", "--ckpt", str(checkpoint),
+        "--animatediff-model-dir", str(motion_modules),
+    ]  # fmt: skip
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command, cwd=webui_install.root, env=_offline_env(hf_home), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    atexit.register(_stop, process)  # in case pytest dies before the finaliser runs
+    server = WebUIServer(f"http://127.0.0.1:{port}", data, log_path, process)
+    try:
+        _wait_until_ready(server, float(os.environ.get("ANIMATEDIFF_WEBUI_START_TIMEOUT", "180")))
+        yield server
+    finally:
+        _stop(process)
+
+
+def _wait_until_ready(server: WebUIServer, timeout: float) -> None:
+    """Until the API answers and the checkpoint is loaded (a 1-step warm-up txt2img works)."""
+    start = time.monotonic()
+    deadline = start + timeout
+
+    def fail(why: str) -> None:
+        pytest.fail(f"WebUI not ready after {time.monotonic() - start:.0f}s: {why}\n--- {server.log_path} (tail) ---\n{server.log_tail(80)}")
+
+    while True:
+        if not server.alive():
+            fail(f"the server exited with code {server.process.returncode}")
+        if time.monotonic() > deadline:
+            fail("GET /sdapi/v1/options never answered")
+        try:
+            if server.get("/sdapi/v1/options", timeout=5).ok:
+                break
+        except OSError:
+            pass
+        time.sleep(1)
+    warm_up = dict(BASE_PAYLOAD, steps=1, prompt="warm-up")
+    try:
+        answer = server.post("/sdapi/v1/txt2img", warm_up, timeout=max(5.0, deadline - time.monotonic()))
+    except OSError as error:
+        fail(f"warm-up txt2img: {error!r}")
+    if not answer.ok or len(answer.body.get("images") or []) != 1:
+        fail(f"warm-up txt2img answered HTTP {answer.status}: {answer.text[:1000]}")
+    print(f"\nWebUI ready at {server.url} in {time.monotonic() - start:.1f}s (data dir {server.data_dir})")
+
+
+@pytest.fixture(scope="session")
+def animatediff_loaded(webui_server: WebUIServer) -> WebUIServer:
+    """The server, after checking that the WebUI loaded the AnimateDiff script."""
+    answer = webui_server.get("/sdapi/v1/scripts")
+    assert answer.ok, f"GET /sdapi/v1/scripts: HTTP {answer.status}: {answer.text[:500]}"
+    for mode in ("txt2img", "img2img"):
+        if "animatediff" not in [name.lower() for name in answer.body.get(mode, [])]:
+            pytest.fail(f"AnimateDiff is not among the {mode} scripts {answer.body.get(mode)}\n--- log tail ---\n{webui_server.log_tail(80)}")
+    return webui_server
+
+
+@pytest.fixture(scope="session")
+def baseline(webui_server: WebUIServer) -> tuple[PlainImages, PlainImages]:
+    """The plain jobs, twice, before any AnimateDiff job of the session (every fixture and
+    test that runs one depends on this)."""
+    return plain_jobs(webui_server), plain_jobs(webui_server)
+
+
+@pytest.fixture(scope="session")
+def server(animatediff_loaded: WebUIServer, baseline: tuple[PlainImages, PlainImages]) -> WebUIServer:
+    """The server, with the plain-job baseline taken before any AnimateDiff job."""
+    return animatediff_loaded

@@ -1,0 +1,108 @@
+"""SDXL families on an SDXL checkpoint, and the A1111 batching modes an AnimateDiff job
+must work with (see conftest.py for the set-up)."""
+
+from __future__ import annotations
+
+import numpy as np
+from webui_api import (
+    EXTRA_PASS_MARKER,
+    HOTSHOT_MOTION_MODULE,
+    MOTION_MODULE,
+    SDXL_CHECKPOINT,
+    SDXL_MOTION_MODULE,
+    PlainImages,
+    WebUIServer,
+    animatediff,
+    assert_animation,
+    assert_plain_unchanged,
+    describe,
+    mean_abs_diff,
+    read_gif,
+    run_job,
+    txt2img_payload,
+)
+
+ON_SDXL = {"override_settings": {"sd_model_checkpoint": SDXL_CHECKPOINT}}
+
+
+def test_animatediff_sdxl_animates_an_sdxl_checkpoint(server: WebUIServer) -> None:
+    plain = run_job(server, "txt2img", txt2img_payload(batch_size=8, **ON_SDXL))
+    assert plain.response.ok and len(plain.frames) == 8, describe(plain, server)
+    # context 0: the SDXL default of 8 frames
+    job = run_job(server, "txt2img", txt2img_payload(**ON_SDXL, alwayson_scripts=animatediff(SDXL_MOTION_MODULE, batch_size=0)))
+    assert_animation(job, server, frames=8)
+    assert min(mean_abs_diff(a, b) for a, b in zip(job.frames, plain.frames)) > 0.5, "the SDXL motion module had no effect"
+    assert "AnimateDiff-SDXL" in server.log_tail(200)
+
+
+def test_hotshot_xl_in_its_native_naming_animates_in_windows(server: WebUIServer) -> None:
+    job = run_job(server, "txt2img", txt2img_payload(**ON_SDXL, alwayson_scripts=animatediff(HOTSHOT_MOTION_MODULE, video_length=12, batch_size=8)))
+    assert_animation(job, server, frames=12)
+    assert "HotShot-XL" in server.log_tail(200)
+
+
+def test_sd15_module_is_refused_on_an_sdxl_checkpoint_with_a_clear_message(server: WebUIServer) -> None:
+    job = run_job(server, "txt2img", txt2img_payload(**ON_SDXL, alwayson_scripts=animatediff(MOTION_MODULE)))
+    assert job.response.status >= 400 and not job.gifs, describe(job, server)
+    assert "SD 1.5" in job.response.text and "SDXL" in job.response.text, job.response.text[:1000]
+
+
+def test_sdxl_module_is_refused_on_an_sd15_checkpoint(server: WebUIServer) -> None:
+    job = run_job(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(SDXL_MOTION_MODULE)))
+    assert job.response.status >= 400 and not job.gifs, describe(job, server)
+    assert "for SDXL checkpoints" in job.response.text and "SD 1.5" in job.response.text, job.response.text[:1000]
+
+
+def test_plain_jobs_unchanged_after_sdxl_jobs_and_checkpoint_switches(server: WebUIServer, baseline: tuple[PlainImages, PlainImages]) -> None:
+    assert_plain_unchanged(server, baseline, after="SDXL AnimateDiff jobs on a switched checkpoint")
+
+
+# --------------------------------------------------------------------------- batching modes
+
+
+def _frames(server: WebUIServer, **payload) -> list[np.ndarray]:
+    job = run_job(server, "txt2img", txt2img_payload(**payload))
+    assert_animation(job, server, frames=8)
+    return job.frames
+
+
+def test_cond_and_uncond_in_one_batch_or_two_give_the_same_video(server: WebUIServer) -> None:
+    together = _frames(server, alwayson_scripts=animatediff(), override_settings={"batch_cond_uncond": True})
+    apart = _frames(server, alwayson_scripts=animatediff(), override_settings={"batch_cond_uncond": False})
+    worst = max(float(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(together, apart))
+    assert worst <= 2, f"batched and unbatched cond/uncond differ by up to {worst} grey levels"
+
+
+def test_composable_and_prompts_and_skipped_uncond_steps(server: WebUIServer) -> None:
+    single = _frames(server, alwayson_scripts=animatediff())
+    composed = _frames(server, prompt="a cat AND a dog :0.7", alwayson_scripts=animatediff())
+    assert min(mean_abs_diff(a, b) for a, b in zip(single, composed)) > 0.5
+    # NGMS: skip the uncond pass on odd steps once sigma is below s_min_uncond
+    _frames(server, steps=4, s_min_uncond=100.0, alwayson_scripts=animatediff())
+
+
+def test_prompts_of_different_lengths_with_padding_on_and_off(server: WebUIServer) -> None:
+    long_prompt = ", ".join(["a very detailed painting of a cat"] * 12)  # over 75 tokens: two chunks
+    for pad in (True, False):
+        _frames(server, prompt=long_prompt, negative_prompt="blurry", alwayson_scripts=animatediff(), override_settings={"pad_cond_uncond": pad})
+
+
+def test_hires_fix_second_pass_runs_over_all_frames(server: WebUIServer) -> None:
+    hires = {"enable_hr": True, "hr_scale": 2, "hr_upscaler": "Latent", "hr_second_pass_steps": 1, "denoising_strength": 0.6}
+    job = run_job(server, "txt2img", txt2img_payload(**hires, alwayson_scripts=animatediff(video_length=12, batch_size=8)))
+    assert job.response.ok and len(job.frames) == 12, describe(job, server)
+    assert all(frame.shape == (128, 128, 3) for frame in job.frames)
+    assert len(job.gifs) == 1 and len(read_gif(job.gifs[0])) == 12
+
+
+def test_extension_passes_after_the_job_run_without_the_motion_module(server: WebUIServer) -> None:
+    """An ADetailer-style extension runs its own one-image job on a decoded frame."""
+    log_start = server.log_path.stat().st_size
+    job = run_job(server, "txt2img", txt2img_payload(prompt=f"a cat {EXTRA_PASS_MARKER}", alwayson_scripts=animatediff()))
+    assert_animation(job, server, frames=8)
+    with open(server.log_path, "rb") as log_file:
+        log = log_file.read()[log_start:].decode(errors="replace")
+    assert "extra pass done: 1 image(s) of (64, 64)" in log, log
+    assert "Traceback" not in log and "Error" not in log, log
+    # the motion modules were out of the UNet before the extra pass began
+    assert log.index("removed motion module") < log.index("extra pass done"), log

@@ -1,0 +1,276 @@
+"""Helpers for driving a real A1111 WebUI: HTTP (no third-party client), images, payloads."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageSequence
+
+# 127.0.0.1 must never go through an http_proxy from the environment.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+# (test, method, path, HTTP status, seconds) of every request, for the timing summary
+REQUEST_LOG: list[tuple[str, str, str, int, float]] = []
+CURRENT_TEST = {"name": "(setup)"}
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    body: Any  # parsed JSON, or the text when the answer was not JSON
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        return self.body if isinstance(self.body, str) else json.dumps(self.body)
+
+    def images(self) -> list[np.ndarray]:
+        """Every image of a txt2img/img2img answer, decoded to (H, W, 3) uint8 arrays."""
+        assert self.ok, f"request failed: HTTP {self.status}: {self.text[:2000]}"
+        return [decode_png(item) for item in self.body.get("images") or []]
+
+    def info(self) -> dict:
+        return json.loads(self.body["info"])
+
+
+def request(url: str, payload: Any = None, timeout: float = 1800, method: str | None = None) -> ApiResponse:
+    """GET (payload None) or POST JSON; HTTP errors are answers, not exceptions."""
+    data = None if payload is None else json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    req = urllib.request.Request(url, data=data, headers=headers, method=method or ("GET" if data is None else "POST"))
+    start = time.monotonic()
+    try:
+        with _OPENER.open(req, timeout=timeout) as answer:
+            status, raw = answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        body = text
+    elapsed = time.monotonic() - start
+    REQUEST_LOG.append((CURRENT_TEST["name"], req.get_method(), urllib.parse.urlsplit(url).path, status, elapsed))
+    return ApiResponse(status, body, elapsed)
+
+
+def decode_png(encoded: str) -> np.ndarray:
+    if "," in encoded[:100] and encoded.startswith("data:"):
+        encoded = encoded.split(",", 1)[1]
+    with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
+        return np.asarray(image.convert("RGB")).copy()
+
+
+def encode_png(pixels: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def read_gif(path: Path) -> list[np.ndarray]:
+    """All frames of an animated GIF as (H, W, 3) uint8 arrays."""
+    with Image.open(path) as image:
+        assert image.format == "GIF", f"{path} is {image.format}, not a GIF"
+        return [np.asarray(frame.convert("RGB")).copy() for frame in ImageSequence.Iterator(image)]
+
+
+def difference(a: np.ndarray, b: np.ndarray) -> str:
+    """How two images differ, for assertion messages."""
+    if a.shape != b.shape:
+        return f"shapes {a.shape} vs {b.shape}"
+    delta = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    return f"max |diff| {delta.max()}, mean |diff| {delta.mean():.3f}, {np.count_nonzero(delta) / delta.size:.1%} of values differ"
+
+
+def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).mean())
+
+
+def init_image_pattern(size: int = 64, seed: int = 7) -> np.ndarray:
+    """A fixed RGB image (smooth gradients, a disc, mild noise) to use as an img2img input."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64) / (size - 1)
+    disc = ((x - 0.6) ** 2 + (y - 0.4) ** 2 < 0.06).astype(np.float64)
+    red = 255 * (0.2 + 0.6 * x)
+    green = 255 * (0.3 + 0.5 * y * (1 - disc) + 0.2 * disc)
+    blue = 255 * (0.5 + 0.4 * disc - 0.3 * x * y)
+    pixels = np.stack([red, green, blue], axis=-1) + rng.normal(0, 6, (size, size, 3))
+    return np.clip(pixels, 0, 255).round().astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- the test set-up
+
+MOTION_MODULE = "mm_sd15_v2_random.safetensors"
+CHECKPOINT = "random_sd15.safetensors"
+# a small SDXL-architecture checkpoint (channels 64/128/256) and motion modules to match it
+SDXL_CHECKPOINT = "random_sdxl.safetensors"
+SDXL_CHANNELS = "64,128,256"
+SDXL_MOTION_MODULE = "mm_sdxl_random.safetensors"
+HOTSHOT_MOTION_MODULE = "hsxl_temporal_layers_random.safetensors"
+EXTENSION_NAME = "sd-webui-animatediff-a1111"
+RAISE_MARKER = "RAISE_IN_SAMPLING"
+EXTRA_PASS_MARKER = "EXTRA_PASS_AFTER_JOB"
+RAISE_MESSAGE = "raise-in-sampling test"
+
+# Every request of these tests: tiny and fast, fixed seed.
+BASE_PAYLOAD: dict[str, Any] = {
+    "prompt": "a red ball bouncing on a wooden floor",
+    "negative_prompt": "blurry",
+    "seed": 1234,
+    "steps": 2,
+    "sampler_name": "Euler",
+    "cfg_scale": 7,
+    "width": 64,
+    "height": 64,
+    "batch_size": 1,
+    "n_iter": 1,
+}
+INIT_IMAGE = encode_png(init_image_pattern(64))
+
+
+@dataclass
+class WebUIServer:
+    url: str
+    data_dir: Path
+    log_path: Path
+    process: subprocess.Popen
+    motion_module: str = MOTION_MODULE
+
+    def post(self, path: str, payload: dict, timeout: float = 1800) -> ApiResponse:
+        return request(self.url + path, payload, timeout=timeout)
+
+    def get(self, path: str, timeout: float = 60) -> ApiResponse:
+        return request(self.url + path, timeout=timeout)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def gifs(self, mode: str) -> set[Path]:
+        """Every AnimateDiff GIF written so far for ``mode`` ('txt2img' or 'img2img')."""
+        folder = self.data_dir / "outputs" / f"{mode}-images" / "AnimateDiff"
+        return set(folder.glob("*/*.gif")) if folder.is_dir() else set()
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+# --------------------------------------------------------------------------- payloads and plain jobs
+
+def txt2img_payload(**overrides: Any) -> dict:
+    return {**BASE_PAYLOAD, **overrides}
+
+
+def img2img_payload(**overrides: Any) -> dict:
+    return {**BASE_PAYLOAD, "init_images": [INIT_IMAGE], "denoising_strength": 0.5, **overrides}
+
+
+def animatediff(model: str = MOTION_MODULE, **overrides: Any) -> dict:
+    """``alwayson_scripts`` for an AnimateDiff job (8 frames, one context window of 8)."""
+    args = {
+        "enable": True, "model": model, "video_length": 8, "fps": 8, "batch_size": 8,
+        "stride": 1, "overlap": -1, "closed_loop": "N", "format": ["GIF", "PNG"],
+    }  # fmt: skip
+    args.update(overrides)
+    return {"AnimateDiff": {"args": [args]}}
+
+
+@dataclass
+class PlainImages:
+    txt2img: list[np.ndarray]
+    img2img: list[np.ndarray]
+
+
+def plain_jobs(server: WebUIServer) -> PlainImages:
+    """A plain txt2img and a plain img2img with fixed seeds: the restore probe. (Batch 1:
+    whatever a job could leave behind — a motion module still injected, a model wrapper
+    expecting whole videos, a swapped noise schedule — changes or breaks a single image.)"""
+    first = server.post("/sdapi/v1/txt2img", txt2img_payload())
+    second = server.post("/sdapi/v1/img2img", img2img_payload())
+    return PlainImages(first.images(), second.images())
+
+
+# --------------------------------------------------------------------------- jobs and checks
+
+GIF_NAME = re.compile(r"^\d{5}-(\d+)\.gif$")
+DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass
+class Job:
+    response: ApiResponse
+    frames: list[np.ndarray]
+    gifs: list[Path] = field(default_factory=list)  # written by this request, in name order
+
+
+def run_job(server: WebUIServer, mode: str, payload: dict) -> Job:
+    before = server.gifs(mode)
+    response = server.post(f"/sdapi/v1/{mode}", payload)
+    frames = response.images() if response.ok else []
+    return Job(response, frames, sorted(server.gifs(mode) - before))
+
+
+def describe(job: Job, server: WebUIServer) -> str:
+    body = job.response.body
+    answer = {k: v for k, v in body.items() if k != "images"} if isinstance(body, dict) else body
+    return (
+        f"HTTP {job.response.status} in {job.response.elapsed:.1f}s, {len(job.frames)} images, new GIFs {[p.name for p in job.gifs]}\n"
+        f"answer (without images): {str(answer)[:1500]}\n--- WebUI log (tail) ---\n{server.log_tail(40)}"
+    )
+
+
+def assert_animation(job: Job, server: WebUIServer, frames: int, videos: int = 1, seeds: list[int] | None = None) -> list[list[np.ndarray]]:
+    """``frames`` images per video, and one new GIF per video holding them; the GIFs' frames."""
+    assert job.response.ok, describe(job, server)
+    assert len(job.frames) == frames * videos, describe(job, server)
+    assert all(frame.shape == (64, 64, 3) for frame in job.frames), [frame.shape for frame in job.frames]
+    assert len(job.gifs) == videos, describe(job, server)
+    gif_frames = []
+    for number, path in enumerate(job.gifs):
+        match = GIF_NAME.match(path.name)
+        assert match and DATE_FOLDER.match(path.parent.name), f"unexpected GIF path {path}"
+        if seeds is not None:
+            assert int(match.group(1)) == seeds[number], f"{path.name}: expected seed {seeds[number]}"
+        video = read_gif(path)
+        assert len(video) == frames, f"{path.name} has {len(video)} frames, expected {frames}"
+        assert all(frame.shape == (64, 64, 3) for frame in video), f"{path.name}: frame sizes {[f.shape for f in video]}"
+        # the GIF shows this video's frames, in order: each GIF frame is nearest to its own
+        # returned frame (the GIF palette costs ~7 grey levels here; neighbours differ by ~40)
+        pngs = job.frames[number * frames : (number + 1) * frames]
+        errors = [mean_abs_diff(g, p) for g, p in zip(video, pngs)]
+        assert max(errors) < 20, f"{path.name} does not show the returned frames: mean |diff| per frame {errors}"
+        nearest = [int(np.argmin([mean_abs_diff(g, p) for p in pngs])) for g in video]
+        assert nearest == list(range(frames)), f"{path.name}: GIF frames are not the returned frames in order: nearest {nearest}"
+        gif_frames.append(video)
+    return gif_frames
+
+
+def assert_plain_unchanged(server: WebUIServer, baseline: tuple[PlainImages, PlainImages], after: str) -> None:
+    reference, now = baseline[0], plain_jobs(server)
+    problems = []
+    for kind in ("txt2img", "img2img"):
+        expected, got = getattr(reference, kind), getattr(now, kind)
+        if len(expected) != len(got):
+            problems.append(f"{kind}: {len(got)} images, expected {len(expected)}")
+        for number, (a, b) in enumerate(zip(expected, got)):
+            if not np.array_equal(a, b):
+                problems.append(f"{kind} image {number}: {difference(a, b)}")
+    assert not problems, f"plain jobs after {after} differ from before any AnimateDiff job:\n" + "\n".join(problems)
