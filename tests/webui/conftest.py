@@ -18,6 +18,7 @@ Each lives in a folder named after a hash of its builder, so changing a builder 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import os
 import shutil
@@ -28,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -360,53 +361,65 @@ def _stop(process: subprocess.Popen) -> None:
             continue
 
 
+@dataclass(frozen=True)
+class ServerFiles:
+    """Everything built for a WebUI data folder."""
+
+    hf_home: Path
+    checkpoints: tuple[Path, ...]  # the first is loaded at start
+    vae_approx: Path
+    motion_modules: tuple[Path, ...]
+
+
 @pytest.fixture(scope="session")
-def webui_server(
-    webui_install: WebUIInstall,
-    tmp_path_factory: pytest.TempPathFactory,
-    hf_home: Path,
-    sd15_checkpoint: Path,
-    sdxl_checkpoint: Path,
-    motion_module_dir: Path,
-    sdxl_motion_module_dir: Path,
-) -> WebUIServer:
-    data = tmp_path_factory.mktemp("webui-data")
+def server_files(
+    hf_home: Path, sd15_checkpoint: Path, sdxl_checkpoint: Path, motion_module_dir: Path, sdxl_motion_module_dir: Path
+) -> ServerFiles:
+    return ServerFiles(
+        hf_home=hf_home,
+        checkpoints=(sd15_checkpoint, sdxl_checkpoint, sdxl_checkpoint.with_suffix(".yaml")),
+        vae_approx=sdxl_checkpoint.parent / "vaeapprox-sdxl.pt",
+        motion_modules=tuple(sorted([*motion_module_dir.glob("*.safetensors"), *sdxl_motion_module_dir.glob("*.safetensors")])),
+    )
+
+
+def _data_dir(data: Path, files: ServerFiles) -> tuple[Path, Path]:
+    """Lay out a fresh data folder; returns (checkpoint to load, motion-module folder)."""
     checkpoints = data / "models" / "Stable-diffusion"
     checkpoints.mkdir(parents=True)
-    checkpoint = checkpoints / CHECKPOINT
-    checkpoint.symlink_to(sd15_checkpoint)
-    for built in (sdxl_checkpoint, sdxl_checkpoint.with_suffix(".yaml")):
+    for built in files.checkpoints:
         (checkpoints / built.name).symlink_to(built)
     (data / "models" / "VAE-approx").mkdir()
-    (data / "models" / "VAE-approx" / "vaeapprox-sdxl.pt").symlink_to(sdxl_checkpoint.parent / "vaeapprox-sdxl.pt")
+    (data / "models" / "VAE-approx" / files.vae_approx.name).symlink_to(files.vae_approx)
     motion_modules = data / "motion_modules"
     motion_modules.mkdir()
-    for folder in (motion_module_dir, sdxl_motion_module_dir):
-        for built in folder.glob("*.safetensors"):
-            (motion_modules / built.name).symlink_to(built)
+    for built in files.motion_modules:
+        (motion_modules / built.name).symlink_to(built)
     extensions = data / "extensions"
     extensions.mkdir()
     (extensions / EXTENSION_NAME).symlink_to(REPO, target_is_directory=True)
-    raiser = extensions / "raise_in_sampling" / "scripts"
-    raiser.mkdir(parents=True)
-    (raiser / "raise_in_sampling.py").write_text(RAISE_IN_SAMPLING_SCRIPT)
-    extra_pass = extensions / "extra_pass" / "scripts"
-    extra_pass.mkdir(parents=True)
-    (extra_pass / "extra_pass.py").write_text(EXTRA_PASS_SCRIPT)
+    for name, source in (("raise_in_sampling", RAISE_IN_SAMPLING_SCRIPT), ("extra_pass", EXTRA_PASS_SCRIPT)):
+        (extensions / name / "scripts").mkdir(parents=True)
+        (extensions / name / "scripts" / f"{name}.py").write_text(source)
+    return checkpoints / files.checkpoints[0].name, motion_modules
 
+
+@contextlib.contextmanager
+def _running_server(install: WebUIInstall, data: Path, files: ServerFiles, extra_args: tuple[str, ...] = ()) -> Iterator[WebUIServer]:
+    checkpoint, motion_modules = _data_dir(data, files)
     port = _free_port()
     log_path = data / "webui.log"
     command = [
-        str(webui_install.python), "launch.py",
+        str(install.python), "launch.py",
         "--data-dir", str(data), "--server-name", "127.0.0.1", "--port", str(port),
         "--skip-prepare-environment", "--skip-torch-cuda-test", "--skip-version-check",
         "--use-cpu", "all", "--no-half", "--precision", "full", "--api", "--nowebui",
         "--no-download-sd-model", "--ckpt", str(checkpoint),
-        "--animatediff-model-dir", str(motion_modules),
+        "--animatediff-model-dir", str(motion_modules), *extra_args,
     ]  # fmt: skip
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            command, cwd=webui_install.root, env=_offline_env(hf_home), stdout=log, stderr=subprocess.STDOUT,
+            command, cwd=install.root, env=_offline_env(files.hf_home), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
     atexit.register(_stop, process)  # in case pytest dies before the finaliser runs
@@ -416,6 +429,20 @@ def webui_server(
         yield server
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def webui_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles) -> Iterator[WebUIServer]:
+    with _running_server(webui_install, tmp_path_factory.mktemp("webui-data"), server_files) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def medvram_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles) -> Iterator[WebUIServer]:
+    """A second WebUI, started with --medvram: A1111 then moves UNet blocks between devices
+    with hooks, for the length of the module that uses it."""
+    with _running_server(webui_install, tmp_path_factory.mktemp("webui-medvram"), server_files, ("--medvram",)) as server:
+        yield server
 
 
 def _wait_until_ready(server: WebUIServer, timeout: float) -> None:

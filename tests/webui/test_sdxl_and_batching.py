@@ -3,6 +3,9 @@ must work with (see conftest.py for the set-up)."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 from webui_api import (
     EXTRA_PASS_MARKER,
@@ -18,6 +21,7 @@ from webui_api import (
     describe,
     mean_abs_diff,
     read_gif,
+    request,
     run_job,
     txt2img_payload,
 )
@@ -106,3 +110,21 @@ def test_extension_passes_after_the_job_run_without_the_motion_module(server: We
     assert "Traceback" not in log and "Error" not in log, log
     # the motion modules were out of the UNet before the extra pass began
     assert log.index("removed motion module") < log.index("extra pass done"), log
+
+
+def test_progress_counts_steps_times_windows(server: WebUIServer) -> None:
+    """While a windowed job runs, A1111's progress reports steps × windows."""
+    payload = txt2img_payload(steps=3, alwayson_scripts=animatediff(video_length=24, batch_size=8))
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.setdefault("job", run_job(server, "txt2img", payload)), daemon=True)
+    worker.start()
+    seen = []
+    while worker.is_alive():
+        state = request(server.url + "/sdapi/v1/progress?skip_current_image=true", timeout=30).body.get("state", {})
+        seen.append((state.get("sampling_steps"), state.get("sampling_step"), request(server.url + "/sdapi/v1/progress", timeout=30).body.get("textinfo")))
+        time.sleep(0.3)
+    worker.join()
+    assert_animation(result["job"], server, frames=24)
+    # 24 frames in windows of 8 (overlap 2): at least 4 windows a step, 3 steps
+    assert any(total and total >= 3 * 4 for total, _, _ in seen), seen
+    assert any(info and "context window" in info for _, _, info in seen), seen
