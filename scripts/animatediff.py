@@ -25,6 +25,7 @@ from lib_animatediff.job import JobPlan, plan_job
 from lib_animatediff.log import logger
 from lib_animatediff.model_files import find_motion_module, list_motion_modules
 from lib_animatediff.params import AnimateDiffParams
+from lib_animatediff.prompt_travel import TravelPrompt, check_and_parts, frame_prompts, parse_travel_prompt, travel_rows
 from lib_animatediff.undo import UndoStack
 from lib_animatediff.video_runner import VideoModelRunner
 from lib_animatediff.webui_state import WEBUI
@@ -71,19 +72,32 @@ class AnimateDiffScript(scripts.Script):
         if job is not None:
             p._animatediff_job = job
 
+    def process(self, p: StableDiffusionProcessing, *args: Any) -> None:
+        job = getattr(p, "_animatediff_job", None)
+        if job is not None:
+            job.prompts_set_up(p)
+
+    def postprocess_batch_list(self, p: StableDiffusionProcessing, pp: Any, *args: Any, **kwargs: Any) -> None:
+        job = getattr(p, "_animatediff_job", None)
+        if job is not None:
+            # A1111 writes each frame's infotext from p.prompts next; show the job's own prompt
+            job.travel.show_original_batch_prompts(p)
+
     def postprocess(self, p: StableDiffusionProcessing, processed: Processed, *args: Any) -> None:
         job = getattr(p, "_animatediff_job", None)
         if job is not None:
+            job.travel.show_original_results(processed)
             job.write_outputs(p, processed)
 
 
 class AnimationJob:
     """One enabled job: its parameters, plan and motion modules, and the sampling wrapper."""
 
-    def __init__(self, params: AnimateDiffParams, plan: JobPlan, model_path: Path):
+    def __init__(self, params: AnimateDiffParams, plan: JobPlan, model_path: Path, travel: PromptTravels):
         self.params = params
         self.plan = plan
         self.model_path = model_path
+        self.travel = travel
         self.outputs: list[Path] = []
 
     @classmethod
@@ -94,17 +108,23 @@ class AnimationJob:
                 return None
             path = find_motion_module(model_dir(), params.model)
             plan = plan_job(params, WEBUI.motion_modules(path))
+            travel = PromptTravels.of(p, plan.frames)
         except AnimateDiffError as error:
             # A1111 only logs what a script hook raises; failing in p.sample fails the job.
             _fail_sampling(p, error)
             return None
-        job = cls(params, plan, path)
+        job = cls(params, plan, path, travel)
+        travel.give_frames_their_prompts(p)
         p.batch_size = plan.frames
         p.do_not_save_grid = True
         p.extra_generation_params["AnimateDiff"] = f"model: {path.name}, frames: {plan.frames}, fps: {params.fps}, context: {plan.context}, version: {__version__}"
         original_sample = p.sample
         p.sample = lambda *a, **kw: job.sample(p, original_sample, *a, **kw)
         return job
+
+    def prompts_set_up(self, p: StableDiffusionProcessing) -> None:
+        """After A1111 has made each frame's prompt: the job's own prompt for infotext."""
+        self.travel.show_original_prompts(p)
 
     def sample(self, p: StableDiffusionProcessing, original_sample: Any, *args: Any, **kwargs: Any) -> Any:
         modules = WEBUI.motion_modules(self.model_path)
@@ -122,7 +142,7 @@ class AnimationJob:
                 fuse=self.params.fuse,
                 on_window=progress.window,
             )
-            _route_model_calls(undo, p.sd_model, runner, progress)
+            _route_model_calls(undo, p.sd_model, runner, progress, self.travel, self.params.closed_loop_mode.loops_prompts)
             return original_sample(*args, **kwargs)
         finally:
             WEBUI.end()
@@ -146,9 +166,12 @@ class AnimationJob:
             logger.info("saved %s", path)
 
 
-def _route_model_calls(undo: UndoStack, sd_model: Any, runner: VideoModelRunner, progress: SamplingProgress) -> None:
+def _route_model_calls(
+    undo: UndoStack, sd_model: Any, runner: VideoModelRunner, progress: SamplingProgress, travel: PromptTravels, loop_prompts: bool
+) -> None:
     """Every model call of the job goes through the runner; the sampler tells it, before each
-    step, how many AND sub-prompts each frame has and which step it is."""
+    step, how many AND sub-prompts each frame has and which step it is. Prompt travel
+    interpolates each frame's text conditioning there too."""
     apply_model = sd_model.apply_model
     undo.set_attr(sd_model, "apply_model", lambda x, t, cond, *a, **kw: runner(apply_model, x, t, cond, *a, **kw))
 
@@ -157,12 +180,61 @@ def _route_model_calls(undo: UndoStack, sd_model: Any, runner: VideoModelRunner,
         runner.step = params.denoiser.step if params.denoiser is not None else params.sampling_step
         runner.conds_per_frame = max(1, cond_rows // runner.frames)
         progress.total_steps = params.total_sampling_steps
+        if travel.prompt is not None:
+            params.text_cond = travel_rows(params.text_cond, runner.frames, runner.conds_per_frame, travel.prompt.keys, loop_prompts)
+        if travel.negative is not None:
+            params.text_uncond = travel_rows(params.text_uncond, runner.frames, 1, travel.negative.keys, loop_prompts)
 
     script_callbacks.on_cfg_denoiser(before_step, name="animatediff_video_rows")
     undo.callback("remove cfg_denoiser callback", lambda: script_callbacks.remove_callbacks_for_function(before_step))
     # Motion modules need whole videos per model call; the runner itself follows the
     # user's memory preference by running one video at a time when it is off.
     undo.set_item(shared.opts.data, "batch_cond_uncond", True)
+
+
+class PromptTravels:
+    """The job's prompt and negative prompt where they are travel prompts (``N: prompt`` lines)."""
+
+    def __init__(self, prompt: TravelPrompt | None, negative: TravelPrompt | None, originals: tuple[str, str], frames: int):
+        self.prompt = prompt
+        self.negative = negative
+        self.originals = originals
+        self.frames = frames
+
+    @classmethod
+    def of(cls, p: StableDiffusionProcessing, frames: int) -> PromptTravels:
+        prompt = parse_travel_prompt(p.prompt, frames) if isinstance(p.prompt, str) else None
+        negative = parse_travel_prompt(p.negative_prompt, frames) if isinstance(p.negative_prompt, str) else None
+        for travel, which in ((prompt, "prompt"), (negative, "negative prompt")):
+            if travel is not None:
+                check_and_parts(travel, which)
+        return cls(prompt, negative, (p.prompt, p.negative_prompt), frames)
+
+    @property
+    def active(self) -> bool:
+        return self.prompt is not None or self.negative is not None
+
+    def give_frames_their_prompts(self, p: StableDiffusionProcessing) -> None:
+        if self.prompt is not None:
+            p.prompt = frame_prompts(self.prompt, self.frames) * p.n_iter
+        if self.negative is not None:
+            p.negative_prompt = frame_prompts(self.negative, self.frames) * p.n_iter
+
+    def show_original_prompts(self, p: StableDiffusionProcessing) -> None:
+        if self.active:
+            p.prompt, p.negative_prompt = self.originals
+            p.main_prompt, p.main_negative_prompt = self.originals
+
+    def show_original_batch_prompts(self, p: StableDiffusionProcessing) -> None:
+        if self.active:
+            p.prompts = [self.originals[0]] * len(p.prompts)
+            p.negative_prompts = [self.originals[1]] * len(p.negative_prompts)
+
+    def show_original_results(self, processed: Processed) -> None:
+        if self.active:
+            processed.prompt, processed.negative_prompt = self.originals
+            processed.all_prompts = [self.originals[0]] * len(processed.all_prompts)
+            processed.all_negative_prompts = [self.originals[1]] * len(processed.all_negative_prompts)
 
 
 class SamplingProgress:

@@ -1,0 +1,192 @@
+"""FreeInit (Wu et al. 2023, "FreeInit: Bridging Initialization Gap in Video Diffusion Models").
+
+Video diffusion models are trained on noised videos whose low spatio-temporal frequencies still
+carry the video, while sampling starts from pure noise, whose low frequencies are as random as
+its high ones. FreeInit samples a video, diffuses the result back to the start of sampling,
+and starts again from a latent that keeps the low frequencies of that diffused video and takes
+its high frequencies from fresh noise; a few passes give more consistent motion and appearance.
+
+The sampling loop belongs to the caller; this module holds the pure parts: the low-pass filter
+(:func:`frequency_filter`), the reinitialisation (:func:`reinitialize`) and the settings.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from .params import ParameterError
+
+FILTER_KINDS = ("butterworth", "gaussian", "box", "ideal")
+BUTTERWORTH_ORDER = 4
+INFOTEXT_KEY = "FreeInit"
+
+
+def frequency_filter(
+    shape: tuple[int, int, int],
+    kind: str,
+    d_s: float,
+    d_t: float,
+    order: int = BUTTERWORTH_ORDER,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """A low-pass mask of shape ``(F, H, W)`` over the 3-D (temporal × spatial) frequencies of a
+    video, centred as :func:`torch.fft.fftshift` lays out a spectrum (zero frequency at index
+    ``n // 2`` of each axis). Float32, values in [0, 1], 1 at zero frequency.
+
+    Each axis's frequency is normalised to ``ν = 2 f``, ``f`` from :func:`torch.fft.fftfreq` (in
+    cycles per sample), so ``ν`` runs over [-1, 1) with ±1 the Nyquist frequency. ``d_s`` is the
+    cut-off of the two spatial axes and ``d_t`` of the temporal axis, as fractions of Nyquist;
+    the normalised distance from zero frequency is::
+
+        ρ = sqrt((ν_t / d_t)² + (ν_h / d_s)² + (ν_w / d_s)²)
+
+    and the filters are:
+
+    * ``butterworth``: ``1 / (1 + ρ^(2·order))`` (0.5 at ``ρ = 1``, steeper with ``order``);
+    * ``gaussian``: ``exp(-ρ² / 2)`` (the cut-offs are the standard deviations);
+    * ``ideal``: 1 where ``ρ <= 1`` (an ellipsoid), else 0;
+    * ``box``: 1 where ``|ν_t| <= d_t``, ``|ν_h| <= d_s`` and ``|ν_w| <= d_s`` (a cuboid), else 0.
+
+    Each depends only on ``|ν|`` per axis, so the mask is symmetric about zero frequency and
+    filtering a real signal gives a real signal.
+    """
+    if kind not in FILTER_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, FILTER_KINDS))}, got {kind!r}")
+    if len(shape) != 3 or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in shape):
+        raise ValueError(f"shape must be three sizes (frames, height, width) >= 1, got {tuple(shape)!r}")
+    for name, value in (("d_s", d_s), ("d_t", d_t)):
+        if not _is_number(value) or value <= 0:
+            raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    if kind == "butterworth" and (not isinstance(order, int) or isinstance(order, bool) or order < 1):
+        raise ValueError(f"order must be an integer >= 1, got {order!r}")
+    frames, height, width = shape
+    nu_t, nu_h, nu_w = (
+        (2 * torch.fft.fftshift(torch.fft.fftfreq(n, dtype=torch.float64, device=device))).abs() for n in (frames, height, width)
+    )
+    nu_t, nu_h, nu_w = nu_t.view(-1, 1, 1), nu_h.view(1, -1, 1), nu_w.view(1, 1, -1)
+    if kind == "box":
+        mask = (nu_t <= d_t) & (nu_h <= d_s) & (nu_w <= d_s)
+        return mask.float()
+    rho2 = (nu_t / d_t) ** 2 + (nu_h / d_s) ** 2 + (nu_w / d_s) ** 2
+    if kind == "ideal":
+        mask = (rho2 <= 1).double()
+    elif kind == "gaussian":
+        mask = torch.exp(-rho2 / 2)
+    else:
+        mask = 1 / (1 + rho2**order)
+    return mask.float()
+
+
+def reinitialize(latents: torch.Tensor, noise: torch.Tensor, low_pass: torch.Tensor) -> torch.Tensor:
+    """FreeInit's noise reinitialisation: the low frequencies of ``latents``, the high of ``noise``.
+
+    ``latents`` (``(F, C, H, W)``: the previous pass's result diffused back to the start of
+    sampling by the caller) and fresh ``noise`` of the same shape and scale are each taken
+    through a 3-D FFT over frames, height and width, channel by channel; the spectra are mixed
+    as ``low_pass · L + (1 - low_pass) · N`` with ``low_pass`` an ``(F, H, W)`` mask in
+    fftshift layout (:func:`frequency_filter`), and transformed back. An all-ones mask returns
+    ``latents``, an all-zeros mask ``noise``. Computed in at least float32; the result has
+    ``latents``' dtype.
+    """
+    if latents.ndim != 4:
+        raise ValueError(f"latents must have shape (frames, C, H, W), got {tuple(latents.shape)}")
+    if noise.shape != latents.shape:
+        raise ValueError(f"noise must have the latents' shape {tuple(latents.shape)}, got {tuple(noise.shape)}")
+    frames, _, height, width = latents.shape
+    if low_pass.shape != (frames, height, width):
+        raise ValueError(f"low_pass must have shape {(frames, height, width)}, got {tuple(low_pass.shape)}")
+    dtype = torch.promote_types(latents.dtype, torch.float32)
+    dims = (0, 2, 3)
+    # Unshifting the mask is the same as shifting both spectra and unshifting the result.
+    mask = torch.fft.ifftshift(low_pass.to(latents.device, dtype), dim=(0, 1, 2)).unsqueeze(1)
+    spectrum_latents = torch.fft.fftn(latents.to(dtype), dim=dims)
+    spectrum_noise = torch.fft.fftn(noise.to(latents.device, dtype), dim=dims)
+    mixed = spectrum_latents * mask + spectrum_noise * (1 - mask)
+    return torch.fft.ifftn(mixed, dim=dims).real.to(latents.dtype)
+
+
+@dataclass
+class FreeInitSettings:
+    """FreeInit's settings, validated on creation.
+
+    ``filter``: one of :data:`FILTER_KINDS`; ``d_s``, ``d_t``: the spatial and temporal cut-offs
+    of :func:`frequency_filter`, in (0, 1]; ``iterations``: sampling passes in all, the first
+    from plain noise and each later one from the previous result reinitialised (so 1 pass is
+    plain sampling).
+    """
+
+    enable: bool = False
+    filter: str = "butterworth"
+    d_s: float = 0.25
+    d_t: float = 0.25
+    iterations: int = 3
+
+    # The names of the fields in AnimateDiff's API arguments.
+    API_NAMES: ClassVar[dict[str, str]] = {
+        "enable": "freeinit_enable",
+        "filter": "freeinit_filter",
+        "d_s": "freeinit_ds",
+        "d_t": "freeinit_dt",
+        "iterations": "freeinit_iters",
+    }
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.enable, bool):
+            self._fail("enable", "true or false", self.enable)
+        if self.filter not in FILTER_KINDS:
+            self._fail("filter", f"one of {', '.join(FILTER_KINDS)}", self.filter)
+        for name in ("d_s", "d_t"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0 < value <= 1:
+                self._fail(name, "a number in (0, 1] (a fraction of the highest frequency)", value)
+            setattr(self, name, float(value))
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 1:
+            self._fail("iterations", "a whole number >= 1 (sampling passes in all)", self.iterations)
+
+    @classmethod
+    def from_params(cls, params: Any) -> FreeInitSettings:
+        """From an object with AnimateDiff's ``freeinit_*`` arguments (``AnimateDiffParams``)."""
+        return cls(**{field: getattr(params, api) for field, api in cls.API_NAMES.items()})
+
+    def low_pass(self, shape: tuple[int, int, int], device: torch.device | str | None = None) -> torch.Tensor:
+        """These settings' :func:`frequency_filter` for latents of ``(F, H, W)`` = ``shape``."""
+        return frequency_filter(shape, self.filter, self.d_s, self.d_t, device=device)
+
+    def _fail(self, name: str, expected: str, value: object) -> None:
+        raise ParameterError(f"FreeInit {name} (AnimateDiff argument {self.API_NAMES[name]!r}) must be {expected}, got {value!r}")
+
+
+def freeinit_infotext(settings: FreeInitSettings) -> str:
+    """The value to write under the infotext key :data:`INFOTEXT_KEY`, ``""`` when FreeInit is off.
+
+    ``"butterworth d_s=0.25 d_t=0.25 iterations=3"``: no commas or quotes, so A1111's infotext
+    parser reads it back whole; :func:`parse_freeinit_infotext` turns it back into settings.
+    """
+    if not settings.enable:
+        return ""
+    return f"{settings.filter} d_s={settings.d_s!r} d_t={settings.d_t!r} iterations={settings.iterations}"
+
+
+_INFOTEXT = re.compile(r"\s*(\w+)\s+d_s=(\S+)\s+d_t=(\S+)\s+iterations=(\d+)\s*")
+
+
+def parse_freeinit_infotext(text: str) -> FreeInitSettings:
+    """The enabled settings that :func:`freeinit_infotext` wrote as ``text``."""
+    match = _INFOTEXT.fullmatch(text)
+    if match is None:
+        raise ParameterError(f"infotext {INFOTEXT_KEY} {text!r} is not of the form 'butterworth d_s=0.25 d_t=0.25 iterations=3'")
+    kind, d_s, d_t, iterations = match.groups()
+    try:
+        d_s_value, d_t_value = float(d_s), float(d_t)
+    except ValueError:
+        raise ParameterError(f"infotext {INFOTEXT_KEY} {text!r}: d_s and d_t must be numbers") from None
+    return FreeInitSettings(True, kind, d_s_value, d_t_value, int(iterations))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

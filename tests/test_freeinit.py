@@ -1,0 +1,208 @@
+"""FreeInit: frequency filters, noise reinitialisation, settings."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from lib_animatediff.freeinit import (
+    FILTER_KINDS,
+    FreeInitSettings,
+    freeinit_infotext,
+    frequency_filter,
+    parse_freeinit_infotext,
+    reinitialize,
+)
+from lib_animatediff.params import AnimateDiffParams, ParameterError
+
+SHAPES = [(16, 8, 8), (7, 9, 12), (1, 4, 5), (8, 64, 64)]
+
+
+def centre(shape):
+    return tuple(n // 2 for n in shape)
+
+
+def normalised_distance(shape, d_s, d_t):
+    """ρ of every bin, worked out from indices rather than fftfreq."""
+    axes = [((torch.arange(n) - n // 2) * 2 / n).double() for n in shape]
+    t, h, w = torch.meshgrid(*axes, indexing="ij")
+    return ((t / d_t) ** 2 + (h / d_s) ** 2 + (w / d_s) ** 2).sqrt()
+
+
+@pytest.mark.parametrize("kind", FILTER_KINDS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_filters_are_one_at_dc_within_unit_range_and_symmetric(kind, shape):
+    mask = frequency_filter(shape, kind, 0.25, 0.4)
+    assert mask.shape == shape and mask.dtype == torch.float32
+    assert mask[centre(shape)] == 1
+    assert (mask >= 0).all() and (mask <= 1).all()
+    # Mirrored about the centre: for an even size, index 0 (the Nyquist bin) has no mirror.
+    inner = mask[tuple(slice(1 - n % 2, None) for n in shape)]
+    assert torch.equal(inner, inner.flip(0, 1, 2))
+
+
+@pytest.mark.parametrize("kind", ["butterworth", "gaussian", "ideal"])
+def test_radial_filters_fall_with_distance(kind):
+    shape = (16, 32, 32)
+    mask = frequency_filter(shape, kind, 0.3, 0.5).double().flatten()
+    rho = normalised_distance(shape, 0.3, 0.5).flatten()
+    order = torch.argsort(rho)
+    ordered = mask[order]
+    assert (ordered[1:] <= ordered[:-1] + 1e-6).all()
+    # Equal distance, equal value.
+    same = torch.isclose(rho, rho[order[5]])
+    assert torch.allclose(mask[same], mask[order[5]])
+
+
+def test_filter_values_at_the_cutoff():
+    rho = normalised_distance((16, 32, 32), 0.25, 0.25)
+    on_cutoff = torch.isclose(rho, torch.tensor(1.0, dtype=torch.float64))
+    assert on_cutoff.any()
+    for kind, value in [("butterworth", 0.5), ("gaussian", float(torch.exp(torch.tensor(-0.5)))), ("ideal", 1.0)]:
+        mask = frequency_filter((16, 32, 32), kind, 0.25, 0.25)
+        assert torch.allclose(mask[on_cutoff], torch.tensor(value))
+
+
+def test_butterworth_order_sharpens_the_cutoff():
+    rho = normalised_distance((8, 32, 32), 0.25, 0.25)
+    soft = frequency_filter((8, 32, 32), "butterworth", 0.25, 0.25, order=1)
+    sharp = frequency_filter((8, 32, 32), "butterworth", 0.25, 0.25, order=8)
+    inside = (rho > 0) & (rho < 0.9)
+    assert (sharp[inside] > soft[inside]).all()
+    assert (sharp[rho > 1.1] < soft[rho > 1.1]).all()
+
+
+def test_ideal_is_a_zero_one_ellipsoid():
+    shape = (16, 32, 32)
+    mask = frequency_filter(shape, "ideal", 0.25, 0.5)
+    assert set(mask.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(mask.bool(), normalised_distance(shape, 0.25, 0.5) <= 1)
+
+
+def test_box_is_a_cuboid():
+    shape = (16, 32, 32)
+    mask = frequency_filter(shape, "box", 0.25, 0.5)
+    assert set(mask.unique().tolist()) == {0.0, 1.0}
+    # |ν| <= d on each axis: temporal |i - 8| * 2/16 <= 0.5 → 4 bins each side; spatial 4 bins.
+    expected = torch.zeros(shape)
+    expected[8 - 4 : 8 + 5, 16 - 4 : 16 + 5, 16 - 4 : 16 + 5] = 1
+    assert torch.equal(mask, expected)
+    # A box holds its corners, which the ellipsoid of the same cut-offs does not.
+    ideal = frequency_filter(shape, "ideal", 0.25, 0.5)
+    assert mask[12, 20, 20] == 1 and ideal[12, 20, 20] == 0
+    assert (ideal <= mask).all()
+
+
+def test_wider_cutoffs_pass_more():
+    narrow = frequency_filter((16, 32, 32), "gaussian", 0.1, 0.1)
+    wide = frequency_filter((16, 32, 32), "gaussian", 0.5, 0.5)
+    assert (wide >= narrow).all() and wide.sum() > narrow.sum()
+    temporal = frequency_filter((16, 32, 32), "butterworth", 0.25, 1.0)
+    assert temporal[0, 16, 16] > frequency_filter((16, 32, 32), "butterworth", 0.25, 0.1)[0, 16, 16]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (((8, 8, 8), "cosine", 0.25, 0.25), "kind"),
+        (((8, 8, 8), "gaussian", 0.0, 0.25), "d_s"),
+        (((8, 8, 8), "gaussian", 0.25, -1.0), "d_t"),
+        (((8, 8), "gaussian", 0.25, 0.25), "shape"),
+        (((8, 0, 8), "gaussian", 0.25, 0.25), "shape"),
+    ],
+)
+def test_filter_rejects_bad_arguments(args, words):
+    with pytest.raises(ValueError, match=words):
+        frequency_filter(*args)
+
+
+def test_reinitialize_extremes():
+    latents, noise = torch.randn(8, 4, 16, 16), torch.randn(8, 4, 16, 16)
+    assert torch.allclose(reinitialize(latents, noise, torch.ones(8, 16, 16)), latents, atol=1e-5)
+    assert torch.allclose(reinitialize(latents, noise, torch.zeros(8, 16, 16)), noise, atol=1e-5)
+
+
+def band_energy(x, mask):
+    """Energy of x's spectrum (over frames, height, width, all channels) inside ``mask``."""
+    spectrum = torch.fft.fftshift(torch.fft.fftn(x.double(), dim=(0, 2, 3)), dim=(0, 2, 3))
+    return (spectrum.abs() ** 2 * mask.unsqueeze(1)).sum()
+
+
+@pytest.mark.parametrize("kind", ["ideal", "box"])
+def test_reinitialize_takes_low_frequencies_from_latents_and_high_from_noise(kind):
+    shape = (8, 4, 16, 16)
+    latents, noise = torch.randn(shape), torch.randn(shape)
+    low = frequency_filter((8, 16, 16), kind, 0.4, 0.5).double()
+    high = 1 - low
+    mixed = reinitialize(latents, noise, low.float())
+    assert mixed.dtype == latents.dtype and mixed.shape == shape
+    # Inside the band the result's spectrum is the latents', outside it the noise's.
+    assert band_energy(mixed - latents, low) < 1e-6 * band_energy(latents, low)
+    assert band_energy(mixed - noise, high) < 1e-6 * band_energy(noise, high)
+    assert band_energy(mixed - noise, low) > 0.5 * band_energy(latents, low)
+    assert band_energy(mixed - latents, high) > 0.5 * band_energy(noise, high)
+
+
+def test_reinitialize_with_a_soft_filter_blends_and_stays_real():
+    shape = (8, 4, 16, 16)
+    # Latents that are pure low frequency (constant), noise that is mostly high frequency.
+    latents = torch.full(shape, 3.0)
+    noise = torch.randn(shape)
+    low = frequency_filter((8, 16, 16), "butterworth", 0.25, 0.25)
+    mixed = reinitialize(latents, noise, low)
+    assert torch.isfinite(mixed).all()
+    # The constant survives (DC weight 1), the noise's DC is dropped.
+    assert mixed.mean().item() == pytest.approx(3.0, abs=1e-4)
+    # Most of the noise's high-frequency energy is kept.
+    assert band_energy(mixed, 1 - low.double()) > 0.9 * band_energy(noise, 1 - low.double())
+
+
+def test_reinitialize_in_half_precision_and_shape_checks():
+    latents, noise = torch.randn(4, 4, 8, 8).half(), torch.randn(4, 4, 8, 8).half()
+    mixed = reinitialize(latents, noise, torch.ones(4, 8, 8))
+    assert mixed.dtype == torch.float16 and torch.allclose(mixed, latents, atol=1e-2)
+    with pytest.raises(ValueError, match="low_pass"):
+        reinitialize(latents, noise, torch.ones(4, 8, 9))
+    with pytest.raises(ValueError, match="noise"):
+        reinitialize(latents, noise[:3], torch.ones(4, 8, 8))
+
+
+def test_settings_defaults_and_from_params():
+    settings = FreeInitSettings()
+    assert (settings.enable, settings.filter, settings.d_s, settings.d_t, settings.iterations) == (False, "butterworth", 0.25, 0.25, 3)
+    params = AnimateDiffParams(freeinit_enable=True, freeinit_filter="gaussian", freeinit_ds=0.5, freeinit_dt=0.125, freeinit_iters=2)
+    assert FreeInitSettings.from_params(params) == FreeInitSettings(True, "gaussian", 0.5, 0.125, 2)
+    assert FreeInitSettings.from_params(AnimateDiffParams()) == settings
+    low = FreeInitSettings(True, "box", 0.5, 0.5, 2).low_pass((4, 8, 8))
+    assert torch.equal(low, frequency_filter((4, 8, 8), "box", 0.5, 0.5))
+
+
+@pytest.mark.parametrize(
+    "change, field, api",
+    [
+        ({"enable": 1}, "enable", "freeinit_enable"),
+        ({"filter": "cosine"}, "filter", "freeinit_filter"),
+        ({"d_s": 0.0}, "d_s", "freeinit_ds"),
+        ({"d_s": 1.5}, "d_s", "freeinit_ds"),
+        ({"d_t": "0.25"}, "d_t", "freeinit_dt"),
+        ({"iterations": 0}, "iterations", "freeinit_iters"),
+        ({"iterations": 2.5}, "iterations", "freeinit_iters"),
+    ],
+)
+def test_settings_validation_names_the_field(change, field, api):
+    with pytest.raises(ParameterError) as error:
+        dataclasses.replace(FreeInitSettings(), **change)
+    assert f"FreeInit {field} " in str(error.value) and repr(api) in str(error.value)
+
+
+def test_infotext_round_trip():
+    settings = FreeInitSettings(True, "gaussian", 0.3, 0.125, 4)
+    text = freeinit_infotext(settings)
+    assert text == "gaussian d_s=0.3 d_t=0.125 iterations=4"
+    assert "," not in text and '"' not in text
+    assert parse_freeinit_infotext(text) == settings
+    assert freeinit_infotext(FreeInitSettings(enable=False)) == ""
+    with pytest.raises(ParameterError):
+        parse_freeinit_infotext("gaussian, strong")

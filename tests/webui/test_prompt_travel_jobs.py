@@ -1,0 +1,32 @@
+"""Prompt travel in a real WebUI: keyframe lines, negative travel, prompt editing, errors."""
+
+from __future__ import annotations
+
+from webui_api import WebUIServer, animatediff, assert_animation, describe, mean_abs_diff, run_job, txt2img_payload
+
+TRAVEL = "masterpiece\n0: a cat\n4:   a dog\n7: a bird\nbest quality"
+
+
+def test_prompt_travel_changes_the_frames_and_keeps_the_original_prompt_in_infotext(server: WebUIServer) -> None:
+    plain = run_job(server, "txt2img", txt2img_payload(prompt="masterpiece, a cat, best quality", alwayson_scripts=animatediff()))
+    travel = run_job(server, "txt2img", txt2img_payload(prompt=TRAVEL, alwayson_scripts=animatediff()))
+    assert_animation(plain, server, frames=8)
+    assert_animation(travel, server, frames=8)
+    # the later frames travel towards other prompts, so they move away from the plain video
+    assert mean_abs_diff(travel.frames[7], plain.frames[7]) > mean_abs_diff(travel.frames[0], plain.frames[0]) > 0
+    info = travel.response.info()
+    assert info["infotexts"][0].startswith(TRAVEL), info["infotexts"][0][:300]
+    assert info["prompt"] == TRAVEL
+
+
+def test_negative_travel_and_prompt_editing_inside_keyframes(server: WebUIServer) -> None:
+    payload = txt2img_payload(
+        prompt="0: [a cat:a dog:0.5]\n5: a bird", negative_prompt="0: blurry\n6: dark", alwayson_scripts=animatediff()
+    )
+    assert_animation(run_job(server, "txt2img", payload), server, frames=8)
+
+
+def test_keyframe_past_the_last_frame_is_a_clear_error(server: WebUIServer) -> None:
+    job = run_job(server, "txt2img", txt2img_payload(prompt="0: a cat\n9: a dog", alwayson_scripts=animatediff()))
+    assert job.response.status >= 400 and not job.gifs, describe(job, server)
+    assert "line 2" in job.response.text and "9: a dog" in job.response.text, job.response.text[:800]
