@@ -15,6 +15,7 @@ from .errors import AnimateDiffError
 
 FORMATS = ("GIF", "MP4", "WEBM", "WEBP", "PNG", "TXT")
 FUSE_KINDS = ("flat", "pyramid")
+INTERP_MODES = ("Off", "FILM")
 
 
 class ParameterError(AnimateDiffError):
@@ -93,6 +94,8 @@ class AnimateDiffParams:
         bad = [f for f in self.format if f not in FORMATS]
         _check(not bad, "format", f"a list of {', '.join(FORMATS)}", self.format)
         _check(self.fuse in FUSE_KINDS, "fuse", f"one of {', '.join(FUSE_KINDS)}", self.fuse)
+        _check(self.interp in INTERP_MODES, "interp", f"one of {', '.join(INTERP_MODES)}", self.interp)
+        _check(self.interp_x >= 1, "interp_x", "a whole number >= 1", self.interp_x)
 
     @property
     def closed_loop_mode(self) -> ClosedLoop:
@@ -123,6 +126,7 @@ def _coerce(key: str, value: Any) -> Any:
             raise ParameterError(f"AnimateDiff argument 'format' must be a list of {', '.join(FORMATS)}, got {value!r}")
         return [v.upper() for v in value]
     if key in ("model", "closed_loop", "interp", "video_path", "mask_path", "request_id", "freeinit_filter", "fuse"):
+        value = "" if value is None and key in ("video_path", "mask_path", "request_id") else value
         if not isinstance(value, str):
             raise ParameterError(f"AnimateDiff argument {key!r} must be text, got {type(value).__name__} {value!r}")
     return value

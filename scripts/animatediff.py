@@ -12,16 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
+import torch
 
-from modules import script_callbacks, scripts, sd_samplers_common, shared
-from modules.processing import Processed, StableDiffusionProcessing
+from modules import images, script_callbacks, scripts, sd_samplers_common, shared
+from modules.processing import Processed, StableDiffusionProcessing, StableDiffusionProcessingImg2Img
 
 from lib_animatediff import __version__
 from lib_animatediff.context import ClosedLoop
 from lib_animatediff.errors import AnimateDiffError
 from lib_animatediff.gif import write_gif
+from lib_animatediff.images import decode_image
 from lib_animatediff.injection import MotionModuleInjection
 from lib_animatediff.job import JobPlan, plan_job
+from lib_animatediff.latent_mix import frame_mix_weights, mix_start_latents
 from lib_animatediff.log import logger
 from lib_animatediff.model_files import find_motion_module, list_motion_modules
 from lib_animatediff.params import AnimateDiffParams
@@ -63,8 +67,27 @@ class AnimateDiffScript(scripts.Script):
                 overlap = gr.Number(defaults.overlap, precision=0, label="Overlap (-1 = context / 4)", elem_id=f"{tab}_animatediff_overlap")
             closed_loop = gr.Radio([m.value for m in ClosedLoop], value=defaults.closed_loop, label="Closed loop", elem_id=f"{tab}_animatediff_closed_loop")
             save_format = gr.CheckboxGroup(["GIF", "PNG", "TXT"], value=["GIF", "PNG"], label="Save format", elem_id=f"{tab}_animatediff_format")
-        # in AnimateDiffParams field order, so positional arguments map onto it
-        return [model, enable, video_length, fps, loop_number, closed_loop, batch_size, stride, overlap, save_format]
+            with gr.Row():
+                interp = gr.Radio(["Off", "FILM"], value=defaults.interp, label="Frame interpolation", elem_id=f"{tab}_animatediff_interp")
+                interp_x = gr.Number(defaults.interp_x, precision=0, label="Interp X", elem_id=f"{tab}_animatediff_interp_x")
+            with gr.Accordion("Video source", open=False):
+                video_source = gr.Video(label="Video source", elem_id=f"{tab}_animatediff_video_source")
+                video_path = gr.Textbox(label="Video path (a video file or a folder of frames)", elem_id=f"{tab}_animatediff_video_path")
+                mask_path = gr.Textbox(label="Mask path (a folder of masks)", elem_id=f"{tab}_animatediff_mask_path")
+            with gr.Accordion("img2img: first and last frame", open=False, visible=is_img2img):
+                with gr.Row():
+                    latent_power = gr.Number(defaults.latent_power, label="Latent power", elem_id=f"{tab}_animatediff_latent_power")
+                    latent_scale = gr.Number(defaults.latent_scale, label="Latent scale", elem_id=f"{tab}_animatediff_latent_scale")
+                last_frame = gr.Image(label="Last frame (optional)", type="pil", elem_id=f"{tab}_animatediff_last_frame")
+                with gr.Row():
+                    latent_power_last = gr.Number(defaults.latent_power_last, label="Latent power (last frame)", elem_id=f"{tab}_animatediff_latent_power_last")
+                    latent_scale_last = gr.Number(defaults.latent_scale_last, label="Latent scale (last frame)", elem_id=f"{tab}_animatediff_latent_scale_last")
+        # in AnimateDiffParams field order, so positional arguments (UI and API) map onto it
+        return [
+            model, enable, video_length, fps, loop_number, closed_loop, batch_size, stride, overlap, save_format,
+            interp, interp_x, video_source, video_path, mask_path,
+            latent_power, latent_scale, last_frame, latent_power_last, latent_scale_last,
+        ]  # fmt: skip
 
     def before_process(self, p: StableDiffusionProcessing, *args: Any) -> None:
         WEBUI.heal()
@@ -127,6 +150,8 @@ class AnimationJob:
         self.travel.show_original_prompts(p)
 
     def sample(self, p: StableDiffusionProcessing, original_sample: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(p, "init_latent", None) is not None:
+            self.mix_start_latents(p)
         modules = WEBUI.motion_modules(self.model_path)
         undo = WEBUI.begin()
         try:
@@ -146,6 +171,27 @@ class AnimationJob:
             return original_sample(*args, **kwargs)
         finally:
             WEBUI.end()
+
+    def mix_start_latents(self, p: StableDiffusionProcessingImg2Img) -> None:
+        """img2img: the main image is the first frame, the optional last frame the last; the
+        frames between start from a mix of them and noise (latent power / scale)."""
+        params = self.params
+        last = self.last_frame_latent(p)
+        w_first, w_last = frame_mix_weights(
+            self.plan.frames, params.latent_power, params.latent_scale, params.latent_power_last, params.latent_scale_last, last is not None
+        )
+        generator = torch.Generator().manual_seed(int(p.seeds[0]))
+        noise = torch.randn(p.init_latent.shape, generator=generator).to(p.init_latent.device, p.init_latent.dtype)
+        p.init_latent = mix_start_latents(p.init_latent[0], last, noise, w_first.to(noise.device), w_last.to(noise.device))
+
+    def last_frame_latent(self, p: StableDiffusionProcessingImg2Img) -> torch.Tensor | None:
+        image = decode_image(self.params.last_frame, "last_frame")
+        if image is None:
+            return None
+        image = images.resize_image(p.resize_mode, image.convert("RGB"), p.width, p.height)
+        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
+        method = sd_samplers_common.approximation_indexes.get(shared.opts.sd_vae_encode_method)
+        return sd_samplers_common.images_tensor_to_samples(pixels, method, p.sd_model)[0].to(p.init_latent.device, p.init_latent.dtype)
 
     def write_outputs(self, p: StableDiffusionProcessing, processed: Processed) -> None:
         if (shared.state.interrupted or shared.state.skipped) and not shared.opts.save_incomplete_images:
