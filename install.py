@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -30,6 +31,20 @@ def install(is_installed: Callable[[str], bool], run_pip: Callable[[str, str], o
         run_pip(f'install "{requirement}"', f"AnimateDiff requirement: {requirement}")
     return needed
 
+
+def _installed(distribution: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version(distribution)
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--check"]:
+    # `python install.py --check`: exit 1 when a requirement is missing (for test set-ups)
+    sys.exit(1 if missing(requirement_lines(), _installed) else 0)
 
 # A1111 runs this file with its own folder on the path, so its `launch` module is there;
 # elsewhere (the tests) it is not, and importing this file installs nothing.

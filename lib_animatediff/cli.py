@@ -13,11 +13,11 @@ import torch
 from .demo import denoise_video, latents_to_images
 from .errors import AnimateDiffError
 from .families import FAMILIES, family_by_name
-from .gif import write_gif
 from .hashing import HashCache, default_cache_file
 from .inspection import inspect_file
 from .loader import load_motion_module
 from .random_weights import random_motion_modules, save_motion_modules
+from .writers import OutputSettings, VideoMeta, write_animation
 
 REDUCED_CHANNELS = {4: "32,64,64,64", 3: "32,64,96"}
 
@@ -74,7 +74,7 @@ def _run_demo(path: Path, output: Path, frames: int, steps: int) -> bool:
     except AnimateDiffError as error:
         print(f"{path.name}: error: demo failed: {error}", flush=True)
         return False
-    write_gif(latents_to_images(latents), output, fps=8)
+    write_animation(latents_to_images(latents), output.parent, output.stem, ["GIF"], VideoMeta(fps=8), OutputSettings(gif_palette=False))
     print(f"  {'demo':<11}{frames} frames, {steps} steps -> {output}", flush=True)
     return True
 

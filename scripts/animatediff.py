@@ -7,7 +7,6 @@ validate (before_process) → enter (around p.sample) → sample → leave → w
 from __future__ import annotations
 
 import datetime
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,25 +20,70 @@ from modules.processing import Processed, StableDiffusionProcessing, StableDiffu
 from lib_animatediff import __version__
 from lib_animatediff.context import ClosedLoop
 from lib_animatediff.errors import AnimateDiffError
-from lib_animatediff.gif import write_gif
 from lib_animatediff.images import decode_image
 from lib_animatediff.injection import MotionModuleInjection
+from lib_animatediff.interpolation import find_deforum_film
 from lib_animatediff.job import JobPlan, plan_job
+from lib_animatediff.job_outputs import frames_to_save
 from lib_animatediff.latent_mix import frame_mix_weights, mix_start_latents
 from lib_animatediff.log import logger
 from lib_animatediff.model_files import find_motion_module, list_motion_modules
-from lib_animatediff.params import AnimateDiffParams
+from lib_animatediff.params import FORMATS, AnimateDiffParams
 from lib_animatediff.prompt_travel import TravelPrompt, check_and_parts, frame_prompts, parse_travel_prompt, travel_rows
 from lib_animatediff.undo import UndoStack
 from lib_animatediff.video_runner import VideoModelRunner
+from lib_animatediff.video_input import FrameFolder, VideoFrames, read_video_frames, resize_frames
 from lib_animatediff.webui_state import WEBUI
+from lib_animatediff.writers import OutputSettings, VideoMeta, next_stem, safe_output_folder, write_animation
 
 EXTENSION_DIR = Path(scripts.basedir())
 
 
 def model_dir() -> Path:
-    configured = getattr(shared.cmd_opts, "animatediff_model_dir", None)
+    configured = getattr(shared.cmd_opts, "animatediff_model_dir", None) or _option("animatediff_model_path")
     return Path(configured) if configured else EXTENSION_DIR / "model"
+
+
+SETTINGS = {
+    # key: (default, label, component, component arguments)
+    "animatediff_model_path": ("", "Motion module folder (empty: the extension's model/; --animatediff-model-dir wins)", None, None),
+    "animatediff_default_save_formats": (["GIF", "PNG"], "Default save formats", gr.CheckboxGroup, {"choices": list(FORMATS)}),
+    "animatediff_outdir": ("", "Save animations to this folder inside the outputs folder (empty: <mode>-images/AnimateDiff/<date>)", None, None),
+    "animatediff_frame_extract_path": ("", "Folder for frames extracted from a video source (empty: a temporary folder)", None, None),
+    "animatediff_keep_extracted_frames": (False, "Keep frames extracted from a video source after the job", None, None),
+    "animatediff_gif_palette": (True, "GIF: optimal palette per animation (ffmpeg palettegen)", None, None),
+    "animatediff_gifsicle": (False, "GIF: optimise with gifsicle (needs the gifsicle program)", None, None),
+    "animatediff_mp4_crf": (23, "MP4: CRF (0 lossless … 51 worst)", gr.Slider, {"minimum": 0, "maximum": 51, "step": 1}),
+    "animatediff_mp4_preset": ("", "MP4: x264 preset (empty: ffmpeg's default, e.g. veryfast, slow)", None, None),
+    "animatediff_mp4_tune": ("", "MP4: x264 tune (empty: none, e.g. film, animation)", None, None),
+    "animatediff_webp_quality": (80, "WEBP: quality", gr.Slider, {"minimum": 1, "maximum": 100, "step": 1}),
+    "animatediff_webp_lossless": (False, "WEBP: lossless", None, None),
+}
+
+
+def _option(key: str) -> Any:
+    return getattr(shared.opts, key, SETTINGS[key][0])
+
+
+def on_ui_settings() -> None:
+    section = ("animatediff", "AnimateDiff")
+    for key, (default, label, component, arguments) in SETTINGS.items():
+        shared.opts.add_option(key, shared.OptionInfo(default, label, component, arguments, section=section))
+
+
+script_callbacks.on_ui_settings(on_ui_settings)
+
+
+def output_settings() -> OutputSettings:
+    return OutputSettings(
+        gif_palette=bool(_option("animatediff_gif_palette")),
+        gifsicle=bool(_option("animatediff_gifsicle")),
+        mp4_crf=int(_option("animatediff_mp4_crf")),
+        mp4_preset=str(_option("animatediff_mp4_preset")),
+        mp4_tune=str(_option("animatediff_mp4_tune")),
+        webp_quality=int(_option("animatediff_webp_quality")),
+        webp_lossless=bool(_option("animatediff_webp_lossless")),
+    )
 
 
 class AnimateDiffScript(scripts.Script):
@@ -66,7 +110,7 @@ class AnimateDiffScript(scripts.Script):
                 stride = gr.Number(defaults.stride, precision=0, label="Stride", elem_id=f"{tab}_animatediff_stride")
                 overlap = gr.Number(defaults.overlap, precision=0, label="Overlap (-1 = context / 4)", elem_id=f"{tab}_animatediff_overlap")
             closed_loop = gr.Radio([m.value for m in ClosedLoop], value=defaults.closed_loop, label="Closed loop", elem_id=f"{tab}_animatediff_closed_loop")
-            save_format = gr.CheckboxGroup(["GIF", "PNG", "TXT"], value=["GIF", "PNG"], label="Save format", elem_id=f"{tab}_animatediff_format")
+            save_format = gr.CheckboxGroup(list(FORMATS), value=_option("animatediff_default_save_formats"), label="Save format", elem_id=f"{tab}_animatediff_format")
             with gr.Row():
                 interp = gr.Radio(["Off", "FILM"], value=defaults.interp, label="Frame interpolation", elem_id=f"{tab}_animatediff_interp")
                 interp_x = gr.Number(defaults.interp_x, precision=0, label="Interp X", elem_id=f"{tab}_animatediff_interp_x")
@@ -109,8 +153,11 @@ class AnimateDiffScript(scripts.Script):
     def postprocess(self, p: StableDiffusionProcessing, processed: Processed, *args: Any) -> None:
         job = getattr(p, "_animatediff_job", None)
         if job is not None:
-            job.travel.show_original_results(processed)
-            job.write_outputs(p, processed)
+            try:
+                job.travel.show_original_results(processed)
+                job.write_outputs(p, processed)
+            finally:
+                job.finish()
 
 
 class AnimationJob:
@@ -122,6 +169,7 @@ class AnimationJob:
         self.model_path = model_path
         self.travel = travel
         self.outputs: list[Path] = []
+        self.frame_folder: FrameFolder | None = None
 
     @classmethod
     def start(cls, p: StableDiffusionProcessing, args: tuple) -> AnimationJob | None:
@@ -130,6 +178,7 @@ class AnimationJob:
             if not params.enable:
                 return None
             path = find_motion_module(model_dir(), params.model)
+            video = _read_video_source(params, p)
             plan = plan_job(params, WEBUI.motion_modules(path))
             travel = PromptTravels.of(p, plan.frames)
         except AnimateDiffError as error:
@@ -137,6 +186,8 @@ class AnimationJob:
             _fail_sampling(p, error)
             return None
         job = cls(params, plan, path, travel)
+        if video is not None:
+            job.use_video_frames(p, video)
         travel.give_frames_their_prompts(p)
         p.batch_size = plan.frames
         p.do_not_save_grid = True
@@ -144,6 +195,24 @@ class AnimationJob:
         original_sample = p.sample
         p.sample = lambda *a, **kw: job.sample(p, original_sample, *a, **kw)
         return job
+
+    def use_video_frames(self, p: StableDiffusionProcessing, video: VideoFrames) -> None:
+        """Video to video: the source's frames, resized to the job, are stored for the job
+        (a per-job folder, removed at the end unless settings keep it); in img2img they are
+        the frames' init images."""
+        frames = resize_frames(video.frames[: self.plan.frames], p.width, p.height)
+        extract_to = _option("animatediff_frame_extract_path") or None
+        self.frame_folder = FrameFolder(Path(extract_to) if extract_to else None, keep=bool(_option("animatediff_keep_extracted_frames")))
+        self.frame_folder.__enter__()
+        self.frame_folder.save(frames)
+        logger.info("video source: %d frames at %s fps from %s", len(frames), video.fps, video.source)
+        if isinstance(p, StableDiffusionProcessingImg2Img):
+            p.init_images = frames
+
+    def finish(self) -> None:
+        if self.frame_folder is not None:
+            self.frame_folder.__exit__(None, None, None)
+            self.frame_folder = None
 
     def prompts_set_up(self, p: StableDiffusionProcessing) -> None:
         """After A1111 has made each frame's prompt: the job's own prompt for infotext."""
@@ -198,16 +267,17 @@ class AnimationJob:
             logger.info("not saving the animation of an interrupted job (Settings: save incomplete images)")
             return
         frames = processed.images[processed.index_of_first_image :]
-        folder = Path(p.outpath_samples) / "AnimateDiff" / datetime.date.today().isoformat()
+        outputs_root = Path(p.outpath_samples).parent
+        default = Path(p.outpath_samples).name, "AnimateDiff", datetime.date.today().isoformat()
+        folder = safe_output_folder(outputs_root, _option("animatediff_outdir"), Path(*default))
+        film = find_deforum_film(EXTENSION_DIR.parent) if self.params.interp == "FILM" else None
         for number in range(len(frames) // self.plan.frames):
-            video = frames[number * self.plan.frames : (number + 1) * self.plan.frames]
-            seed = processed.all_seeds[number * self.plan.frames] if processed.all_seeds else p.seed
-            stem = _next_stem(folder, seed, self.params.request_id)
-            if "GIF" in self.params.format:
-                self.outputs.append(write_gif(video, folder / f"{stem}.gif", fps=self.params.fps, loop=self.params.loop_number))
-            if "TXT" in self.params.format:
-                (folder / f"{stem}.txt").write_text(processed.infotexts[number * self.plan.frames], encoding="utf8")
-                self.outputs.append(folder / f"{stem}.txt")
+            first = number * self.plan.frames
+            video, fps = frames_to_save(frames[first : first + self.plan.frames], self.params, self.plan, film)
+            seed = processed.all_seeds[first] if processed.all_seeds else p.seed
+            meta = VideoMeta(fps=fps, loop=self.params.loop_number, infotext=processed.infotexts[first])
+            stem = next_stem(folder, seed, self.params.request_id)
+            self.outputs += write_animation(video, folder, stem, self.params.format, meta, output_settings())
         for path in self.outputs:
             logger.info("saved %s", path)
 
@@ -236,6 +306,17 @@ def _route_model_calls(
     # Motion modules need whole videos per model call; the runner itself follows the
     # user's memory preference by running one video at a time when it is off.
     undo.set_item(shared.opts.data, "batch_cond_uncond", True)
+
+
+def _read_video_source(params: AnimateDiffParams, p: StableDiffusionProcessing) -> VideoFrames | None:
+    """The frames of the video source or frame folder, if any; 0 frames takes the video's count."""
+    source = params.video_source or params.video_path
+    if not source:
+        return None
+    video = read_video_frames(Path(source), max_frames=params.video_length or None)
+    if params.video_length == 0 or params.video_length > video.frame_count:
+        params.video_length = video.frame_count
+    return video
 
 
 class PromptTravels:
@@ -306,10 +387,3 @@ def _fail_sampling(p: StableDiffusionProcessing, error: Exception) -> None:
         raise error
 
     p.sample = fail
-
-
-def _next_stem(folder: Path, seed: int, request_id: str) -> str:
-    folder.mkdir(parents=True, exist_ok=True)
-    numbers = [int(name.split("-", 1)[0]) for name in os.listdir(folder) if name.split("-", 1)[0].isdigit()]
-    stem = f"{max(numbers, default=-1) + 1:05}-{seed}"
-    return f"{stem}-{request_id}" if request_id else stem

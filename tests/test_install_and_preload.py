@@ -58,3 +58,16 @@ def test_preload_adds_model_dir_flag():
     _load("preload").preload(parser)
     assert parser.parse_args(["--animatediff-model-dir", "/models/mm"]).animatediff_model_dir == "/models/mm"
     assert parser.parse_args([]).animatediff_model_dir is None
+
+
+def test_check_mode_reports_missing_requirements_by_exit_code(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    assert subprocess.run([sys.executable, str(REPO / "install.py"), "--check"], cwd=tmp_path).returncode == 0
+    copy = tmp_path / "ext"
+    copy.mkdir()
+    shutil.copy(REPO / "install.py", copy / "install.py")
+    (copy / "requirements.txt").write_text("surely-not-an-installed-distribution-xyz\n")
+    assert subprocess.run([sys.executable, str(copy / "install.py"), "--check"], cwd=tmp_path).returncode == 1

@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# gifsicle optimises GIFs; the tests that need it say so when it is missing.
+if ! command -v gifsicle >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq gifsicle >/dev/null) || echo "setup: could not install gifsicle; GIF optimisation tests will be skipped"
+fi
+
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 # shellcheck disable=SC1091

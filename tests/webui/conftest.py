@@ -372,7 +372,16 @@ class ServerFiles:
 
 
 @pytest.fixture(scope="session")
+def extension_requirements(webui_install: WebUIInstall) -> None:
+    """What install.py would install at start-up, which --skip-prepare-environment skips."""
+    check = [str(webui_install.python), str(REPO / "install.py"), "--check"]
+    if subprocess.run(check, capture_output=True, text=True).returncode != 0:
+        _run_builder([str(webui_install.python), "-m", "pip", "install", "-q", "-r", str(REPO / "requirements.txt")])
+
+
+@pytest.fixture(scope="session")
 def server_files(
+    extension_requirements: None,
     hf_home: Path, sd15_checkpoint: Path, sdxl_checkpoint: Path, motion_module_dir: Path, sdxl_motion_module_dir: Path
 ) -> ServerFiles:
     return ServerFiles(
