@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .hashing import HashCache, short_hash
 from .loader import load_motion_module
 from .log import logger
 from .motion_module import MotionModuleSet
@@ -19,6 +20,7 @@ class WebUIChanges:
     def __init__(self) -> None:
         self._undo: UndoStack | None = None
         self._modules: dict[tuple[str, int, int], MotionModuleSet] = {}
+        self._hashes: HashCache | None = None
 
     @property
     def active(self) -> bool:
@@ -53,6 +55,12 @@ class WebUIChanges:
             self._modules[key] = load_motion_module(path)
             logger.info("loaded %s (%s)", path.name, self._modules[key].family.title)
         return self._modules[key]
+
+    def short_hash(self, path: Path, cache_file: Path) -> str:
+        """The file's sha256 as infotext shows it, computed once per file version."""
+        if self._hashes is None or self._hashes.cache_file != cache_file:
+            self._hashes = HashCache(cache_file)
+        return short_hash(self._hashes.sha256(path))
 
     def forget_modules(self) -> None:
         self._modules.clear()

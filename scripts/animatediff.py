@@ -191,7 +191,11 @@ class AnimationJob:
         travel.give_frames_their_prompts(p)
         p.batch_size = plan.frames
         p.do_not_save_grid = True
-        p.extra_generation_params["AnimateDiff"] = f"model: {path.name}, frames: {plan.frames}, fps: {params.fps}, context: {plan.context}, version: {__version__}"
+        model_hash = WEBUI.short_hash(path, EXTENSION_DIR / "cache" / "hashes.json")
+        p.extra_generation_params["AnimateDiff"] = (
+            f"model: {path.name}, model hash: {model_hash}, frames: {plan.frames}, fps: {params.fps}, context: {plan.context}, "
+            f"stride: {params.stride}, overlap: {params.overlap}, closed loop: {params.closed_loop}, version: {__version__}"
+        )
         original_sample = p.sample
         p.sample = lambda *a, **kw: job.sample(p, original_sample, *a, **kw)
         return job

@@ -47,3 +47,14 @@ def test_loaded_modules_are_reused_until_the_file_changes(tmp_path):
     second = changes.motion_modules(path)
     assert second is not first
     assert not torch.equal(next(first.parameters()), next(second.parameters()))
+
+
+def test_short_hash_is_cached_in_the_given_file(tmp_path):
+    import hashlib
+
+    path = tmp_path / "mm.safetensors"
+    path.write_bytes(b"weights")
+    changes = WebUIChanges()
+    cache_file = tmp_path / "cache" / "hashes.json"
+    assert changes.short_hash(path, cache_file) == hashlib.sha256(b"weights").hexdigest()[:10]
+    assert cache_file.is_file()
