@@ -38,6 +38,7 @@ if str(HERE) not in sys.path:  # webui_api beside this file, whatever pytest's i
     sys.path.insert(0, str(HERE))
 
 from webui_api import (  # noqa: E402
+    ANIMATELCM_MOTION_MODULE,
     CHECKPOINT,
     CURRENT_TEST,
     EXTRA_PASS_MARKER,
@@ -372,6 +373,20 @@ class ServerFiles:
 
 
 @pytest.fixture(scope="session")
+def animatelcm_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
+    """A full-size AnimateLCM module (SD 1.5 layout, no stored positional encodings), random fp16."""
+    sources = sorted((REPO / "lib_animatediff").glob("*.py"))
+    key = _digest("animatelcm", *(path.read_bytes() for path in sources))
+
+    def build(folder: Path) -> None:
+        command = [str(webui_install.python), "-m", "lib_animatediff", "make-random", "--family", "animatelcm",
+                   "--channels", "320,640,1280,1280", "--dtype", "float16", str(folder / ANIMATELCM_MOTION_MODULE)]  # fmt: skip
+        _run_builder(command, env=_offline_env(folder), cwd=REPO)
+
+    return _cached(cache_dir, "animatelcm_module", key, build)
+
+
+@pytest.fixture(scope="session")
 def extension_requirements(webui_install: WebUIInstall) -> None:
     """What install.py would install at start-up, which --skip-prepare-environment skips."""
     check = [str(webui_install.python), str(REPO / "install.py"), "--check"]
@@ -382,13 +397,20 @@ def extension_requirements(webui_install: WebUIInstall) -> None:
 @pytest.fixture(scope="session")
 def server_files(
     extension_requirements: None,
-    hf_home: Path, sd15_checkpoint: Path, sdxl_checkpoint: Path, motion_module_dir: Path, sdxl_motion_module_dir: Path
+    hf_home: Path,
+    sd15_checkpoint: Path,
+    sdxl_checkpoint: Path,
+    motion_module_dir: Path,
+    sdxl_motion_module_dir: Path,
+    animatelcm_module_dir: Path,
 ) -> ServerFiles:
     return ServerFiles(
         hf_home=hf_home,
         checkpoints=(sd15_checkpoint, sdxl_checkpoint, sdxl_checkpoint.with_suffix(".yaml")),
         vae_approx=sdxl_checkpoint.parent / "vaeapprox-sdxl.pt",
-        motion_modules=tuple(sorted([*motion_module_dir.glob("*.safetensors"), *sdxl_motion_module_dir.glob("*.safetensors")])),
+        motion_modules=tuple(
+            sorted(path for folder in (motion_module_dir, sdxl_motion_module_dir, animatelcm_module_dir) for path in folder.glob("*.safetensors"))
+        ),
     )
 
 

@@ -13,7 +13,6 @@ from webui_api import (
     assert_animation,
     describe,
     img2img_payload,
-    read_gif,
     run_job,
     txt2img_payload,
 )

@@ -117,6 +117,7 @@ def init_image_pattern(size: int = 64, seed: int = 7) -> np.ndarray:
 # --------------------------------------------------------------------------- the test set-up
 
 MOTION_MODULE = "mm_sd15_v2_random.safetensors"
+ANIMATELCM_MOTION_MODULE = "AnimateLCM_sd15_t2v_random.safetensors"
 CHECKPOINT = "random_sd15.safetensors"
 # a small SDXL-architecture checkpoint (channels 64/128/256) and motion modules to match it
 SDXL_CHECKPOINT = "random_sdxl.safetensors"
