@@ -187,13 +187,18 @@ def hf_home(webui_install: WebUIInstall, cache_dir: Path) -> Path:
 def sd15_checkpoint(webui_install: WebUIInstall, cache_dir: Path, hf_home: Path) -> Path:
     builder = FIXTURES / "make_sd15_checkpoint.py"
     config = webui_install.root / "configs" / "v1-inference.yaml"
-    key = _digest(builder.read_bytes(), (FIXTURES / "make_clip_cache.py").read_bytes(), config.read_bytes())
+    key = _digest(builder.read_bytes(), *_shared_builder_bytes(), config.read_bytes())
 
     def build(folder: Path) -> None:
         command = [str(webui_install.python), str(builder), "--webui", str(webui_install.root), "--out", str(folder / CHECKPOINT)]
         _run_builder(command, env=_offline_env(hf_home))
 
     return _cached(cache_dir, "sd15", key, build) / CHECKPOINT
+
+
+def _shared_builder_bytes() -> list[bytes]:
+    """What every checkpoint builder also depends on, so a change to it rebuilds them."""
+    return [(FIXTURES / name).read_bytes() for name in ("make_clip_cache.py", "offline_models.py")]
 
 
 def _reference_dir() -> Path:
@@ -233,7 +238,7 @@ def sdxl_checkpoint(webui_install: WebUIInstall, cache_dir: Path, hf_home: Path)
     """A small random checkpoint of SDXL's architecture (its yaml beside it) and the SDXL
     preview model A1111 would otherwise try to download; see fixtures/make_sdxl_checkpoint.py."""
     builder = FIXTURES / "make_sdxl_checkpoint.py"
-    key = _digest(builder.read_bytes(), (FIXTURES / "make_clip_cache.py").read_bytes())
+    key = _digest(builder.read_bytes(), *_shared_builder_bytes())
 
     def build(folder: Path) -> None:
         command = [
