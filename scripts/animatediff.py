@@ -33,6 +33,7 @@ from lib_animatediff.prompt_travel import TravelPrompt, check_and_parts, frame_p
 from lib_animatediff.undo import UndoStack
 from lib_animatediff.video_runner import VideoModelRunner
 from lib_animatediff.video_input import FrameFolder, VideoFrames, read_video_frames, resize_frames
+from lib_animatediff.webui_lora import LoraExtension, apply_motion_loras
 from lib_animatediff.webui_state import WEBUI
 from lib_animatediff.writers import OutputSettings, VideoMeta, next_stem, safe_output_folder, write_animation
 
@@ -231,6 +232,9 @@ class AnimationJob:
             injection = MotionModuleInjection(p.sd_model.model.diffusion_model, modules, schedule_owner=p.sd_model)
             injection.__enter__()
             undo.callback("remove motion modules", injection.remove)
+            lora_extension = _lora_extension()
+            if lora_extension is not None:
+                apply_motion_loras(undo, modules, lora_extension)
             progress = SamplingProgress()
             runner = VideoModelRunner(
                 injection,
@@ -310,6 +314,17 @@ def _route_model_calls(
     # Motion modules need whole videos per model call; the runner itself follows the
     # user's memory preference by running one video at a time when it is off.
     undo.set_item(shared.opts.data, "batch_cond_uncond", True)
+
+
+def _lora_extension() -> LoraExtension | None:
+    """A1111's built-in Lora extension (its folder is on sys.path), unless it is disabled."""
+    try:
+        import network
+        import network_lora
+        import networks
+    except ImportError:
+        return None
+    return LoraExtension(networks, network, network_lora)
 
 
 def _read_video_source(params: AnimateDiffParams, p: StableDiffusionProcessing) -> VideoFrames | None:

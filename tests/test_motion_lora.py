@@ -9,7 +9,14 @@ from safetensors.torch import load_file
 from conftest import REFERENCE, reference_json
 from lib_animatediff.errors import IncompatibleModelError, MotionModuleFileError
 from lib_animatediff.families import V2, V3
-from lib_animatediff.motion_lora import load_motion_lora, merge_motion_lora, parse_motion_lora
+from lib_animatediff.motion_lora import (
+    LoraPair,
+    is_motion_lora,
+    load_motion_lora,
+    merge_motion_lora,
+    network_layer_name,
+    parse_motion_lora,
+)
 from lib_animatediff.random_weights import random_motion_modules
 
 
@@ -94,3 +101,55 @@ def test_half_pairs_and_foreign_keys_are_refused():
         parse_motion_lora({f"{key}.down.weight": torch.zeros(4, 8)})
     with pytest.raises(MotionModuleFileError, match="not a motion-LoRA key"):
         parse_motion_lora({"lora_unet_down_blocks_0.lora_down.weight": torch.zeros(4, 8)})
+
+
+def _kohya_named(lora_tensors: dict, alpha: float | None) -> dict:
+    """The reference LoRA under the repacked (kohya) naming."""
+    renamed = {}
+    for key, tensor in lora_tensors.items():
+        layer, proj_half = key.split(".processor.")
+        proj, half = proj_half.split("_lora.")
+        proj = "to_out_0" if proj == "to_out" else proj
+        stem = "lora_unet_" + layer.replace(".", "_") + "_" + proj
+        renamed[f"{stem}.lora_{half}"] = tensor
+        if alpha is not None:
+            renamed[f"{stem}.alpha"] = torch.tensor(alpha)
+    return renamed
+
+
+@pytest.mark.parametrize("alpha_of_rank", [None, 1.0, 0.5])
+def test_repacked_kohya_naming_reaches_the_same_layers_with_alpha_scaling(reference, alpha_of_rank):
+    meta, base, merged, lora_tensors = reference
+    alpha = None if alpha_of_rank is None else alpha_of_rank * meta["rank"]
+    lora = parse_motion_lora(_kohya_named(lora_tensors, alpha), "repacked")
+    assert set(lora.pairs) == set(meta["touched_layers"])
+    modules = _v2style_modules(base)
+    handle = merge_motion_lora(modules, lora, meta["scale"])
+    state = modules.state_dict()
+    expected_fraction = 1.0 if alpha_of_rank is None else alpha_of_rank
+    for key in meta["touched_layers"]:
+        torch.testing.assert_close(state[key] - base[key], expected_fraction * (merged[key] - base[key]), atol=1e-5, rtol=1e-4)
+    handle.unmerge()
+
+
+def test_kohya_parts_are_what_a1111_lora_reads(reference):
+    meta, _, _, lora_tensors = reference
+    pair = next(iter(parse_motion_lora(_kohya_named(lora_tensors, 2.0)).pairs.values()))
+    parts = pair.kohya_parts()
+    assert set(parts) == {"lora_down.weight", "lora_up.weight", "alpha"} and float(parts["alpha"]) == 2.0
+    assert pair.scale == 2.0 / meta["rank"]
+    assert set(LoraPair(pair.down, pair.up).kohya_parts()) == {"lora_down.weight", "lora_up.weight"}
+
+
+def test_motion_lora_files_are_told_from_spatial_ones(reference):
+    lora_tensors = reference[3]
+    assert is_motion_lora(lora_tensors) and is_motion_lora(_kohya_named(lora_tensors, None))
+    assert not is_motion_lora(["lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", "lora_te_text_model_x.alpha"])
+
+
+def test_network_layer_names_are_unique_and_module_like(reference):
+    targets = list(parse_motion_lora(reference[3]).pairs)
+    names = {network_layer_name(t) for t in targets}
+    assert len(names) == len(targets)
+    name = network_layer_name("mid_block.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.1.to_out.0.weight")
+    assert name == "animatediff_mid_block_motion_modules_0_temporal_transformer_transformer_blocks_0_attention_blocks_1_to_out_0"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds the real host for tests/webui: A1111 v1.10.1 (CPU, offline) with its repositories,
+# a Python 3.11 venv, and the sources of the extensions the integration tests install
+# (sd-webui-controlnet, sd-webui-deforum). Nothing is downloaded from git hosts: the sources
+# come from local bare mirrors (the search tool's `fetch` lays them out as
+# $MIRROR_DIR/<owner>+<name>/repo). See ../shared/HOST.md for why each pin is what it is.
+#
+# Usage: bash tools/setup_webui.sh [DEST]      (DEST default /work/webui)
+# Then:  SD_WEBUI_DIR=DEST/stable-diffusion-webui .venv/bin/python -m pytest tests/webui -q -ra
+set -euo pipefail
+dest=${1:-/work/webui}
+mirrors=${MIRROR_DIR:-/work/.mirror}
+python=${WEBUI_PYTHON:-python3.11}
+webui=$dest/stable-diffusion-webui
+
+# Exports one commit of a mirror, file by file when `git archive` trips on an absent blob.
+export_tree() {
+    local repo=$mirrors/$1/repo commit=$2 into=$3
+    [ -d "$repo" ] || { echo "setup_webui: no mirror at $repo (fetch github:${1/+//} first)" >&2; exit 1; }
+    [ -e "$into/.exported-$commit" ] && return
+    rm -rf "$into" && mkdir -p "$into"
+    if ! git --git-dir="$repo" archive "$commit" | tar -x -C "$into" 2>/dev/null; then
+        git --git-dir="$repo" ls-tree -r --name-only "$commit" | while IFS= read -r path; do
+            mkdir -p "$into/$(dirname "$path")"
+            git --git-dir="$repo" show "$commit:$path" >"$into/$path" 2>/dev/null || rm -f "$into/$path"
+        done
+    fi
+    touch "$into/.exported-$commit"
+}
+
+export_tree kklouzal+stable-diffusion-webui 82a973c0 "$webui"
+export_tree Stability-AI+stablediffusion cf1d67a6 "$webui/repositories/stable-diffusion-stability-ai"
+export_tree Stability-AI+generative-models 45c443b3 "$webui/repositories/generative-models"
+export_tree crowsonkb+k-diffusion ab527a9a "$webui/repositories/k-diffusion"
+export_tree AUTOMATIC1111+stable-diffusion-webui-assets 6f7db241 "$webui/repositories/stable-diffusion-webui-assets"
+export_tree Mikubill+sd-webui-controlnet HEAD "$dest/extensions-src/sd-webui-controlnet"
+export_tree deforum-art+sd-webui-deforum HEAD "$dest/extensions-src/sd-webui-deforum"
+
+venv=$dest/venv
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
+if ! "$venv/bin/python" -c "import torch, torchvision" 2>/dev/null; then
+    "${pip[@]}" torch==2.14.1 torchvision==0.29.1
+fi
+if [ ! -e "$venv/.requirements-done" ]; then
+    grep -v -E '^(torch|setuptools)\b' "$webui/requirements_versions.txt" >"$dest/requirements.txt"
+    "${pip[@]}" 'setuptools>=77.0.3,<81' -r "$dest/requirements.txt"
+    "${pip[@]}" --no-deps clip-anytorch==2.6.0
+    # ControlNet's import needs mp.solutions (dropped after 0.10.14); numpy stays at the WebUI's pin.
+    "${pip[@]}" mediapipe==0.10.14 numpy==1.26.2
+    req=$dest/extensions-src/sd-webui-controlnet/requirements.txt
+    [ -f "$req" ] && "${pip[@]}" -r "$req" numpy==1.26.2 || true
+    req=$dest/extensions-src/sd-webui-deforum/requirements.txt
+    [ -f "$req" ] && "${pip[@]}" -r "$req" numpy==1.26.2 || echo "setup_webui: some deforum requirements did not install"
+    touch "$venv/.requirements-done"
+fi
+echo "setup_webui: ready: SD_WEBUI_DIR=$webui"
