@@ -7,7 +7,8 @@ and starts again from a latent that keeps the low frequencies of that diffused v
 its high frequencies from fresh noise; a few passes give more consistent motion and appearance.
 
 The sampling loop belongs to the caller; this module holds the pure parts: the low-pass filter
-(:func:`frequency_filter`), the reinitialisation (:func:`reinitialize`) and the settings.
+(:func:`frequency_filter`), the reinitialisation (:func:`reinitialize`), the unit noise a later
+pass starts from (:func:`next_pass_noise`) and the settings.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 
@@ -108,6 +109,60 @@ def reinitialize(latents: torch.Tensor, noise: torch.Tensor, low_pass: torch.Ten
     spectrum_noise = torch.fft.fftn(noise.to(latents.device, dtype), dim=dims)
     mixed = spectrum_latents * mask + spectrum_noise * (1 - mask)
     return torch.fft.ifftn(mixed, dim=dims).real.to(latents.dtype)
+
+
+def next_pass_noise(
+    samples: torch.Tensor,
+    start: torch.Tensor | None,
+    sigma: float,
+    frames: int,
+    settings: FreeInitSettings,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """The unit-variance noise the next pass starts from, in place of the seed's noise.
+
+    Samplers start from ``start + sigma · noise`` (``start`` is the img2img start latent, None
+    in txt2img; ``sigma`` the first step's noise level in k-diffusion terms, which is also what
+    DDIM-style samplers' ``sqrt(ᾱ)·start + sqrt(1 - ᾱ)·noise`` reduces to after dividing by
+    ``sqrt(ᾱ)``). The previous pass's ``samples`` (``(videos·frames, C, H, W)``) diffused back
+    to that level with fresh noise are ``start + sigma · ((samples - start) / sigma + ε)``, so
+    as noise they are ``(samples - start) / sigma + ε``; of that, each video keeps the low
+    frequencies and takes the high ones from more fresh noise (:func:`reinitialize`).
+    """
+    if samples.shape[0] % frames:
+        raise ValueError(f"{samples.shape[0]} latents are not whole videos of {frames} frames")
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma!r}")
+    work = samples.float().cpu()
+    offset = work if start is None else work - start.float().cpu().expand_as(work)
+    diffused = offset / sigma + torch.randn(work.shape, generator=generator)
+    fresh = torch.randn(work.shape, generator=generator)
+    low_pass = settings.low_pass((frames, work.shape[2], work.shape[3]))
+    videos = [reinitialize(d, n, low_pass) for d, n in zip(diffused.split(frames), fresh.split(frames))]
+    return torch.cat(videos).to(samples.device, samples.dtype)
+
+
+def run_passes(
+    settings: FreeInitSettings,
+    frames: int,
+    seed: int,
+    sample_pass: Callable[[int, torch.Tensor | None], torch.Tensor],
+    start_of_last_pass: Callable[[], tuple[torch.Tensor | None, float]],
+    stop: Callable[[], bool] = lambda: False,
+) -> torch.Tensor:
+    """FreeInit's passes: ``sample_pass(number, noise)`` samples once (``noise`` None: the seed's
+    own noise) and ``start_of_last_pass()`` tells where that pass started (img2img start latent
+    or None, first noise level). Returns the last pass's samples; ``stop()`` ends early."""
+    passes = settings.iterations if settings.enable else 1
+    noise = None
+    for number in range(passes):
+        samples = sample_pass(number, noise)
+        if number == passes - 1 or stop():
+            return samples
+        start, sigma = start_of_last_pass()
+        generator = torch.Generator().manual_seed(seed + number)
+        noise = next_pass_noise(samples, start, sigma, frames, settings, generator)
+    raise AssertionError("unreachable: the last pass returns")
 
 
 @dataclass

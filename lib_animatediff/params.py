@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from .context import ClosedLoop
 from .errors import AnimateDiffError
+from .prompt_travel import INTERPOLATION_METHODS
 
 FORMATS = ("GIF", "MP4", "WEBM", "WEBP", "PNG", "TXT")
 FUSE_KINDS = ("flat", "pyramid")
@@ -51,6 +52,7 @@ class AnimateDiffParams:
     freeinit_dt: float = 0.25
     freeinit_iters: int = 3
     fuse: str = "flat"
+    travel_interp: str = "slerp"  # how prompt travel blends keyframe conditionings: slerp or lerp
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -96,6 +98,7 @@ class AnimateDiffParams:
         _check(self.fuse in FUSE_KINDS, "fuse", f"one of {', '.join(FUSE_KINDS)}", self.fuse)
         _check(self.interp in INTERP_MODES, "interp", f"one of {', '.join(INTERP_MODES)}", self.interp)
         _check(self.interp_x >= 1, "interp_x", "a whole number >= 1", self.interp_x)
+        _check(self.travel_interp in INTERPOLATION_METHODS, "travel_interp", f"one of {', '.join(INTERPOLATION_METHODS)}", self.travel_interp)
 
     @property
     def closed_loop_mode(self) -> ClosedLoop:
@@ -125,7 +128,7 @@ def _coerce(key: str, value: Any) -> Any:
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise ParameterError(f"AnimateDiff argument 'format' must be a list of {', '.join(FORMATS)}, got {value!r}")
         return [v.upper() for v in value]
-    if key in ("model", "closed_loop", "interp", "video_path", "mask_path", "request_id", "freeinit_filter", "fuse"):
+    if key in ("model", "closed_loop", "interp", "video_path", "mask_path", "request_id", "freeinit_filter", "fuse", "travel_interp"):
         value = "" if value is None and key in ("video_path", "mask_path", "request_id") else value
         if not isinstance(value, str):
             raise ParameterError(f"AnimateDiff argument {key!r} must be text, got {type(value).__name__} {value!r}")

@@ -14,7 +14,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from modules import images, script_callbacks, scripts, sd_samplers_common, shared
+from modules import images, script_callbacks, scripts, sd_samplers_common, sd_samplers_timesteps, shared
 from modules.processing import Processed, StableDiffusionProcessing, StableDiffusionProcessingImg2Img
 
 from lib_animatediff import __version__
@@ -28,8 +28,16 @@ from lib_animatediff.job_outputs import frames_to_save
 from lib_animatediff.latent_mix import frame_mix_weights, mix_start_latents
 from lib_animatediff.log import logger
 from lib_animatediff.model_files import find_motion_module, list_motion_modules
-from lib_animatediff.params import FORMATS, AnimateDiffParams
-from lib_animatediff.prompt_travel import TravelPrompt, check_and_parts, frame_prompts, parse_travel_prompt, travel_rows
+from lib_animatediff.freeinit import FILTER_KINDS, INFOTEXT_KEY, FreeInitSettings, freeinit_infotext, run_passes
+from lib_animatediff.params import FORMATS, FUSE_KINDS, AnimateDiffParams
+from lib_animatediff.prompt_travel import (
+    INTERPOLATION_METHODS,
+    TravelPrompt,
+    check_and_parts,
+    frame_prompts,
+    parse_travel_prompt,
+    travel_rows,
+)
 from lib_animatediff.undo import UndoStack
 from lib_animatediff.video_runner import VideoModelRunner
 from lib_animatediff.video_input import FrameFolder, VideoFrames, read_video_frames, resize_frames
@@ -127,11 +135,24 @@ class AnimateDiffScript(scripts.Script):
                 with gr.Row():
                     latent_power_last = gr.Number(defaults.latent_power_last, label="Latent power (last frame)", elem_id=f"{tab}_animatediff_latent_power_last")
                     latent_scale_last = gr.Number(defaults.latent_scale_last, label="Latent scale (last frame)", elem_id=f"{tab}_animatediff_latent_scale_last")
+            with gr.Accordion("FreeInit (several sampling passes, steadier motion)", open=False):
+                freeinit_enable = gr.Checkbox(defaults.freeinit_enable, label="Enable FreeInit", elem_id=f"{tab}_animatediff_freeinit_enable")
+                with gr.Row():
+                    freeinit_filter = gr.Dropdown(list(FILTER_KINDS), value=defaults.freeinit_filter, label="Filter", elem_id=f"{tab}_animatediff_freeinit_filter")
+                    freeinit_iters = gr.Number(defaults.freeinit_iters, precision=0, label="Passes", elem_id=f"{tab}_animatediff_freeinit_iters")
+                with gr.Row():
+                    freeinit_ds = gr.Slider(0.01, 1.0, defaults.freeinit_ds, step=0.01, label="Spatial cut-off d_s", elem_id=f"{tab}_animatediff_freeinit_ds")
+                    freeinit_dt = gr.Slider(0.01, 1.0, defaults.freeinit_dt, step=0.01, label="Temporal cut-off d_t", elem_id=f"{tab}_animatediff_freeinit_dt")
+            with gr.Row():
+                fuse = gr.Radio(list(FUSE_KINDS), value=defaults.fuse, label="Overlapping windows blend", elem_id=f"{tab}_animatediff_fuse")
+                travel_interp = gr.Radio(list(INTERPOLATION_METHODS), value=defaults.travel_interp, label="Prompt travel blend", elem_id=f"{tab}_animatediff_travel_interp")
+            request_id = gr.Textbox(defaults.request_id, visible=False, elem_id=f"{tab}_animatediff_request_id")
         # in AnimateDiffParams field order, so positional arguments (UI and API) map onto it
         return [
             model, enable, video_length, fps, loop_number, closed_loop, batch_size, stride, overlap, save_format,
             interp, interp_x, video_source, video_path, mask_path,
-            latent_power, latent_scale, last_frame, latent_power_last, latent_scale_last,
+            latent_power, latent_scale, last_frame, latent_power_last, latent_scale_last, request_id,
+            freeinit_enable, freeinit_filter, freeinit_ds, freeinit_dt, freeinit_iters, fuse, travel_interp,
         ]  # fmt: skip
 
     def before_process(self, p: StableDiffusionProcessing, *args: Any) -> None:
@@ -164,9 +185,10 @@ class AnimateDiffScript(scripts.Script):
 class AnimationJob:
     """One enabled job: its parameters, plan and motion modules, and the sampling wrapper."""
 
-    def __init__(self, params: AnimateDiffParams, plan: JobPlan, model_path: Path, travel: PromptTravels):
+    def __init__(self, params: AnimateDiffParams, plan: JobPlan, model_path: Path, travel: PromptTravels, freeinit: FreeInitSettings):
         self.params = params
         self.plan = plan
+        self.freeinit = freeinit
         self.model_path = model_path
         self.travel = travel
         self.outputs: list[Path] = []
@@ -181,12 +203,13 @@ class AnimationJob:
             path = find_motion_module(model_dir(), params.model)
             video = _read_video_source(params, p)
             plan = plan_job(params, WEBUI.motion_modules(path))
-            travel = PromptTravels.of(p, plan.frames)
+            travel = PromptTravels.of(p, plan.frames, params.travel_interp)
+            freeinit = FreeInitSettings.from_params(params)
         except AnimateDiffError as error:
             # A1111 only logs what a script hook raises; failing in p.sample fails the job.
             _fail_sampling(p, error)
             return None
-        job = cls(params, plan, path, travel)
+        job = cls(params, plan, path, travel, freeinit)
         if video is not None:
             job.use_video_frames(p, video)
         travel.give_frames_their_prompts(p)
@@ -197,6 +220,8 @@ class AnimationJob:
             f"model: {path.name}, model hash: {model_hash}, frames: {plan.frames}, fps: {params.fps}, context: {plan.context}, "
             f"stride: {params.stride}, overlap: {params.overlap}, closed loop: {params.closed_loop}, version: {__version__}"
         )
+        if freeinit.enable:
+            p.extra_generation_params[INFOTEXT_KEY] = freeinit_infotext(freeinit)
         original_sample = p.sample
         p.sample = lambda *a, **kw: job.sample(p, original_sample, *a, **kw)
         return job
@@ -235,7 +260,7 @@ class AnimationJob:
             lora_extension = _lora_extension()
             if lora_extension is not None:
                 apply_motion_loras(undo, modules, lora_extension)
-            progress = SamplingProgress()
+            progress = SamplingProgress(self.freeinit.iterations if self.freeinit.enable else 1)
             runner = VideoModelRunner(
                 injection,
                 self.plan.schedule,
@@ -245,7 +270,22 @@ class AnimationJob:
                 on_window=progress.window,
             )
             _route_model_calls(undo, p.sd_model, runner, progress, self.travel, self.params.closed_loop_mode.loops_prompts)
-            return original_sample(*args, **kwargs)
+            start = PassStart(p)
+            if self.freeinit.enable:
+                script_callbacks.on_cfg_denoiser(start.record, name="animatediff_freeinit")
+                undo.callback("remove FreeInit's cfg_denoiser callback", lambda: script_callbacks.remove_callbacks_for_function(start.record))
+
+            def sample_pass(number: int, noise: torch.Tensor | None) -> Any:
+                progress.pass_number = number
+                start.sigma = None
+                with UndoStack() as this_pass:
+                    if noise is not None:
+                        this_pass.set_attr(p, "rng", FreeInitNoise(p.rng, noise))
+                    if number < progress.passes - 1 and getattr(p, "enable_hr", False):
+                        this_pass.set_attr(p, "enable_hr", False)  # hires fix only after the last pass
+                    return original_sample(*args, **kwargs)
+
+            return run_passes(self.freeinit, self.plan.frames, int(p.seeds[0]), sample_pass, start.read, _interrupted)
         finally:
             WEBUI.end()
 
@@ -305,9 +345,9 @@ def _route_model_calls(
         runner.conds_per_frame = max(1, cond_rows // runner.frames)
         progress.total_steps = params.total_sampling_steps
         if travel.prompt is not None:
-            params.text_cond = travel_rows(params.text_cond, runner.frames, runner.conds_per_frame, travel.prompt.keys, loop_prompts)
+            params.text_cond = travel_rows(params.text_cond, runner.frames, runner.conds_per_frame, travel.prompt.keys, loop_prompts, travel.method)
         if travel.negative is not None:
-            params.text_uncond = travel_rows(params.text_uncond, runner.frames, 1, travel.negative.keys, loop_prompts)
+            params.text_uncond = travel_rows(params.text_uncond, runner.frames, 1, travel.negative.keys, loop_prompts, travel.method)
 
     script_callbacks.on_cfg_denoiser(before_step, name="animatediff_video_rows")
     undo.callback("remove cfg_denoiser callback", lambda: script_callbacks.remove_callbacks_for_function(before_step))
@@ -341,20 +381,21 @@ def _read_video_source(params: AnimateDiffParams, p: StableDiffusionProcessing) 
 class PromptTravels:
     """The job's prompt and negative prompt where they are travel prompts (``N: prompt`` lines)."""
 
-    def __init__(self, prompt: TravelPrompt | None, negative: TravelPrompt | None, originals: tuple[str, str], frames: int):
+    def __init__(self, prompt: TravelPrompt | None, negative: TravelPrompt | None, originals: tuple[str, str], frames: int, method: str):
         self.prompt = prompt
         self.negative = negative
         self.originals = originals
         self.frames = frames
+        self.method = method
 
     @classmethod
-    def of(cls, p: StableDiffusionProcessing, frames: int) -> PromptTravels:
+    def of(cls, p: StableDiffusionProcessing, frames: int, method: str) -> PromptTravels:
         prompt = parse_travel_prompt(p.prompt, frames) if isinstance(p.prompt, str) else None
         negative = parse_travel_prompt(p.negative_prompt, frames) if isinstance(p.negative_prompt, str) else None
         for travel, which in ((prompt, "prompt"), (negative, "negative prompt")):
             if travel is not None:
                 check_and_parts(travel, which)
-        return cls(prompt, negative, (p.prompt, p.negative_prompt), frames)
+        return cls(prompt, negative, (p.prompt, p.negative_prompt), frames, method)
 
     @property
     def active(self) -> bool:
@@ -384,19 +425,65 @@ class PromptTravels:
 
 
 class SamplingProgress:
-    """Shows steps × windows in A1111's progress bar; stops at an interrupt between windows."""
+    """Shows passes × steps × windows in A1111's progress bar; stops at an interrupt between windows."""
 
-    def __init__(self) -> None:
+    def __init__(self, passes: int = 1) -> None:
         self.total_steps = 0
+        self.passes = passes
+        self.pass_number = 0
 
     def window(self, step: int, window: int, windows: int) -> None:
         state = shared.state
-        if state.interrupted or state.skipped:
+        if _interrupted():
             raise sd_samplers_common.InterruptedException
-        if windows > 1 and self.total_steps:
-            state.sampling_steps = self.total_steps * windows
-            state.sampling_step = step * windows + window
-            state.textinfo = f"AnimateDiff: step {step + 1}, context window {window + 1} of {windows}"
+        if (windows > 1 or self.passes > 1) and self.total_steps:
+            state.sampling_steps = self.total_steps * windows * self.passes
+            state.sampling_step = (self.pass_number * self.total_steps + step) * windows + window
+            where = [f"FreeInit pass {self.pass_number + 1} of {self.passes}"] if self.passes > 1 else []
+            where.append(f"step {step + 1}")
+            where += [f"context window {window + 1} of {windows}"] if windows > 1 else []
+            state.textinfo = "AnimateDiff: " + ", ".join(where)
+
+
+def _interrupted() -> bool:
+    return bool(shared.state.interrupted or shared.state.skipped)
+
+
+class PassStart:
+    """Where a sampling pass started, for FreeInit: the img2img start latent and the first
+    step's noise level, read off the first denoiser call (timestep samplers pass a timestep)."""
+
+    def __init__(self, p: StableDiffusionProcessing):
+        self.p = p
+        self.sigma: float | None = None
+
+    def record(self, params: script_callbacks.CFGDenoiserParams) -> None:
+        if self.sigma is not None:
+            return
+        level = params.sigma.flatten()[0].float()
+        if isinstance(params.denoiser, sd_samplers_timesteps.CFGDenoiserTimesteps):
+            alpha = self.p.sd_model.alphas_cumprod[int(level)].float()
+            level = ((1 - alpha) / alpha).sqrt()
+        self.sigma = float(level)
+
+    def read(self) -> tuple[torch.Tensor | None, float]:
+        if self.sigma is None:
+            raise AnimateDiffError("FreeInit: the sampler never called the model, so the pass has no start")
+        return getattr(self.p, "init_latent", None), self.sigma
+
+
+class FreeInitNoise:
+    """Stands in for ``p.rng`` in a FreeInit pass: the sampler's first noise is the pass's."""
+
+    def __init__(self, rng: Any, noise: torch.Tensor):
+        self._rng = rng
+        self._noise = noise
+
+    def next(self) -> torch.Tensor:
+        return self._noise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rng, name)
 
 
 def _fail_sampling(p: StableDiffusionProcessing, error: Exception) -> None:

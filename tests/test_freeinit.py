@@ -12,6 +12,8 @@ from lib_animatediff.freeinit import (
     FreeInitSettings,
     freeinit_infotext,
     frequency_filter,
+    next_pass_noise,
+    run_passes,
     parse_freeinit_infotext,
     reinitialize,
 )
@@ -206,3 +208,80 @@ def test_infotext_round_trip():
     assert freeinit_infotext(FreeInitSettings(enable=False)) == ""
     with pytest.raises(ParameterError):
         parse_freeinit_infotext("gaussian, strong")
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_next_pass_noise_is_the_diffused_samples_under_an_all_pass_filter():
+    samples, start = torch.randn(8, 4, 6, 6), torch.randn(1, 4, 6, 6)
+    everything = FreeInitSettings(True, "box", 1.0, 1.0, 2)
+    noise = next_pass_noise(samples, start, 5.0, 8, everything, _gen(3))
+    first_draw = torch.randn(samples.shape, generator=_gen(3))
+    torch.testing.assert_close(noise, (samples - start) / 5.0 + first_draw, atol=1e-5, rtol=1e-5)
+    txt2img = next_pass_noise(samples, None, 5.0, 8, everything, _gen(3))
+    torch.testing.assert_close(txt2img, samples / 5.0 + first_draw, atol=1e-5, rtol=1e-5)
+
+
+def test_next_pass_noise_is_unit_noise_that_keeps_the_low_frequencies_of_the_samples():
+    frames, sigma = 16, 2.0
+    t = torch.arange(frames).view(-1, 1, 1, 1) / frames
+    slow = (4 * sigma * torch.cos(2 * torch.pi * t)).expand(frames, 4, 32, 32).contiguous()  # one slow swing, 4 in noise units
+    settings = FreeInitSettings(True, "butterworth", 0.25, 0.25, 3)
+    noise = next_pass_noise(slow, None, sigma, frames, settings, _gen(1))
+    assert noise.shape == slow.shape and noise.dtype == slow.dtype
+    per_frame = noise.mean(dim=(1, 2, 3))
+    assert per_frame[0] - per_frame[frames // 2] > 7  # the swing (8 from top to bottom) survives the filter
+    assert 0.6 < (noise - noise.mean(dim=(1, 2, 3), keepdim=True)).std() < 1.2  # the rest is noise
+    plain = next_pass_noise(torch.zeros_like(slow), None, sigma, frames, settings, _gen(1))
+    assert abs(plain.mean(dim=(1, 2, 3))[frames // 2] - plain.mean(dim=(1, 2, 3))[0]) < 1.0
+
+
+def test_next_pass_noise_filters_each_video_on_its_own_and_repeats_with_the_seed():
+    settings = FreeInitSettings(True, "gaussian", 0.3, 0.3, 2)
+    samples = torch.randn(2 * 6, 4, 8, 8)
+    first = next_pass_noise(samples, None, 3.0, 6, settings, _gen(7))
+    assert torch.equal(first, next_pass_noise(samples, None, 3.0, 6, settings, _gen(7)))
+    changed = samples.clone()
+    changed[:6] += 10.0
+    second = next_pass_noise(changed, None, 3.0, 6, settings, _gen(7))
+    assert torch.equal(second[6:], first[6:]) and not torch.equal(second[:6], first[:6])
+    half = next_pass_noise(samples.half(), None, 3.0, 6, settings, _gen(7))
+    assert half.dtype == torch.float16
+
+
+@pytest.mark.parametrize("frames, sigma, words", [(5, 1.0, "whole videos"), (6, 0.0, "sigma")])
+def test_next_pass_noise_rejects_bad_arguments(frames, sigma, words):
+    with pytest.raises(ValueError, match=words):
+        next_pass_noise(torch.zeros(12, 4, 4, 4), None, sigma, frames, FreeInitSettings(True), _gen())
+
+
+def test_run_passes_feeds_each_pass_the_reinitialised_noise_of_the_one_before():
+    settings = FreeInitSettings(True, "butterworth", 0.25, 0.25, 3)
+    calls = []
+
+    def sample_pass(number, noise):
+        calls.append((number, None if noise is None else noise.clone()))
+        return torch.full((8, 4, 6, 6), float(number + 1))
+
+    result = run_passes(settings, 8, 42, sample_pass, lambda: (None, 2.0))
+    assert [number for number, _ in calls] == [0, 1, 2] and calls[0][1] is None
+    assert torch.equal(result, torch.full((8, 4, 6, 6), 3.0))
+    expected = next_pass_noise(torch.full((8, 4, 6, 6), 1.0), None, 2.0, 8, settings, _gen(42))
+    assert torch.equal(calls[1][1], expected)
+    assert not torch.equal(calls[2][1], calls[1][1])
+
+
+def test_run_passes_samples_once_when_off_and_stops_when_asked():
+    counted = []
+
+    def sample_pass(number, noise):
+        counted.append(number)
+        return torch.zeros(4, 4, 4, 4)
+
+    run_passes(FreeInitSettings(False, iterations=3), 4, 0, sample_pass, lambda: (None, 1.0))
+    assert counted == [0]
+    counted.clear()
+    run_passes(FreeInitSettings(True, iterations=5), 4, 0, sample_pass, lambda: (None, 1.0), stop=lambda: len(counted) == 2)
+    assert counted == [0, 1]

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from webui_api import WebUIServer, animatediff, assert_animation, describe, mean_abs_diff, run_job, txt2img_payload
+from webui_api import (
+    SDXL_CHECKPOINT,
+    SDXL_MOTION_MODULE,
+    WebUIServer,
+    animatediff,
+    assert_animation,
+    describe,
+    mean_abs_diff,
+    run_job,
+    txt2img_payload,
+)
 
 TRAVEL = "masterpiece\n0: a cat\n4:   a dog\n7: a bird\nbest quality"
 
@@ -30,3 +40,24 @@ def test_keyframe_past_the_last_frame_is_a_clear_error(server: WebUIServer) -> N
     job = run_job(server, "txt2img", txt2img_payload(prompt="0: a cat\n9: a dog", alwayson_scripts=animatediff()))
     assert job.response.status >= 400 and not job.gifs, describe(job, server)
     assert "line 2" in job.response.text and "9: a dog" in job.response.text, job.response.text[:800]
+
+
+def test_prompt_travel_on_sdxl_interpolates_crossattn_and_vector_conditioning(server: WebUIServer) -> None:
+    on_sdxl = {"override_settings": {"sd_model_checkpoint": SDXL_CHECKPOINT}}
+    model = animatediff(SDXL_MOTION_MODULE, batch_size=0)
+    plain = run_job(server, "txt2img", txt2img_payload(prompt="a cat", alwayson_scripts=model, **on_sdxl))
+    travel = run_job(server, "txt2img", txt2img_payload(prompt="0: a cat\n7: a dog", alwayson_scripts=model, **on_sdxl))
+    assert_animation(plain, server, frames=8)
+    assert_animation(travel, server, frames=8)
+    assert mean_abs_diff(travel.frames[7], plain.frames[7]) > mean_abs_diff(travel.frames[0], plain.frames[0])
+    assert travel.response.info()["prompt"] == "0: a cat\n7: a dog"
+
+
+def test_lerp_travel_differs_from_the_default_slerp(server: WebUIServer) -> None:
+    prompt = "0: a cat\n7: a bird"
+    slerp = run_job(server, "txt2img", txt2img_payload(prompt=prompt, alwayson_scripts=animatediff()))
+    lerp = run_job(server, "txt2img", txt2img_payload(prompt=prompt, alwayson_scripts=animatediff(travel_interp="lerp")))
+    assert_animation(slerp, server, frames=8)
+    assert_animation(lerp, server, frames=8)
+    # keyframes are the same conditioning either way; the frames between them are not
+    assert mean_abs_diff(lerp.frames[0], slerp.frames[0]) < mean_abs_diff(lerp.frames[3], slerp.frames[3])
