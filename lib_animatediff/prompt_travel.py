@@ -348,7 +348,8 @@ def travel_rows(rows: Any, frames: int, conds_per_frame: int, keys: Sequence[int
         per_frame.append(interpolate_conditioning([row(rows, key * n + j) for key in keys], weights, method))
     ordered = [per_frame[j][f] for f in range(frames) for j in range(n)]
     if isinstance(rows, Mapping):
-        return {k: torch.stack([entry[k] for entry in ordered]).to(rows[k].dtype) for k in rows}
+        # same mapping type: A1111 reads ``.shape`` off its dict subclass (DictWithShape)
+        return type(rows)({k: torch.stack([entry[k] for entry in ordered]).to(rows[k].dtype) for k in rows})
     return torch.stack(ordered).to(rows.dtype)
 
 

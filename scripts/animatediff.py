@@ -21,6 +21,8 @@ from lib_animatediff import __version__
 from lib_animatediff.context import ClosedLoop
 from lib_animatediff.errors import AnimateDiffError
 from lib_animatediff.images import decode_image
+from lib_animatediff.infotext import INFOTEXT_KEY as ANIMATEDIFF_INFOTEXT_KEY
+from lib_animatediff.infotext import animatediff_infotext, paste_reader
 from lib_animatediff.injection import MotionModuleInjection
 from lib_animatediff.interpolation import find_deforum_film
 from lib_animatediff.job import JobPlan, plan_job
@@ -147,6 +149,13 @@ class AnimateDiffScript(scripts.Script):
                 fuse = gr.Radio(list(FUSE_KINDS), value=defaults.fuse, label="Overlapping windows blend", elem_id=f"{tab}_animatediff_fuse")
                 travel_interp = gr.Radio(list(INTERPOLATION_METHODS), value=defaults.travel_interp, label="Prompt travel blend", elem_id=f"{tab}_animatediff_travel_interp")
             request_id = gr.Textbox(defaults.request_id, visible=False, elem_id=f"{tab}_animatediff_request_id")
+        pasted = {
+            "enable": enable, "model": model, "video_length": video_length, "fps": fps, "batch_size": batch_size,
+            "stride": stride, "overlap": overlap, "closed_loop": closed_loop, "freeinit_enable": freeinit_enable,
+            "freeinit_filter": freeinit_filter, "freeinit_ds": freeinit_ds, "freeinit_dt": freeinit_dt, "freeinit_iters": freeinit_iters,
+        }  # fmt: skip
+        self.infotext_fields = [(component, paste_reader(field)) for field, component in pasted.items()]
+        self.paste_field_names = [ANIMATEDIFF_INFOTEXT_KEY, INFOTEXT_KEY]
         # in AnimateDiffParams field order, so positional arguments (UI and API) map onto it
         return [
             model, enable, video_length, fps, loop_number, closed_loop, batch_size, stride, overlap, save_format,
@@ -216,10 +225,7 @@ class AnimationJob:
         p.batch_size = plan.frames
         p.do_not_save_grid = True
         model_hash = WEBUI.short_hash(path, EXTENSION_DIR / "cache" / "hashes.json")
-        p.extra_generation_params["AnimateDiff"] = (
-            f"model: {path.name}, model hash: {model_hash}, frames: {plan.frames}, fps: {params.fps}, context: {plan.context}, "
-            f"stride: {params.stride}, overlap: {params.overlap}, closed loop: {params.closed_loop}, version: {__version__}"
-        )
+        p.extra_generation_params[ANIMATEDIFF_INFOTEXT_KEY] = animatediff_infotext(params, path.name, model_hash, plan.frames, plan.context, __version__)
         if freeinit.enable:
             p.extra_generation_params[INFOTEXT_KEY] = freeinit_infotext(freeinit)
         original_sample = p.sample

@@ -317,3 +317,16 @@ def test_travel_rows_loop_across_the_seam_and_handle_sdxl_dicts():
         torch.testing.assert_close(out[key][1], rows[key][1])
     held = travel_rows(rows, frames, 1, keys=[1, 3], loop=False, method="lerp")
     torch.testing.assert_close(held["vector"][5], rows["vector"][3])
+
+
+def test_travel_rows_keep_the_mapping_type_a1111_reads_shape_from():
+    from lib_animatediff.prompt_travel import travel_rows
+
+    class DictWithShape(dict):  # as A1111's prompt_parser has it
+        @property
+        def shape(self):
+            return self["crossattn"].shape
+
+    rows = DictWithShape({"crossattn": torch.randn(4, 77, 8), "vector": torch.randn(4, 16)})
+    out = travel_rows(rows, 4, 1, keys=[0, 3])
+    assert type(out) is DictWithShape and out.shape == (4, 77, 8)

@@ -419,7 +419,7 @@ def server_files(
     )
 
 
-def _data_dir(data: Path, files: ServerFiles) -> tuple[Path, Path]:
+def _data_dir(data: Path, files: ServerFiles, extensions_beside: tuple[Path, ...] = ()) -> tuple[Path, Path]:
     """Lay out a fresh data folder; returns (checkpoint to load, motion-module folder)."""
     checkpoints = data / "models" / "Stable-diffusion"
     checkpoints.mkdir(parents=True)
@@ -434,6 +434,8 @@ def _data_dir(data: Path, files: ServerFiles) -> tuple[Path, Path]:
     extensions = data / "extensions"
     extensions.mkdir()
     (extensions / EXTENSION_NAME).symlink_to(REPO, target_is_directory=True)
+    for other in extensions_beside:
+        (extensions / other.name).symlink_to(other, target_is_directory=True)
     for name, source in (("raise_in_sampling", RAISE_IN_SAMPLING_SCRIPT), ("extra_pass", EXTRA_PASS_SCRIPT)):
         (extensions / name / "scripts").mkdir(parents=True)
         (extensions / name / "scripts" / f"{name}.py").write_text(source)
@@ -441,8 +443,10 @@ def _data_dir(data: Path, files: ServerFiles) -> tuple[Path, Path]:
 
 
 @contextlib.contextmanager
-def _running_server(install: WebUIInstall, data: Path, files: ServerFiles, extra_args: tuple[str, ...] = ()) -> Iterator[WebUIServer]:
-    checkpoint, motion_modules = _data_dir(data, files)
+def _running_server(
+    install: WebUIInstall, data: Path, files: ServerFiles, extra_args: tuple[str, ...] = (), extensions_beside: tuple[Path, ...] = ()
+) -> Iterator[WebUIServer]:
+    checkpoint, motion_modules = _data_dir(data, files, extensions_beside)
     port = _free_port()
     log_path = data / "webui.log"
     command = [
@@ -478,6 +482,24 @@ def medvram_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPat
     """A second WebUI, started with --medvram: A1111 then moves UNet blocks between devices
     with hooks, for the length of the module that uses it."""
     with _running_server(webui_install, tmp_path_factory.mktemp("webui-medvram"), server_files, ("--medvram",)) as server:
+        yield server
+
+
+def _deforum_source(install: WebUIInstall) -> Path:
+    """sd-webui-deforum's source: ``DEFORUM_DIR``, else where tools/setup_webui.sh puts it."""
+    configured = os.environ.get("DEFORUM_DIR")
+    source = Path(configured) if configured else install.root.parent / "extensions-src" / "sd-webui-deforum"
+    if not (source / "scripts" / "deforum_helpers" / "src" / "film_interpolation" / "film_inference.py").is_file():
+        pytest.skip(f"sd-webui-deforum not found at {source} (set DEFORUM_DIR): Deforum FILM tests skipped")
+    return source
+
+
+@pytest.fixture(scope="module")
+def deforum_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles) -> Iterator[WebUIServer]:
+    """A WebUI with sd-webui-deforum installed beside AnimateDiff, for the length of the module."""
+    source = _deforum_source(webui_install)
+    data = tmp_path_factory.mktemp("webui-deforum")
+    with _running_server(webui_install, data, server_files, extensions_beside=(source,)) as server:
         yield server
 
 

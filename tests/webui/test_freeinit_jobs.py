@@ -23,13 +23,13 @@ def test_freeinit_reinitialises_the_video_and_records_itself_in_infotext(server:
 
 
 def test_freeinit_with_a_timestep_sampler_and_in_img2img(server: WebUIServer) -> None:
-    ddim = run_job(server, "txt2img", txt2img_payload(sampler_name="DDIM", alwayson_scripts=animatediff(**FREEINIT, freeinit_filter="gaussian")))
+    ddim = run_job(server, "txt2img", txt2img_payload(sampler_name="DDIM", alwayson_scripts=animatediff(**{**FREEINIT, "freeinit_filter": "gaussian"})))
     assert_animation(ddim, server, frames=8)
-    img2img = run_job(server, "img2img", img2img_payload(alwayson_scripts=animatediff(**FREEINIT, freeinit_filter="box")))
+    img2img = run_job(server, "img2img", img2img_payload(alwayson_scripts=animatediff(**{**FREEINIT, "freeinit_filter": "box"})))
     assert_animation(img2img, server, frames=8)
 
 
 def test_bad_freeinit_settings_are_a_clear_error(server: WebUIServer) -> None:
-    job = run_job(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(**FREEINIT, freeinit_filter="median")))
+    job = run_job(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(**{**FREEINIT, "freeinit_filter": "median"})))
     assert job.response.status >= 400 and not job.gifs, describe(job, server)
     assert "freeinit_filter" in job.response.text and "butterworth" in job.response.text, job.response.text[:800]

@@ -14,7 +14,7 @@ from webui_api import (
     txt2img_payload,
 )
 
-TRAVEL = "masterpiece\n0: a cat\n4:   a dog\n7: a bird\nbest quality"
+TRAVEL = "masterpiece\n0: a cat\n4:   a fox\n7: a bird\nbest quality"
 
 
 def test_prompt_travel_changes_the_frames_and_keeps_the_original_prompt_in_infotext(server: WebUIServer) -> None:
@@ -31,26 +31,26 @@ def test_prompt_travel_changes_the_frames_and_keeps_the_original_prompt_in_infot
 
 def test_negative_travel_and_prompt_editing_inside_keyframes(server: WebUIServer) -> None:
     payload = txt2img_payload(
-        prompt="0: [a cat:a dog:0.5]\n5: a bird", negative_prompt="0: blurry\n6: dark", alwayson_scripts=animatediff()
+        prompt="0: [a cat:a fox:0.5]\n5: a bird", negative_prompt="0: blurry\n6: dark", alwayson_scripts=animatediff()
     )
     assert_animation(run_job(server, "txt2img", payload), server, frames=8)
 
 
 def test_keyframe_past_the_last_frame_is_a_clear_error(server: WebUIServer) -> None:
-    job = run_job(server, "txt2img", txt2img_payload(prompt="0: a cat\n9: a dog", alwayson_scripts=animatediff()))
+    job = run_job(server, "txt2img", txt2img_payload(prompt="0: a cat\n9: a fox", alwayson_scripts=animatediff()))
     assert job.response.status >= 400 and not job.gifs, describe(job, server)
-    assert "line 2" in job.response.text and "9: a dog" in job.response.text, job.response.text[:800]
+    assert "line 2" in job.response.text and "9: a fox" in job.response.text, job.response.text[:800]
 
 
 def test_prompt_travel_on_sdxl_interpolates_crossattn_and_vector_conditioning(server: WebUIServer) -> None:
     on_sdxl = {"override_settings": {"sd_model_checkpoint": SDXL_CHECKPOINT}}
     model = animatediff(SDXL_MOTION_MODULE, batch_size=0)
     plain = run_job(server, "txt2img", txt2img_payload(prompt="a cat", alwayson_scripts=model, **on_sdxl))
-    travel = run_job(server, "txt2img", txt2img_payload(prompt="0: a cat\n7: a dog", alwayson_scripts=model, **on_sdxl))
+    travel = run_job(server, "txt2img", txt2img_payload(prompt="0: a cat\n7: a fox", alwayson_scripts=model, **on_sdxl))
     assert_animation(plain, server, frames=8)
     assert_animation(travel, server, frames=8)
     assert mean_abs_diff(travel.frames[7], plain.frames[7]) > mean_abs_diff(travel.frames[0], plain.frames[0])
-    assert travel.response.info()["prompt"] == "0: a cat\n7: a dog"
+    assert travel.response.info()["prompt"] == "0: a cat\n7: a fox"
 
 
 def test_lerp_travel_differs_from_the_default_slerp(server: WebUIServer) -> None:

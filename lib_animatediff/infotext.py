@@ -1,0 +1,74 @@
+"""The ``AnimateDiff`` infotext entry: written with each frame, read back on paste.
+
+The value is ``model: NAME, model hash: HASH, frames: 16, fps: 8, context: 16, stride: 1,
+overlap: -1, closed loop: R-P, version: X`` (A1111 quotes it because of the commas, and
+unquotes it when parsing pasted parameters). Pasting fills the accordion back from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from .freeinit import INFOTEXT_KEY as FREEINIT_KEY
+from .freeinit import parse_freeinit_infotext
+from .params import AnimateDiffParams, ParameterError
+
+INFOTEXT_KEY = "AnimateDiff"
+
+# infotext name → (AnimateDiffParams field, type)
+_FIELDS: dict[str, tuple[str, type]] = {
+    "model": ("model", str),
+    "frames": ("video_length", int),
+    "fps": ("fps", int),
+    "context": ("batch_size", int),
+    "stride": ("stride", int),
+    "overlap": ("overlap", int),
+    "closed loop": ("closed_loop", str),
+}
+
+
+def animatediff_infotext(params: AnimateDiffParams, model_name: str, model_hash: str, frames: int, context: int, version: str) -> str:
+    return (
+        f"model: {model_name}, model hash: {model_hash}, frames: {frames}, fps: {params.fps}, context: {context}, "
+        f"stride: {params.stride}, overlap: {params.overlap}, closed loop: {params.closed_loop}, version: {version}"
+    )
+
+
+def parse_animatediff_infotext(text: str) -> dict[str, Any]:
+    """The AnimateDiffParams fields an ``AnimateDiff`` infotext value records."""
+    values: dict[str, Any] = {}
+    for part in text.split(","):
+        name, colon, value = part.partition(":")
+        name, value = name.strip(), value.strip()
+        if not colon or name not in _FIELDS:
+            continue
+        field, kind = _FIELDS[name]
+        try:
+            values[field] = kind(value)
+        except ValueError:
+            raise ParameterError(f"infotext {INFOTEXT_KEY}: {name} {value!r} is not a {kind.__name__}") from None
+    return values
+
+
+def pasted_values(infotext: dict[str, str]) -> dict[str, Any]:
+    """AnimateDiffParams fields from A1111's parsed infotext (``{"AnimateDiff": "...", ...}``);
+    empty when the image was not made by AnimateDiff."""
+    if INFOTEXT_KEY not in infotext:
+        return {}
+    values = {"enable": True, **parse_animatediff_infotext(str(infotext[INFOTEXT_KEY]))}
+    freeinit = infotext.get(FREEINIT_KEY)
+    values["freeinit_enable"] = freeinit is not None
+    if freeinit is not None:
+        settings = parse_freeinit_infotext(str(freeinit))
+        values.update(freeinit_filter=settings.filter, freeinit_ds=settings.d_s, freeinit_dt=settings.d_t, freeinit_iters=settings.iterations)
+    return values
+
+
+def paste_reader(field: str) -> Callable[[dict[str, str]], Any]:
+    """For A1111's ``infotext_fields``: reads one field from pasted parameters, None to leave
+    the component as it is (not an AnimateDiff image, or the field not recorded)."""
+
+    def read(infotext: dict[str, str]) -> Any:
+        return pasted_values(infotext).get(field)
+
+    return read

@@ -1,0 +1,36 @@
+"""The AnimateDiff infotext entry, and what pasting it back fills in."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib_animatediff.freeinit import FreeInitSettings, freeinit_infotext
+from lib_animatediff.infotext import animatediff_infotext, parse_animatediff_infotext, paste_reader, pasted_values
+from lib_animatediff.params import AnimateDiffParams, ParameterError
+
+
+def test_written_entry_reads_back_into_the_same_params():
+    params = AnimateDiffParams(model="mm_sd_v15_v2.ckpt", enable=True, video_length=24, fps=12, stride=2, overlap=3, closed_loop="A")
+    text = animatediff_infotext(params, "mm_sd_v15_v2.ckpt", "0123456789", 24, 16, "1.2.3")
+    assert parse_animatediff_infotext(text) == {
+        "model": "mm_sd_v15_v2.ckpt", "video_length": 24, "fps": 12, "batch_size": 16, "stride": 2, "overlap": 3, "closed_loop": "A",
+    }  # fmt: skip
+    restored = AnimateDiffParams.from_dict({"enable": True, **parse_animatediff_infotext(text)})
+    assert (restored.video_length, restored.closed_loop, restored.overlap) == (24, "A", 3)
+
+
+def test_paste_fills_freeinit_and_leaves_other_images_alone():
+    settings = FreeInitSettings(True, "gaussian", 0.5, 0.125, 4)
+    infotext = {"AnimateDiff": "model: m.safetensors, frames: 8, fps: 8", "FreeInit": freeinit_infotext(settings), "Steps": "20"}
+    values = pasted_values(infotext)
+    assert values["enable"] is True and values["freeinit_enable"] is True
+    assert (values["freeinit_filter"], values["freeinit_ds"], values["freeinit_dt"], values["freeinit_iters"]) == ("gaussian", 0.5, 0.125, 4)
+    assert pasted_values({"Steps": "20"}) == {}
+    assert paste_reader("fps")(infotext) == 8 and paste_reader("fps")({"Steps": "20"}) is None
+    without = pasted_values({"AnimateDiff": "model: m.safetensors"})
+    assert without["freeinit_enable"] is False and paste_reader("stride")({"AnimateDiff": "model: m.safetensors"}) is None
+
+
+def test_a_broken_number_is_a_clear_error():
+    with pytest.raises(ParameterError, match="frames 'many'"):
+        parse_animatediff_infotext("model: m, frames: many")
