@@ -1,8 +1,11 @@
-"""From a job's decoded frames to the animation that is saved."""
+"""From a job's decoded frames to the animation that is saved, and what the API answers."""
 
 from __future__ import annotations
 
-from typing import Sequence
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
 
 from PIL import Image
 
@@ -31,3 +34,39 @@ def frames_to_save(
         frames = interpolate(frames, params.interp_x, loop=params.closed_loop_mode.wraps, interpolator=film)
         fps = interpolated_fps(fps, params.interp_x)
     return frames, fps
+
+
+# What clients of sd-webui-animatediff find in the API answer's ``images``, base64-encoded.
+VIDEO_FORMATS = ("GIF", "MP4", "WEBM", "WEBP")
+OUTPUTS_INFO_KEY = "AnimateDiff outputs"
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    path: Path
+    frames: int
+    fps: float
+    seed: int
+
+    @property
+    def format(self) -> str:
+        return self.path.suffix.lstrip(".").upper()
+
+
+def encoded_videos(written: Sequence[WrittenFile]) -> list[str]:
+    """The written videos (not PNG frames or TXT files), each as base64 of the whole file."""
+    return [base64.b64encode(file.path.read_bytes()).decode("ascii") for file in written if file.format in VIDEO_FORMATS]
+
+
+def outputs_info(written: Sequence[WrittenFile], outputs_root: Path) -> list[dict[str, Any]]:
+    """A machine-readable list of the files written: format, path relative to the outputs
+    folder, frames, fps, seed, and where a video sits in the answer's ``images`` (else None)."""
+    entries = []
+    videos = 0
+    for file in written:
+        index = None
+        if file.format in VIDEO_FORMATS:
+            index, videos = videos, videos + 1
+        path = file.path.relative_to(outputs_root) if file.path.is_relative_to(outputs_root) else file.path
+        entries.append({"format": file.format, "path": path.as_posix(), "frames": file.frames, "fps": file.fps, "seed": file.seed, "images_index": index})
+    return entries

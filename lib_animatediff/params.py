@@ -63,12 +63,16 @@ class AnimateDiffParams:
         """From a script's arguments: a dict (API), an instance, or positional values.
 
         A1111's API puts a client's ``args`` over the start of the script's positional
-        arguments, so a dict arrives first, followed by the accordion's own values.
+        arguments, so a dict arrives first, followed by the accordion's own values. A lone
+        true/false first (the ``webuiapi`` client sends ``[False]`` for every request to a
+        WebUI with an AnimateDiff script) is the enable switch, everything else default.
         """
         if args and isinstance(args[0], AnimateDiffParams):
             return args[0]
         if args and isinstance(args[0], Mapping):
             return cls.from_dict(args[0])
+        if args and isinstance(args[0], bool):
+            return cls.from_dict({"enable": args[0]})
         names = cls.field_names()
         if len(args) > len(names):
             raise ParameterError(f"AnimateDiff takes at most {len(names)} positional arguments ({', '.join(names)}), got {len(args)}")

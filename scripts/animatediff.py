@@ -7,6 +7,8 @@ validate (before_process) → enter (around p.sample) → sample → leave → w
 from __future__ import annotations
 
 import datetime
+import functools
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from lib_animatediff.infotext import animatediff_infotext, paste_reader
 from lib_animatediff.injection import MotionModuleInjection
 from lib_animatediff.interpolation import find_deforum_film
 from lib_animatediff.job import JobPlan, plan_job
-from lib_animatediff.job_outputs import frames_to_save
+from lib_animatediff.job_outputs import OUTPUTS_INFO_KEY, WrittenFile, encoded_videos, frames_to_save, outputs_info
 from lib_animatediff.latent_mix import frame_mix_weights, mix_start_latents
 from lib_animatediff.log import logger
 from lib_animatediff.model_files import find_motion_module, list_motion_modules
@@ -46,6 +48,9 @@ from lib_animatediff.video_input import FrameFolder, VideoFrames, read_video_fra
 from lib_animatediff.webui_lora import LoraExtension, apply_motion_loras
 from lib_animatediff.webui_state import WEBUI
 from lib_animatediff.writers import OutputSettings, VideoMeta, next_stem, safe_output_folder, write_animation
+from lib_animatediff.xyz_axes import AXES as XYZ_AXES
+from lib_animatediff.xyz_axes import LABEL_PREFIX as XYZ_LABEL_PREFIX
+from lib_animatediff.xyz_axes import apply_axis_value, with_axis_values
 
 EXTENSION_DIR = Path(scripts.basedir())
 
@@ -83,6 +88,33 @@ def on_ui_settings() -> None:
 
 
 script_callbacks.on_ui_settings(on_ui_settings)
+
+
+def register_xyz_axes() -> None:
+    """AnimateDiff axes in A1111's X/Y/Z plot (its script is loaded by the time the UI is built)."""
+    xyz = next((data.module for data in scripts.scripts_data if data.script_class.__module__ == "xyz_grid.py"), None)
+    if xyz is None:
+        logger.info("X/Y/Z plot script not found: no AnimateDiff axes")
+        return
+    if any(option.label.startswith(XYZ_LABEL_PREFIX) for option in xyz.axis_options):
+        return  # the UI is being rebuilt; the axes are there already
+    for axis in XYZ_AXES:
+        kind = xyz.AxisOptionImg2Img if axis.img2img_only else xyz.AxisOption
+        apply = functools.partial(_apply_axis, axis.field)
+        xyz.axis_options.append(kind(XYZ_LABEL_PREFIX + axis.label, axis.kind, apply, choices=axis.choices))
+
+
+def _apply_axis(field: str, p: StableDiffusionProcessing, value: Any, values: Any) -> None:
+    apply_axis_value(p, field, value)
+
+
+def _inside_xyz_grid() -> bool:
+    """The X/Y/Z plot draws each cell from ``images[0]``, so its jobs keep their frames
+    even when the plot runs through the API."""
+    return any(Path(frame.filename).name == "xyz_grid.py" for frame in traceback.extract_stack())
+
+
+script_callbacks.on_before_ui(register_xyz_axes)
 
 
 def output_settings() -> OutputSettings:
@@ -200,13 +232,13 @@ class AnimationJob:
         self.freeinit = freeinit
         self.model_path = model_path
         self.travel = travel
-        self.outputs: list[Path] = []
+        self.outputs: list[WrittenFile] = []
         self.frame_folder: FrameFolder | None = None
 
     @classmethod
     def start(cls, p: StableDiffusionProcessing, args: tuple) -> AnimationJob | None:
         try:
-            params = AnimateDiffParams.from_args(args)
+            params = with_axis_values(AnimateDiffParams.from_args(args), p)
             if not params.enable:
                 return None
             path = find_motion_module(model_dir(), params.model)
@@ -331,9 +363,18 @@ class AnimationJob:
             seed = processed.all_seeds[first] if processed.all_seeds else p.seed
             meta = VideoMeta(fps=fps, loop=self.params.loop_number, infotext=processed.infotexts[first])
             stem = next_stem(folder, seed, self.params.request_id)
-            self.outputs += write_animation(video, folder, stem, self.params.format, meta, output_settings())
-        for path in self.outputs:
-            logger.info("saved %s", path)
+            paths = write_animation(video, folder, stem, self.params.format, meta, output_settings())
+            self.outputs += [WrittenFile(path, len(video), fps, int(seed)) for path in paths]
+        for file in self.outputs:
+            logger.info("saved %s", file.path)
+        self.answer_with_outputs(p, processed, frames, outputs_root)
+
+    def answer_with_outputs(self, p: StableDiffusionProcessing, processed: Processed, frames: list, outputs_root: Path) -> None:
+        """The generation info lists the files written; an API answer's ``images`` are the
+        encoded videos, as sd-webui-animatediff clients expect, then the frames if PNG was asked."""
+        processed.extra_generation_params = {**processed.extra_generation_params, OUTPUTS_INFO_KEY: outputs_info(self.outputs, outputs_root)}
+        if getattr(p, "is_api", False) and not _inside_xyz_grid():
+            processed.images = encoded_videos(self.outputs) + (list(frames) if "PNG" in self.params.format else [])
 
 
 def _route_model_calls(

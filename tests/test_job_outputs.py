@@ -55,3 +55,26 @@ def test_interp_x_multiplies_frames_and_fps_so_the_duration_stays():
 def test_interp_without_film_uses_the_builtin_interpolator():
     saved, fps = frames_to_save(_frames(3), AnimateDiffParams(fps=8, interp="FILM", interp_x=2, closed_loop="R-P"), _plan(3, 16))
     assert len(saved) == 6 and fps == 16  # looping: last → first interpolated too
+
+
+def test_api_outputs_encode_the_videos_and_list_every_file(tmp_path):
+    import base64
+
+    from lib_animatediff.job_outputs import WrittenFile, encoded_videos, outputs_info
+    from lib_animatediff.writers import VideoMeta, write_animation
+
+    frames = [Image.new("RGB", (16, 16), (20 * i, 0, 0)) for i in range(4)]
+    folder = tmp_path / "txt2img-images" / "AnimateDiff" / "2026-11-25"
+    paths = write_animation(frames, folder, "00001-7", ["GIF", "PNG", "MP4", "TXT"], VideoMeta(fps=8, infotext="x"))
+    written = [WrittenFile(path, 4, 8.0, 7) for path in paths]
+    videos = encoded_videos(written)
+    gif = next(path for path in paths if path.suffix == ".gif")
+    mp4 = next(path for path in paths if path.suffix == ".mp4")
+    assert [base64.b64decode(v) for v in videos] == [gif.read_bytes(), mp4.read_bytes()]
+    info = outputs_info(written, tmp_path)
+    assert [entry["format"] for entry in info] == [path.suffix[1:].upper() for path in paths]
+    assert {entry["format"] for entry in info} == {"GIF", "PNG", "MP4", "TXT"}
+    by_format = {entry["format"]: entry for entry in info}
+    assert by_format["GIF"]["images_index"] == 0 and by_format["MP4"]["images_index"] == 1 and by_format["TXT"]["images_index"] is None
+    assert by_format["GIF"]["path"] == "txt2img-images/AnimateDiff/2026-11-25/00001-7.gif"
+    assert all(entry["frames"] == 4 and entry["fps"] == 8.0 and entry["seed"] == 7 for entry in info)

@@ -52,3 +52,11 @@ def test_bad_values_name_the_field_and_what_was_expected(values, field, expected
 def test_too_many_positional_values_are_refused():
     with pytest.raises(ParameterError, match="at most"):
         AnimateDiffParams.from_args(tuple(range(100)))
+
+
+def test_a_lone_switch_first_is_the_enable_flag_as_webuiapi_sends_it():
+    # webuiapi sends {"args": [False]} to every WebUI with an AnimateDiff script; A1111 appends
+    # the accordion's own values after it
+    off = AnimateDiffParams.from_args((False, False, 16, 8, 0, "R-P"))
+    assert off.enable is False and off.model == "" and off.video_length == AnimateDiffParams().video_length
+    assert AnimateDiffParams.from_args((True,)).enable is True

@@ -41,9 +41,16 @@ class ApiResponse:
         return self.body if isinstance(self.body, str) else json.dumps(self.body)
 
     def images(self) -> list[np.ndarray]:
-        """Every image of a txt2img/img2img answer, decoded to (H, W, 3) uint8 arrays."""
+        """Every PNG image of a txt2img/img2img answer (the frames, in an AnimateDiff answer),
+        decoded to (H, W, 3) uint8 arrays."""
         assert self.ok, f"request failed: HTTP {self.status}: {self.text[:2000]}"
-        return [decode_png(item) for item in self.body.get("images") or []]
+        return [decode_png(item) for item in self.body.get("images") or [] if _decoded(item).startswith(PNG_SIGNATURE)]
+
+    def videos(self) -> list[bytes]:
+        """The files an AnimateDiff answer carries before its frames (GIF, MP4, WEBM, WEBP)."""
+        assert self.ok, f"request failed: HTTP {self.status}: {self.text[:2000]}"
+        decoded = [_decoded(item) for item in self.body.get("images") or []]
+        return [data for data in decoded if not data.startswith(PNG_SIGNATURE)]
 
     def info(self) -> dict:
         return json.loads(self.body["info"])
@@ -68,6 +75,15 @@ def request(url: str, payload: Any = None, timeout: float = 1800, method: str | 
     elapsed = time.monotonic() - start
     REQUEST_LOG.append((CURRENT_TEST["name"], req.get_method(), urllib.parse.urlsplit(url).path, status, elapsed))
     return ApiResponse(status, body, elapsed)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _decoded(encoded: str) -> bytes:
+    if "," in encoded[:100] and encoded.startswith("data:"):
+        encoded = encoded.split(",", 1)[1]
+    return base64.b64decode(encoded)
 
 
 def decode_png(encoded: str) -> np.ndarray:

@@ -1,0 +1,43 @@
+"""X/Y/Z plot axes: values live on each cell's own copy of p and are validated like the API's."""
+
+from __future__ import annotations
+
+from copy import copy
+from types import SimpleNamespace
+
+import pytest
+
+from lib_animatediff.params import AnimateDiffParams, ParameterError
+from lib_animatediff.xyz_axes import AXES, apply_axis_value, to_bool, to_number, with_axis_values
+
+
+def test_cells_copied_from_one_p_do_not_share_their_values():
+    p = SimpleNamespace()
+    apply_axis_value(p, "fps", 12)
+    first, second = copy(p), copy(p)  # as the plot makes its cells
+    apply_axis_value(first, "video_length", 24)
+    apply_axis_value(second, "video_length", 32)
+    base = AnimateDiffParams(enable=True, model="m.ckpt")
+    assert (with_axis_values(base, first).video_length, with_axis_values(base, second).video_length) == (24, 32)
+    assert with_axis_values(base, first).fps == 12 and with_axis_values(base, p).video_length == base.video_length
+    assert with_axis_values(base, SimpleNamespace()) is base
+
+
+def test_axis_values_are_validated_like_api_arguments():
+    p = SimpleNamespace()
+    apply_axis_value(p, "stride", 3)
+    with pytest.raises(ParameterError, match="stride"):
+        with_axis_values(AnimateDiffParams(enable=True), p)
+
+
+def test_axes_name_real_fields_and_convert_text():
+    fields = set(AnimateDiffParams.field_names())
+    assert all(axis.field in fields for axis in AXES)
+    assert {"enable", "model", "video_length", "fps", "batch_size", "stride", "overlap", "closed_loop", "interp", "interp_x"} <= {
+        axis.field for axis in AXES
+    }
+    assert to_bool("True") is True and to_bool("0") is False and to_number("8") == 8 and to_number("0.5") == 0.5
+    with pytest.raises(ValueError):
+        to_bool("maybe")
+    closed_loop = next(axis for axis in AXES if axis.field == "closed_loop")
+    assert closed_loop.choices() == ["N", "R-P", "R+P", "A"]
