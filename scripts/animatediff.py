@@ -91,7 +91,7 @@ script_callbacks.on_ui_settings(on_ui_settings)
 
 
 def register_xyz_axes() -> None:
-    """AnimateDiff axes in A1111's X/Y/Z plot (its script is loaded by the time the UI is built)."""
+    """AnimateDiff axes in A1111's X/Y/Z plot, once."""
     xyz = next((data.module for data in scripts.scripts_data if data.script_class.__module__ == "xyz_grid.py"), None)
     if xyz is None:
         logger.info("X/Y/Z plot script not found: no AnimateDiff axes")
@@ -114,6 +114,10 @@ def _inside_xyz_grid() -> bool:
     return any(Path(frame.filename).name == "xyz_grid.py" for frame in traceback.extract_stack())
 
 
+# The plot lists its axes when its UI is made, which with --nowebui happens before the
+# before-UI callbacks run; A1111 loads its own scripts before extensions', so register now,
+# and again (a no-op when done) before the UI for load orders where the plot comes later.
+register_xyz_axes()
 script_callbacks.on_before_ui(register_xyz_axes)
 
 

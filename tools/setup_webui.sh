@@ -54,4 +54,23 @@ if [ ! -e "$venv/.requirements-done" ]; then
     [ -f "$req" ] && "${pip[@]}" -r "$req" numpy==1.26.2 || echo "setup_webui: some deforum requirements did not install"
     touch "$venv/.requirements-done"
 fi
+
+# The browser test (tests/webui/test_browser.py) drives Debian's Chromium with Playwright from the
+# repo's test venv; it skips without them. Only here: CI runs no WebUI and needs no browser.
+if [ -z "${CHROMIUM_PATH:-}" ] && [ ! -x /usr/bin/chromium ] && [ ! -x /usr/bin/chromium-browser ]; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ||
+            echo "setup_webui: could not install chromium; the browser test will be skipped"
+    else
+        echo "setup_webui: no chromium (install it, or set CHROMIUM_PATH); the browser test will be skipped"
+    fi
+fi
+test_python=$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python
+if [ ! -x "$test_python" ]; then
+    echo "setup_webui: no test venv at $test_python (run tools/setup_env.sh); playwright not installed"
+elif ! "$test_python" -c "import playwright.sync_api" 2>/dev/null; then
+    # the Python package only: `playwright install` would download browsers, which we never use
+    "$test_python" -m pip install -q --disable-pip-version-check playwright ||
+        echo "setup_webui: could not install playwright; the browser test will be skipped"
+fi
 echo "setup_webui: ready: SD_WEBUI_DIR=$webui"

@@ -444,8 +444,15 @@ def _data_dir(data: Path, files: ServerFiles, extensions_beside: tuple[Path, ...
 
 @contextlib.contextmanager
 def _running_server(
-    install: WebUIInstall, data: Path, files: ServerFiles, extra_args: tuple[str, ...] = (), extensions_beside: tuple[Path, ...] = ()
+    install: WebUIInstall,
+    data: Path,
+    files: ServerFiles,
+    extra_args: tuple[str, ...] = (),
+    extensions_beside: tuple[Path, ...] = (),
+    ui: bool = False,
 ) -> Iterator[WebUIServer]:
+    """A WebUI on a free port for the ``with`` block. API only, unless ``ui``: then the gradio
+    UI is served too, on the same port (building it costs start-up time the API tests skip)."""
     checkpoint, motion_modules = _data_dir(data, files, extensions_beside)
     port = _free_port()
     log_path = data / "webui.log"
@@ -453,7 +460,7 @@ def _running_server(
         str(install.python), "launch.py",
         "--data-dir", str(data), "--server-name", "127.0.0.1", "--port", str(port),
         "--skip-prepare-environment", "--skip-torch-cuda-test", "--skip-version-check",
-        "--use-cpu", "all", "--no-half", "--precision", "full", "--api", "--nowebui",
+        "--use-cpu", "all", "--no-half", "--precision", "full", "--api", *(() if ui else ("--nowebui",)),
         "--no-download-sd-model", "--ckpt", str(checkpoint),
         "--animatediff-model-dir", str(motion_modules), *extra_args,
     ]  # fmt: skip
@@ -482,6 +489,14 @@ def medvram_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPat
     """A second WebUI, started with --medvram: A1111 then moves UNet blocks between devices
     with hooks, for the length of the module that uses it."""
     with _running_server(webui_install, tmp_path_factory.mktemp("webui-medvram"), server_files, ("--medvram",)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def ui_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles) -> Iterator[WebUIServer]:
+    """A WebUI serving the gradio UI as well as the API, for a browser to drive, for the
+    length of the module that uses it."""
+    with _running_server(webui_install, tmp_path_factory.mktemp("webui-ui"), server_files, ui=True) as server:
         yield server
 
 

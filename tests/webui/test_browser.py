@@ -1,0 +1,187 @@
+"""The AnimateDiff accordion in a real browser, as a person uses it (see conftest.py for the set-up).
+
+The API tests send the script's arguments themselves; this one goes through what they skip:
+the gradio UI, A1111's InputAccordion (the header tick is what enables the script), the
+order of the accordion's inputs as the UI sends them, and the gallery showing the frames.
+Headless Chromium (Debian's, not Playwright's download) driven by Playwright; without either
+the test is skipped with the reason. The WebUI serves the UI and the API on one port.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from webui_api import DATE_FOLDER, GIF_NAME, MOTION_MODULE, WebUIServer, mean_abs_diff, read_gif
+
+try:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError as error:  # reported by the browser_requirements fixture, as a skip
+    PLAYWRIGHT_IMPORT_ERROR: ImportError | None = error
+else:
+    PLAYWRIGHT_IMPORT_ERROR = None
+
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+PROMPT = "a red ball bouncing on a wooden floor"
+SEED = 1234
+FRAMES = 8
+SIZE = 64
+PAGE_TIMEOUT_S = 180  # the first page load builds the whole UI on 2 cores
+GENERATION_TIMEOUT_S = 900  # 8 frames of 64x64 in 2 steps: ~40 s on 2 idle cores; more when they are shared
+
+
+def _chromium() -> str | None:
+    configured = os.environ.get("CHROMIUM_PATH")
+    for candidate in ((configured,) if configured else ()) + CHROMIUM_CANDIDATES:
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def browser_requirements() -> str:
+    """Chromium's path. Autouse, so it runs before ui_server: without a browser, no WebUI start."""
+    if PLAYWRIGHT_IMPORT_ERROR is not None:
+        pytest.skip(f"playwright not importable ({PLAYWRIGHT_IMPORT_ERROR}): browser test skipped (pip install playwright)")
+    chromium = _chromium()
+    if chromium is None:
+        configured = [f"CHROMIUM_PATH={os.environ['CHROMIUM_PATH']}"] if os.environ.get("CHROMIUM_PATH") else []
+        tried = ", ".join(configured + list(CHROMIUM_CANDIDATES))
+        pytest.skip(f"no Chromium executable (tried {tried}): browser test skipped (apt-get install chromium, or set CHROMIUM_PATH)")
+    return chromium
+
+
+@pytest.fixture
+def page(browser_requirements: str, ui_server: WebUIServer) -> Iterator[Page]:
+    # Chromium will not sandbox itself as root; a container's small /dev/shm crashes its tabs
+    args = ["--disable-dev-shm-usage", *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_requirements, headless=True, args=args)
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1000})
+        finally:
+            browser.close()
+
+
+# --------------------------------------------------------------------------- what a person does
+
+
+def _open_txt2img(page: Page, url: str) -> None:
+    page.goto(url, timeout=PAGE_TIMEOUT_S * 1000)
+    # A1111 adds the accordion's visible checkbox once its scripts have run over the UI
+    page.locator("#txt2img_animatediff-visible-checkbox").wait_for(state="attached", timeout=PAGE_TIMEOUT_S * 1000)
+    page.locator("#tabs > .tab-nav button", has_text="txt2img").first.click()
+    expect(page.locator("#txt2img_generate")).to_be_visible()
+
+
+def _enable_animatediff(page: Page) -> None:
+    """Expand the accordion by its header (A1111 ticks it on opening), tick it if not."""
+    page.locator("#txt2img_animatediff > .label-wrap").click()
+    expect(page.locator("#txt2img_animatediff_model")).to_be_visible()
+    ticked = page.locator("#txt2img_animatediff-visible-checkbox")
+    if not ticked.is_checked():
+        ticked.check()
+    expect(page.locator("#txt2img_animatediff-checkbox input")).to_be_checked()  # what the UI sends
+
+
+def _choose_motion_module(page: Page, name: str) -> None:
+    field = page.locator("#txt2img_animatediff_model input")
+    if field.input_value() != name:  # the first module (by name) is preselected
+        field.click()
+        page.locator(f'#txt2img_animatediff_model li[data-value="{name}"]').click()
+    expect(field).to_have_value(name)
+
+
+def _set_number(page: Page, selector: str, value: int) -> None:
+    field = page.locator(selector)
+    field.fill(str(value))
+    field.press("Tab")  # gradio's sliders clamp on blur
+    expect(field).to_have_value(str(value))
+
+
+def _generate(page: Page, server: WebUIServer) -> float:
+    """Press Generate and wait until A1111 reports the job done; the seconds it took."""
+    start = time.monotonic()
+    page.locator("#txt2img_generate").click()
+    try:  # "Time taken" is written when the job ends, with or without an error
+        page.wait_for_function(
+            """() => (document.querySelector('#html_log_txt2img')?.innerText || '').includes('Time taken')
+                     && !document.querySelector('#txt2img_results .progressDiv')""",
+            timeout=GENERATION_TIMEOUT_S * 1000,
+            polling=1000,
+        )
+    except PlaywrightError as error:
+        pytest.fail(f"no result after {time.monotonic() - start:.0f}s: {error}\n--- WebUI log (tail) ---\n{server.log_tail(40)}")
+    return time.monotonic() - start
+
+
+def _gallery_images(page: Page) -> list[np.ndarray]:
+    """The gallery's images, once the browser has loaded them, fetched as the browser did."""
+    thumbnails = "#txt2img_gallery .thumbnail-item img"
+    page.wait_for_function(
+        f"() => [...document.querySelectorAll('{thumbnails}')].every(img => img.complete && img.naturalWidth > 0)",
+        timeout=60_000,
+    )
+    sources = list(dict.fromkeys(page.locator(thumbnails).evaluate_all("images => images.map(img => img.src)")))
+    images = []
+    for source in sources:  # the preview strip and the hidden grid show the same files
+        answer = page.request.get(source)
+        assert answer.ok, f"GET {source}: HTTP {answer.status}"
+        with Image.open(io.BytesIO(answer.body())) as image:
+            images.append(np.asarray(image.convert("RGB")).copy())
+    return images
+
+
+# --------------------------------------------------------------------------- the test
+
+
+def test_animatediff_from_the_txt2img_tab(page: Page, ui_server: WebUIServer, tmp_path: Path) -> None:
+    before = ui_server.gifs("txt2img")
+    screenshot = tmp_path / "txt2img_animatediff.png"
+    try:
+        _open_txt2img(page, ui_server.url)
+        _enable_animatediff(page)
+        _choose_motion_module(page, MOTION_MODULE)
+        _set_number(page, "#txt2img_animatediff_video_length input", FRAMES)
+        _set_number(page, "#txt2img_animatediff_batch_size input", FRAMES)
+        _set_number(page, "#txt2img_steps input[type=number]", 2)
+        _set_number(page, "#txt2img_width input[type=number]", SIZE)
+        _set_number(page, "#txt2img_height input[type=number]", SIZE)
+        _set_number(page, "#txt2img_seed input", SEED)
+        page.locator("#txt2img_prompt textarea").fill(PROMPT)
+        seconds = _generate(page, ui_server)
+        print(f"\ngenerated in the browser in {seconds:.1f}s")
+    finally:
+        page.screenshot(path=str(screenshot), full_page=True)
+        print(f"\nscreenshot: {screenshot}")
+
+    log = page.locator("#html_log_txt2img").first  # gradio gives the block and its content the elem_id
+    assert log.locator(".error").count() == 0, f"the UI shows an error: {log.inner_text()}\n{ui_server.log_tail(40)}"
+    info = page.locator("#html_info_txt2img").first.inner_text()
+    assert "AnimateDiff:" in info and MOTION_MODULE in info and f"frames: {FRAMES}" in info, f"no AnimateDiff in the infotext: {info}"
+
+    shown = _gallery_images(page)
+    assert len(shown) == FRAMES, f"the gallery shows {len(shown)} images, expected the {FRAMES} frames\n{ui_server.log_tail(40)}"
+    assert all(image.shape == (SIZE, SIZE, 3) for image in shown), [image.shape for image in shown]
+    assert any(not np.array_equal(shown[0], image) for image in shown[1:]), "all frames in the gallery are identical"
+
+    gifs = sorted(ui_server.gifs("txt2img") - before)
+    assert len(gifs) == 1, f"new GIFs {gifs}, expected one\n{ui_server.log_tail(40)}"
+    gif = gifs[0]
+    match = GIF_NAME.match(gif.name)
+    assert match and int(match.group(1)) == SEED, f"unexpected GIF name {gif.name} (seed {SEED})"
+    assert DATE_FOLDER.match(gif.parent.name), gif
+    assert gif.parent.parent == ui_server.data_dir / "outputs" / "txt2img-images" / "AnimateDiff", gif
+    video = read_gif(gif)
+    assert len(video) == FRAMES, f"{gif.name} has {len(video)} frames, expected {FRAMES}"
+    # the gallery shows the GIF's frames, in order (the GIF palette costs ~7 grey levels)
+    errors = [mean_abs_diff(frame, image) for frame, image in zip(video, shown)]
+    assert max(errors) < 20, f"the gallery does not show the GIF's frames: mean |diff| per frame {errors}"
