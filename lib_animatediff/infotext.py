@@ -24,14 +24,31 @@ _FIELDS: dict[str, tuple[str, type]] = {
     "stride": ("stride", int),
     "overlap": ("overlap", int),
     "closed loop": ("closed_loop", str),
+    "interp": ("interp", str),
+    "interp x": ("interp_x", int),
+    "latent power": ("latent_power", float),
+    "latent scale": ("latent_scale", float),
+    "latent power last": ("latent_power_last", float),
+    "latent scale last": ("latent_scale_last", float),
 }
 
 
-def animatediff_infotext(params: AnimateDiffParams, model_name: str, model_hash: str, frames: int, context: int, version: str) -> str:
-    return (
-        f"model: {model_name}, model hash: {model_hash}, frames: {frames}, fps: {params.fps}, context: {context}, "
-        f"stride: {params.stride}, overlap: {params.overlap}, closed loop: {params.closed_loop}, version: {version}"
-    )
+def animatediff_infotext(
+    params: AnimateDiffParams, model_name: str, model_hash: str, frames: int, context: int, version: str, img2img: bool = False
+) -> str:
+    """Everything that shapes the animation; interpolation only when on, latent settings only in img2img."""
+    parts = [
+        f"model: {model_name}", f"model hash: {model_hash}", f"frames: {frames}", f"fps: {params.fps}", f"context: {context}",
+        f"stride: {params.stride}", f"overlap: {params.overlap}", f"closed loop: {params.closed_loop}",
+    ]  # fmt: skip
+    if params.interp != "Off":
+        parts += [f"interp: {params.interp}", f"interp x: {params.interp_x}"]
+    if img2img:
+        parts += [
+            f"latent power: {params.latent_power}", f"latent scale: {params.latent_scale}",
+            f"latent power last: {params.latent_power_last}", f"latent scale last: {params.latent_scale_last}",
+        ]  # fmt: skip
+    return ", ".join(parts + [f"version: {version}"])
 
 
 def parse_animatediff_infotext(text: str) -> dict[str, Any]:
@@ -55,7 +72,7 @@ def pasted_values(infotext: dict[str, str]) -> dict[str, Any]:
     empty when the image was not made by AnimateDiff."""
     if INFOTEXT_KEY not in infotext:
         return {}
-    values = {"enable": True, **parse_animatediff_infotext(str(infotext[INFOTEXT_KEY]))}
+    values = {"enable": True, "interp": "Off", **parse_animatediff_infotext(str(infotext[INFOTEXT_KEY]))}
     freeinit = infotext.get(FREEINIT_KEY)
     values["freeinit_enable"] = freeinit is not None
     if freeinit is not None:

@@ -7,11 +7,15 @@ and undone after it. Every job starts by healing whatever an earlier one left be
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
+
+import torch
 
 from .hashing import HashCache, short_hash
 from .loader import load_motion_module
 from .log import logger
+from .model_catalog import ModelCatalog
 from .motion_module import MotionModuleSet
 from .undo import UndoStack
 
@@ -21,6 +25,7 @@ class WebUIChanges:
         self._undo: UndoStack | None = None
         self._modules: dict[tuple[str, int, int], MotionModuleSet] = {}
         self._hashes: HashCache | None = None
+        self.catalog = ModelCatalog()
 
     @property
     def active(self) -> bool:
@@ -63,7 +68,29 @@ class WebUIChanges:
         return short_hash(self._hashes.sha256(path))
 
     def forget_modules(self) -> None:
+        """Drop the loaded motion modules (the next job loads its file again)."""
+        if self.active:
+            logger.info("a job is running: the motion modules are freed when it ends")
+            return
         self._modules.clear()
+        _release_memory()
+        logger.info("motion modules freed")
+
+    def modules_to_cpu(self) -> None:
+        """Move the loaded motion modules to the CPU (the next job moves them back)."""
+        if self.active:
+            logger.info("a job is running: the motion modules stay where they are")
+            return
+        for modules in self._modules.values():
+            modules.to("cpu")
+        _release_memory()
+        logger.info("motion modules moved to the CPU")
+
+
+def _release_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 WEBUI = WebUIChanges()

@@ -16,7 +16,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from modules import images, script_callbacks, scripts, sd_samplers_common, sd_samplers_timesteps, shared
+from modules import images, script_callbacks, scripts, sd_models, sd_samplers_common, sd_samplers_timesteps, shared
 from modules.processing import Processed, StableDiffusionProcessing, StableDiffusionProcessingImg2Img
 
 from lib_animatediff import __version__
@@ -31,7 +31,9 @@ from lib_animatediff.job import JobPlan, plan_job
 from lib_animatediff.job_outputs import OUTPUTS_INFO_KEY, WrittenFile, encoded_videos, frames_to_save, outputs_info
 from lib_animatediff.latent_mix import frame_mix_weights, mix_start_latents
 from lib_animatediff.log import logger
-from lib_animatediff.model_files import find_motion_module, list_motion_modules
+from lib_animatediff.families import BaseModel
+from lib_animatediff.model_catalog import strip_mark
+from lib_animatediff.model_files import find_motion_module
 from lib_animatediff.freeinit import FILTER_KINDS, INFOTEXT_KEY, FreeInitSettings, freeinit_infotext, run_passes
 from lib_animatediff.params import FORMATS, FUSE_KINDS, AnimateDiffParams
 from lib_animatediff.prompt_travel import (
@@ -79,6 +81,33 @@ SETTINGS = {
 
 def _option(key: str) -> Any:
     return getattr(shared.opts, key, SETTINGS[key][0])
+
+
+def loaded_base_model() -> BaseModel | None:
+    """SD 1.5 or SDXL, for the loaded checkpoint; None before one is loaded (never loads one)."""
+    model = sd_models.model_data.sd_model
+    if model is None:
+        return None
+    return BaseModel.SDXL if getattr(model, "is_sdxl", False) else BaseModel.SD15
+
+
+def model_choices() -> list[str]:
+    return WEBUI.catalog.choices(model_dir(), loaded_base_model())
+
+
+def model_choice(name: str | None) -> str | None:
+    """The dropdown entry of a file name (pasted infotext holds the bare name)."""
+    if name is None:
+        return None
+    return next((choice for choice in model_choices() if strip_mark(choice) == name), name)
+
+
+def refreshed_model_choices(current: str | None) -> dict:
+    choices = model_choices()
+    names = [strip_mark(choice) for choice in choices]
+    keep = current and strip_mark(current) in names
+    value = choices[names.index(strip_mark(current))] if keep else (choices[0] if choices else None)
+    return gr.update(choices=choices, value=value)
 
 
 def on_ui_settings() -> None:
@@ -141,13 +170,20 @@ class AnimateDiffScript(scripts.Script):
         return scripts.AlwaysVisible
 
     def ui(self, is_img2img: bool) -> list:
-        from modules.ui_components import InputAccordion
+        from modules.ui_components import InputAccordion, ToolButton
 
         tab = "img2img" if is_img2img else "txt2img"
         defaults = AnimateDiffParams()
         with InputAccordion(False, label="AnimateDiff", elem_id=f"{tab}_animatediff") as enable:
-            models = list_motion_modules(model_dir())
-            model = gr.Dropdown(models, value=models[0] if models else None, label="Motion module", elem_id=f"{tab}_animatediff_model")
+            with gr.Row():
+                models = model_choices()
+                model = gr.Dropdown(models, value=models[0] if models else None, label="Motion module", elem_id=f"{tab}_animatediff_model")
+                refresh = ToolButton("\U0001f504", elem_id=f"{tab}_animatediff_refresh_models", tooltip="Refresh the list for the loaded checkpoint")
+                to_cpu = ToolButton("\U0001f4e4", elem_id=f"{tab}_animatediff_to_cpu", tooltip="Move the motion module to the CPU")
+                free = ToolButton("\U0001f5d1\ufe0f", elem_id=f"{tab}_animatediff_free", tooltip="Free the motion module from memory")
+            refresh.click(fn=refreshed_model_choices, inputs=[model], outputs=[model])
+            to_cpu.click(fn=WEBUI.modules_to_cpu, inputs=[], outputs=[])
+            free.click(fn=WEBUI.forget_modules, inputs=[], outputs=[])
             with gr.Row():
                 video_length = gr.Number(defaults.video_length, precision=0, label="Number of frames", elem_id=f"{tab}_animatediff_video_length")
                 fps = gr.Number(defaults.fps, precision=0, label="FPS", elem_id=f"{tab}_animatediff_fps")
@@ -176,8 +212,8 @@ class AnimateDiffScript(scripts.Script):
             with gr.Accordion("FreeInit (several sampling passes, steadier motion)", open=False):
                 freeinit_enable = gr.Checkbox(defaults.freeinit_enable, label="Enable FreeInit", elem_id=f"{tab}_animatediff_freeinit_enable")
                 with gr.Row():
-                    freeinit_filter = gr.Dropdown(list(FILTER_KINDS), value=defaults.freeinit_filter, label="Filter", elem_id=f"{tab}_animatediff_freeinit_filter")
-                    freeinit_iters = gr.Number(defaults.freeinit_iters, precision=0, label="Passes", elem_id=f"{tab}_animatediff_freeinit_iters")
+                    freeinit_filter = gr.Dropdown(list(FILTER_KINDS), value=defaults.freeinit_filter, label="FreeInit filter", elem_id=f"{tab}_animatediff_freeinit_filter")
+                    freeinit_iters = gr.Number(defaults.freeinit_iters, precision=0, label="FreeInit passes", elem_id=f"{tab}_animatediff_freeinit_iters")
                 with gr.Row():
                     freeinit_ds = gr.Slider(0.01, 1.0, defaults.freeinit_ds, step=0.01, label="Spatial cut-off d_s", elem_id=f"{tab}_animatediff_freeinit_ds")
                     freeinit_dt = gr.Slider(0.01, 1.0, defaults.freeinit_dt, step=0.01, label="Temporal cut-off d_t", elem_id=f"{tab}_animatediff_freeinit_dt")
@@ -189,8 +225,11 @@ class AnimateDiffScript(scripts.Script):
             "enable": enable, "model": model, "video_length": video_length, "fps": fps, "batch_size": batch_size,
             "stride": stride, "overlap": overlap, "closed_loop": closed_loop, "freeinit_enable": freeinit_enable,
             "freeinit_filter": freeinit_filter, "freeinit_ds": freeinit_ds, "freeinit_dt": freeinit_dt, "freeinit_iters": freeinit_iters,
+            "interp": interp, "interp_x": interp_x, "latent_power": latent_power, "latent_scale": latent_scale,
+            "latent_power_last": latent_power_last, "latent_scale_last": latent_scale_last,
         }  # fmt: skip
-        self.infotext_fields = [(component, paste_reader(field)) for field, component in pasted.items()]
+        self.infotext_fields = [(component, paste_reader(field)) for field, component in pasted.items() if field != "model"]
+        self.infotext_fields.append((model, lambda infotext: model_choice(paste_reader("model")(infotext))))
         self.paste_field_names = [ANIMATEDIFF_INFOTEXT_KEY, INFOTEXT_KEY]
         # in AnimateDiffParams field order, so positional arguments (UI and API) map onto it
         return [
@@ -245,7 +284,7 @@ class AnimationJob:
             params = with_axis_values(AnimateDiffParams.from_args(args), p)
             if not params.enable:
                 return None
-            path = find_motion_module(model_dir(), params.model)
+            path = find_motion_module(model_dir(), strip_mark(params.model))
             video = _read_video_source(params, p)
             plan = plan_job(params, WEBUI.motion_modules(path))
             travel = PromptTravels.of(p, plan.frames, params.travel_interp)
@@ -261,7 +300,9 @@ class AnimationJob:
         p.batch_size = plan.frames
         p.do_not_save_grid = True
         model_hash = WEBUI.short_hash(path, EXTENSION_DIR / "cache" / "hashes.json")
-        p.extra_generation_params[ANIMATEDIFF_INFOTEXT_KEY] = animatediff_infotext(params, path.name, model_hash, plan.frames, plan.context, __version__)
+        p.extra_generation_params[ANIMATEDIFF_INFOTEXT_KEY] = animatediff_infotext(
+            params, path.name, model_hash, plan.frames, plan.context, __version__, img2img=isinstance(p, StableDiffusionProcessingImg2Img)
+        )
         if freeinit.enable:
             p.extra_generation_params[INFOTEXT_KEY] = freeinit_infotext(freeinit)
         original_sample = p.sample

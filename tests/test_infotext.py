@@ -15,6 +15,7 @@ def test_written_entry_reads_back_into_the_same_params():
     assert parse_animatediff_infotext(text) == {
         "model": "mm_sd_v15_v2.ckpt", "video_length": 24, "fps": 12, "batch_size": 16, "stride": 2, "overlap": 3, "closed_loop": "A",
     }  # fmt: skip
+    assert "interp" not in text and "latent" not in text
     restored = AnimateDiffParams.from_dict({"enable": True, **parse_animatediff_infotext(text)})
     assert (restored.video_length, restored.closed_loop, restored.overlap) == (24, "A", 3)
 
@@ -34,3 +35,12 @@ def test_paste_fills_freeinit_and_leaves_other_images_alone():
 def test_a_broken_number_is_a_clear_error():
     with pytest.raises(ParameterError, match="frames 'many'"):
         parse_animatediff_infotext("model: m, frames: many")
+
+
+def test_interpolation_and_img2img_latent_settings_are_recorded_when_they_apply():
+    params = AnimateDiffParams(enable=True, interp="FILM", interp_x=3, latent_power=1.5, latent_scale=16.0, latent_power_last=2.0)
+    text = animatediff_infotext(params, "m.ckpt", "0123456789", 16, 16, "1", img2img=True)
+    values = parse_animatediff_infotext(text)
+    assert (values["interp"], values["interp_x"]) == ("FILM", 3)
+    assert (values["latent_power"], values["latent_scale"], values["latent_power_last"], values["latent_scale_last"]) == (1.5, 16.0, 2.0, 32.0)
+    assert pasted_values({"AnimateDiff": "model: m.ckpt"})["interp"] == "Off"  # an old entry means no interpolation

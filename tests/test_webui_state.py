@@ -58,3 +58,17 @@ def test_short_hash_is_cached_in_the_given_file(tmp_path):
     cache_file = tmp_path / "cache" / "hashes.json"
     assert changes.short_hash(path, cache_file) == hashlib.sha256(b"weights").hexdigest()[:10]
     assert cache_file.is_file()
+
+
+def test_free_and_move_to_cpu_wait_for_a_running_job(tmp_path):
+    path = save_motion_modules(random_motion_modules(V2, (32, 64, 64, 64)), tmp_path / "mm.safetensors")
+    changes = WebUIChanges()
+    first = changes.motion_modules(path)
+    changes.begin().set_attr(FakeModel(), "apply_model", "wrapped")
+    changes.forget_modules()  # a job is sampling with them: kept
+    assert changes.motion_modules(path) is first
+    changes.end()
+    changes.modules_to_cpu()
+    assert first.device.type == "cpu"
+    changes.forget_modules()
+    assert changes.motion_modules(path) is not first  # loaded again
