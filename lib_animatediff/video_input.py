@@ -96,11 +96,16 @@ def read_video_frames(source: str | Path, every: int = 1, max_frames: int | None
     return VideoFrames(frames=frames, fps=fps, source=source, every=every)
 
 
-def _read_folder(folder: Path, every: int, max_frames: int | None) -> list[Image.Image]:
-    paths = sorted(
+def frame_files(folder: Path) -> list[Path]:
+    """The images of a frame folder, in natural name order (frame2 before frame10)."""
+    return sorted(
         (path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES),
         key=lambda path: natural_key(path.name),
     )
+
+
+def _read_folder(folder: Path, every: int, max_frames: int | None) -> list[Image.Image]:
+    paths = frame_files(folder)
     if not paths:
         raise VideoInputError(f"frame folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
 

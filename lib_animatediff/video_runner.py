@@ -10,8 +10,9 @@ A1111 batched cond and uncond.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 import torch
 
@@ -64,7 +65,8 @@ class VideoModelRunner:
 
     ``videos_per_call`` limits how many videos share one model call (None: all of them);
     ``on_window(step, window, windows)`` runs before each window, so the WebUI can show
-    progress and stop at an interrupt by raising.
+    progress and stop at an interrupt by raising. ``around_call(index)`` wraps each model
+    call made of rows ``index`` of the sampler's call (ControlNet narrows its hints there).
     """
 
     injection: MotionModuleInjection
@@ -73,6 +75,7 @@ class VideoModelRunner:
     videos_per_call: int | None = None
     fuse: str = "flat"
     on_window: Callable[[int, int, int], None] | None = None
+    around_call: Callable[[torch.Tensor], ContextManager[None]] | None = None
     # what the sampler says about the coming calls; updated before every step
     step: int = 0
     conds_per_frame: int = 1
@@ -90,7 +93,8 @@ class VideoModelRunner:
             for first in range(0, len(videos), per_call):
                 group = range(first, min(first + per_call, len(videos)))
                 index = torch.cat([videos[v][window] for v in group])
-                with self.injection.video(len(window)):
+                around = self.around_call(index) if self.around_call is not None else contextlib.nullcontext()
+                with around, self.injection.video(len(window)):
                     out = model(x[index.to(x.device)], take_rows(t, index, rows), take_rows(cond, index, rows), *args, **kwargs)
                 self.calls += 1
                 for v, part in zip(group, out.split(len(window))):

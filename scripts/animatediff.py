@@ -21,6 +21,7 @@ from modules.processing import Processed, StableDiffusionProcessing, StableDiffu
 
 from lib_animatediff import __version__
 from lib_animatediff.context import ClosedLoop
+from lib_animatediff.controlnet import feed_frames, hints_for_rows, own_frame_counts, unit_value, units_to_feed
 from lib_animatediff.errors import AnimateDiffError
 from lib_animatediff.images import decode_image
 from lib_animatediff.infotext import INFOTEXT_KEY as ANIMATEDIFF_INFOTEXT_KEY
@@ -46,7 +47,7 @@ from lib_animatediff.prompt_travel import (
 )
 from lib_animatediff.undo import UndoStack
 from lib_animatediff.video_runner import VideoModelRunner
-from lib_animatediff.video_input import FrameFolder, VideoFrames, read_video_frames, resize_frames
+from lib_animatediff.video_input import FrameFolder, VideoFrames, frame_files, read_video_frames, resize_frames
 from lib_animatediff.webui_lora import LoraExtension, apply_motion_loras
 from lib_animatediff.webui_state import WEBUI
 from lib_animatediff.writers import OutputSettings, VideoMeta, next_stem, safe_output_folder, write_animation
@@ -286,6 +287,7 @@ class AnimationJob:
                 return None
             path = find_motion_module(model_dir(), strip_mark(params.model))
             video = _read_video_source(params, p)
+            _shortest_controlnet_source(params, p)
             plan = plan_job(params, WEBUI.motion_modules(path))
             travel = PromptTravels.of(p, plan.frames, params.travel_interp)
             freeinit = FreeInitSettings.from_params(params)
@@ -321,6 +323,10 @@ class AnimationJob:
         logger.info("video source: %d frames at %s fps from %s", len(frames), video.fps, video.source)
         if isinstance(p, StableDiffusionProcessingImg2Img):
             p.init_images = frames
+        masks = Path(self.params.mask_path) if self.params.mask_path else None
+        for unit in units_to_feed(_controlnet_units(p)):
+            feed_frames(unit, self.frame_folder.path, masks)
+            logger.info("ControlNet unit %s takes the video's frames", unit_value(unit, "model", "?"))
 
     def finish(self) -> None:
         if self.frame_folder is not None:
@@ -344,6 +350,7 @@ class AnimationJob:
             if lora_extension is not None:
                 apply_motion_loras(undo, modules, lora_extension)
             progress = SamplingProgress(self.freeinit.iterations if self.freeinit.enable else 1)
+            control_params = _controlnet_params(p)
             runner = VideoModelRunner(
                 injection,
                 self.plan.schedule,
@@ -351,6 +358,7 @@ class AnimationJob:
                 videos_per_call=None if shared.opts.batch_cond_uncond else 1,
                 fuse=self.params.fuse,
                 on_window=progress.window,
+                around_call=(lambda index: hints_for_rows(control_params, index, self.plan.frames)) if control_params else None,
             )
             _route_model_calls(undo, p.sd_model, runner, progress, self.travel, self.params.closed_loop_mode.loops_prompts)
             start = PassStart(p)
@@ -457,6 +465,33 @@ def _lora_extension() -> LoraExtension | None:
     except ImportError:
         return None
     return LoraExtension(networks, network, network_lora)
+
+
+def _controlnet_script(p: StableDiffusionProcessing) -> scripts.Script | None:
+    runner = getattr(p, "scripts", None)
+    return next((s for s in getattr(runner, "alwayson_scripts", []) if s.title().lower() == "controlnet"), None)
+
+
+def _controlnet_units(p: StableDiffusionProcessing) -> list:
+    """sd-webui-controlnet's units of this job, as it will read them (dicts from the API)."""
+    script = _controlnet_script(p)
+    if script is None or not p.script_args:
+        return []
+    return list(p.script_args[script.args_from : script.args_to])
+
+
+def _controlnet_params(p: StableDiffusionProcessing) -> list:
+    """The control parameters ControlNet prepared for this job's sampling (hints included)."""
+    network = getattr(_controlnet_script(p), "latest_network", None)
+    return list(getattr(network, "control_params", None) or [])
+
+
+def _shortest_controlnet_source(params: AnimateDiffParams, p: StableDiffusionProcessing) -> None:
+    """Units that bring their own frame folder shorten the animation to their length."""
+    counts = own_frame_counts(_controlnet_units(p), lambda folder: len(frame_files(folder)) if folder.is_dir() else 0)
+    counts = [count for count in counts if count > 0]  # ControlNet reports a missing folder itself
+    if counts and (params.video_length == 0 or params.video_length > min(counts)):
+        params.video_length = min(counts)
 
 
 def _read_video_source(params: AnimateDiffParams, p: StableDiffusionProcessing) -> VideoFrames | None:

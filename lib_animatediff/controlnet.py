@@ -1,0 +1,94 @@
+"""Video to video with sd-webui-controlnet: its units get the video's frames, and each context
+window's model call sees the hints of exactly its own frames.
+
+Units are fed through ControlNet's public AnimateDiff fields (``animatediff_batch`` and
+``batch_images``: a folder of frames, then optionally ``mask:<folder>`` on its own line);
+ControlNet then prepares one hint per frame, stacked as ``[cond frames, uncond frames]`` (or
+the frames once). The model calls of a window carry a subset of the sampler's rows, so for
+the length of each call the hints are narrowed to those rows and put back afterwards.
+
+Units and control parameters are duck-typed (API dicts or ControlNet's own objects), which
+keeps this file free of ControlNet imports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+HINT_ATTRIBUTES = ("hint_cond", "hr_hint_cond")
+
+
+def unit_value(unit: Any, name: str, default: Any = None) -> Any:
+    return unit.get(name, default) if isinstance(unit, Mapping) else getattr(unit, name, default)
+
+
+def set_unit_value(unit: Any, name: str, value: Any) -> None:
+    if isinstance(unit, dict):
+        unit[name] = value
+    else:
+        setattr(unit, name, value)
+
+
+def has_own_input(unit: Any) -> bool:
+    """A unit with an image (or, in ControlNet's batch mode, a folder) of its own."""
+    image = unit_value(unit, "image") or unit_value(unit, "input_image")
+    if isinstance(image, Mapping):
+        image = image.get("image")
+    return bool(image is not None and (not isinstance(image, (str, list, tuple)) or len(image) > 0)) or bool(unit_value(unit, "batch_images"))
+
+
+def units_to_feed(units: Sequence[Any]) -> list[Any]:
+    """The enabled units that take the video's frames: those without an input of their own."""
+    return [unit for unit in units if unit_value(unit, "enabled", False) and not has_own_input(unit)]
+
+
+def feed_frames(unit: Any, frames: Path, masks: Path | None = None) -> None:
+    """Point ``unit`` at a folder of frames (and masks) through ControlNet's AnimateDiff fields."""
+    set_unit_value(unit, "animatediff_batch", True)
+    set_unit_value(unit, "batch_images", str(frames) + (f"\nmask:{masks}" if masks else ""))
+
+
+def own_frame_counts(units: Sequence[Any], count_files: Any) -> list[int]:
+    """Frames in the batch folders of enabled units that bring their own (``count_files(folder)``)."""
+    counts = []
+    for unit in units:
+        folders = str(unit_value(unit, "batch_images") or "")
+        if unit_value(unit, "enabled", False) and unit_value(unit, "animatediff_batch", False) and folders.strip():
+            counts.append(count_files(Path(folders.splitlines()[0].strip())))
+    return counts
+
+
+def _narrowed(hint: Any, index: torch.Tensor, frames: int) -> torch.Tensor | None:
+    """The rows of a per-frame hint that belong to the call's rows, or None for hints that are
+    not per frame (one image for every frame, or a layout this does not know)."""
+    if not isinstance(hint, torch.Tensor) or hint.dim() == 0 or frames < 2:
+        return None
+    rows = hint.shape[0]
+    if rows not in (frames, 2 * frames):
+        return None
+    # rows of a call: cond frames then uncond frames; a hint of `frames` rows serves both halves
+    return hint[(index % rows).to(hint.device)]
+
+
+@contextlib.contextmanager
+def hints_for_rows(control_params: Sequence[Any], index: torch.Tensor, frames: int) -> Iterator[None]:
+    """For one model call made of rows ``index`` of the sampler's call: every per-frame hint
+    narrowed to those rows; the full hints are back when the call returns or raises."""
+    saved = []
+    try:
+        for param in control_params:
+            for name in HINT_ATTRIBUTES:
+                full = getattr(param, name, None)
+                narrowed = _narrowed(full, index, frames)
+                if narrowed is not None:
+                    saved.append((param, name, full))
+                    setattr(param, name, narrowed)
+        yield
+    finally:
+        for param, name, full in reversed(saved):
+            setattr(param, name, full)

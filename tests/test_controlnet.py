@@ -1,0 +1,98 @@
+"""Video to video with ControlNet: which units take the video, and per-window hints."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from lib_animatediff.context import ContextSchedule
+from lib_animatediff.controlnet import feed_frames, hints_for_rows, own_frame_counts, units_to_feed
+from lib_animatediff.video_runner import VideoModelRunner
+
+
+class _NoMotion:
+    def video(self, frames):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+class ControlParams:
+    """Like ControlNet's: setting hint_cond drops what the hook derived from the old one."""
+
+    def __init__(self, hint):
+        self._hint = hint
+        self.used_hint_cond = "derived"
+        self.hr_hint_cond = None
+
+    @property
+    def hint_cond(self):
+        return self._hint
+
+    @hint_cond.setter
+    def hint_cond(self, value):
+        self._hint = value
+        self.used_hint_cond = None
+
+
+def test_units_without_an_input_of_their_own_take_the_video(tmp_path):
+    api_unit = {"enabled": True, "module": "canny", "model": "m"}
+    with_image = {"enabled": True, "image": "iVBORw0KGgo="}
+    disabled = {"enabled": False}
+    ui_unit = SimpleNamespace(enabled=True, image=None, batch_images="", animatediff_batch=False)
+    assert units_to_feed([api_unit, with_image, disabled, ui_unit]) == [api_unit, ui_unit]
+    feed_frames(api_unit, tmp_path / "frames", tmp_path / "masks")
+    feed_frames(ui_unit, tmp_path / "frames")
+    assert api_unit["animatediff_batch"] is True and api_unit["batch_images"] == f"{tmp_path / 'frames'}\nmask:{tmp_path / 'masks'}"
+    assert ui_unit.animatediff_batch is True and ui_unit.batch_images == str(tmp_path / "frames")
+    assert units_to_feed([api_unit]) == []  # fed once, it has its input now
+
+
+def test_units_with_their_own_batch_folder_count_towards_the_shortest_source(tmp_path):
+    own = {"enabled": True, "animatediff_batch": True, "batch_images": f"{tmp_path}\nmask:/elsewhere"}
+    counts = own_frame_counts([own, {"enabled": True}], lambda folder: 5 if folder == tmp_path else -1)
+    assert counts == [5]
+
+
+@pytest.mark.parametrize("hint_rows_per_frame", [1, 2])
+def test_each_call_sees_the_hints_of_its_rows_and_the_full_hints_come_back(hint_rows_per_frame):
+    frames = 6
+    full = torch.arange(hint_rows_per_frame * frames, dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 3, 2, 2).contiguous()
+    single = torch.ones(1, 3, 2, 2)
+    params = [ControlParams(full), ControlParams(single)]
+    index = torch.tensor([2, 3, 4, 8, 9, 10])  # frames 2-4 of cond and of uncond
+    with hints_for_rows(params, index, frames):
+        seen = params[0].hint_cond[:, 0, 0, 0].tolist()
+        assert params[0].used_hint_cond is None  # ControlNet recomputes from the narrowed hint
+        assert params[1].hint_cond is single  # one image for every frame: untouched
+    expected = [2, 3, 4, 8, 9, 10] if hint_rows_per_frame == 2 else [2, 3, 4, 2, 3, 4]
+    assert seen == expected
+    assert params[0].hint_cond is full
+
+
+def test_hints_are_restored_when_the_call_raises():
+    params = [ControlParams(torch.zeros(8, 3, 2, 2))]
+    full = params[0].hint_cond
+    with pytest.raises(RuntimeError), hints_for_rows(params, torch.tensor([0, 1]), 4):
+        raise RuntimeError("model failed")
+    assert params[0].hint_cond is full
+
+
+def test_runner_windows_see_exactly_their_frames_hints():
+    frames = 12
+    schedule = ContextSchedule(context=4, overlap=1)
+    hint = torch.arange(2 * frames, dtype=torch.float32).view(-1, 1)  # row r: hint r (cond and uncond)
+    params = [ControlParams(hint)]
+    seen = []
+
+    def model(x, t, cond):
+        seen.append((x[:, 0].tolist(), params[0].hint_cond[:, 0].tolist()))
+        return x
+
+    runner = VideoModelRunner(_NoMotion(), schedule, frames, around_call=lambda index: hints_for_rows(params, index, frames))
+    x = torch.arange(2 * frames, dtype=torch.float32).view(-1, 1).expand(-1, 2).contiguous()  # row r holds r
+    runner(model, x, torch.zeros(2 * frames), None)
+    assert len(seen) == len(schedule.windows(frames, 0)) and all(rows == hints for rows, hints in seen)
+    assert params[0].hint_cond is hint
