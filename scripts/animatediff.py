@@ -33,7 +33,7 @@ from lib_animatediff.job_outputs import OUTPUTS_INFO_KEY, WrittenFile, encoded_v
 from lib_animatediff.latent_mix import frame_mix_weights, mix_start_latents
 from lib_animatediff.log import logger
 from lib_animatediff.families import BaseModel
-from lib_animatediff.model_catalog import strip_mark
+from lib_animatediff.model_catalog import checkpoint_base, strip_mark
 from lib_animatediff.model_files import find_motion_module
 from lib_animatediff.freeinit import FILTER_KINDS, INFOTEXT_KEY, FreeInitSettings, freeinit_infotext, run_passes
 from lib_animatediff.params import FORMATS, FUSE_KINDS, AnimateDiffParams
@@ -85,11 +85,15 @@ def _option(key: str) -> Any:
 
 
 def loaded_base_model() -> BaseModel | None:
-    """SD 1.5 or SDXL, for the loaded checkpoint; None before one is loaded (never loads one)."""
+    """SD 1.5 or SDXL, for the loaded checkpoint, or while A1111 is still loading it (in a
+    thread, as the UI is built) for the one it is loading; never loads one itself."""
     model = sd_models.model_data.sd_model
-    if model is None:
+    if model is not None:
+        return BaseModel.SDXL if getattr(model, "is_sdxl", False) else BaseModel.SD15
+    try:
+        return checkpoint_base(Path(sd_models.select_checkpoint().filename))
+    except Exception:  # noqa: BLE001 - no checkpoint at all: list every module
         return None
-    return BaseModel.SDXL if getattr(model, "is_sdxl", False) else BaseModel.SD15
 
 
 def model_choices() -> list[str]:
@@ -420,7 +424,7 @@ class AnimationJob:
             self.outputs += [WrittenFile(path, len(video), fps, int(seed)) for path in paths]
         for file in self.outputs:
             logger.info("saved %s", file.path)
-        self.answer_with_outputs(p, processed, frames, outputs_root)
+        self.answer_with_outputs(p, processed, frames[: len(frames) // self.plan.frames * self.plan.frames], outputs_root)
 
     def answer_with_outputs(self, p: StableDiffusionProcessing, processed: Processed, frames: list, outputs_root: Path) -> None:
         """The generation info lists the files written; an API answer's ``images`` are the

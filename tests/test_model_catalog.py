@@ -7,7 +7,7 @@ import os
 import torch
 
 from lib_animatediff.families import SDXL, V2, V3, BaseModel
-from lib_animatediff.model_catalog import ModelCatalog, shapes_of, strip_mark
+from lib_animatediff.model_catalog import ModelCatalog, checkpoint_base, shapes_of, strip_mark
 from lib_animatediff.random_weights import random_motion_modules, save_motion_modules
 
 SMALL_SD15 = (32, 64, 64, 64)
@@ -55,3 +55,20 @@ def test_pickles_are_read_memory_mapped(tmp_path):
     modules = random_motion_modules(V2, SMALL_SD15)
     torch.save({"state_dict": modules.state_dict()}, tmp_path / "wrapped.ckpt")
     assert ModelCatalog().entries(tmp_path)[0].family is V2
+
+
+def test_checkpoint_base_from_the_header(tmp_path):
+    from safetensors.torch import save_file
+
+    def save(path, *keys):
+        save_file({key: torch.zeros(1) for key in keys}, str(tmp_path / path))
+
+    save("sd15.safetensors", "model.diffusion_model.out.2.weight", "cond_stage_model.transformer.x")
+    save("xl.safetensors", "model.diffusion_model.out.2.weight", "conditioner.embedders.1.model.ln_final.weight")
+    save("refiner.safetensors", "conditioner.embedders.0.model.x")
+    save("other.safetensors", "something")
+    (tmp_path / "old.ckpt").write_bytes(b"")
+    assert checkpoint_base(tmp_path / "sd15.safetensors") is BaseModel.SD15
+    assert checkpoint_base(tmp_path / "xl.safetensors") is BaseModel.SDXL and checkpoint_base(tmp_path / "refiner.safetensors") is BaseModel.SDXL
+    assert checkpoint_base(tmp_path / "other.safetensors") is None and checkpoint_base(tmp_path / "old.ckpt") is None
+    assert checkpoint_base(tmp_path / "missing.safetensors") is None

@@ -419,8 +419,11 @@ def server_files(
     )
 
 
-def _data_dir(data: Path, files: ServerFiles, extensions_beside: tuple[Path, ...] = ()) -> tuple[Path, Path]:
-    """Lay out a fresh data folder; returns (checkpoint to load, motion-module folder)."""
+def _data_dir(
+    data: Path, files: ServerFiles, extensions_beside: tuple[Path, ...] = (), test_extensions: dict[str, str] | None = None
+) -> tuple[Path, Path]:
+    """Lay out a fresh data folder; returns (checkpoint to load, motion-module folder).
+    ``test_extensions`` (name: script source) are written beside the built-in test ones."""
     checkpoints = data / "models" / "Stable-diffusion"
     checkpoints.mkdir(parents=True)
     for built in files.checkpoints:
@@ -436,7 +439,8 @@ def _data_dir(data: Path, files: ServerFiles, extensions_beside: tuple[Path, ...
     (extensions / EXTENSION_NAME).symlink_to(REPO, target_is_directory=True)
     for other in extensions_beside:
         (extensions / other.name).symlink_to(other, target_is_directory=True)
-    for name, source in (("raise_in_sampling", RAISE_IN_SAMPLING_SCRIPT), ("extra_pass", EXTRA_PASS_SCRIPT)):
+    test_scripts = {"raise_in_sampling": RAISE_IN_SAMPLING_SCRIPT, "extra_pass": EXTRA_PASS_SCRIPT, **(test_extensions or {})}
+    for name, source in test_scripts.items():
         (extensions / name / "scripts").mkdir(parents=True)
         (extensions / name / "scripts" / f"{name}.py").write_text(source)
     return checkpoints / files.checkpoints[0].name, motion_modules
@@ -450,10 +454,11 @@ def _running_server(
     extra_args: tuple[str, ...] = (),
     extensions_beside: tuple[Path, ...] = (),
     ui: bool = False,
+    test_extensions: dict[str, str] | None = None,
 ) -> Iterator[WebUIServer]:
     """A WebUI on a free port for the ``with`` block. API only, unless ``ui``: then the gradio
     UI is served too, on the same port (building it costs start-up time the API tests skip)."""
-    checkpoint, motion_modules = _data_dir(data, files, extensions_beside)
+    checkpoint, motion_modules = _data_dir(data, files, extensions_beside, test_extensions)
     port = _free_port()
     log_path = data / "webui.log"
     command = [
@@ -569,3 +574,139 @@ def baseline(webui_server: WebUIServer) -> tuple[PlainImages, PlainImages]:
 def server(animatediff_loaded: WebUIServer, baseline: tuple[PlainImages, PlainImages]) -> WebUIServer:
     """The server, with the plain-job baseline taken before any AnimateDiff job."""
     return animatediff_loaded
+
+
+# --------------------------------------------------------------------------- ControlNet beside AnimateDiff
+
+CONTROLNET_MODEL = "control_v11p_sd15_random"  # the file's stem; the API takes it with or without " [hash]"
+CONTROL_HINTS_LOG = "control_hints.jsonl"  # in the data folder of controlnet_server
+
+RECORD_CONTROL_HINTS_SCRIPT = f'''\
+"""Test-only extension written by tests/webui/conftest.py.
+
+At the start of every job it wraps (once) the forward of sd-webui-controlnet's ControlNet
+model class (scripts/cldm.py); from then on every call of a ControlNet's forward appends one
+JSON line to <data>/{CONTROL_HINTS_LOG}, with what the control model received:
+  {{"rows": <rows of x>, "hint_rows": <rows of the hint>, "hint_means": [<mean of each hint row, 4 decimals>]}}
+The lines only ever grow: a test counts them before and after its request.
+"""
+
+import json
+import os
+import sys
+import threading
+
+from modules import paths, scripts
+
+LOG = os.path.join(paths.data_path, "{CONTROL_HINTS_LOG}")
+ORIGINAL = "_record_control_hints_original"
+_lock = threading.Lock()
+
+
+def _record(x, hint):
+    line = dict(rows=int(x.shape[0]), hint_rows=0, hint_means=[])
+    if hint is not None:
+        line["hint_rows"] = int(hint.shape[0])
+        line["hint_means"] = [round(float(row.float().mean()), 4) for row in hint]
+    with _lock, open(LOG, "a", encoding="utf-8") as stream:
+        stream.write(json.dumps(line) + "\\n")
+
+
+def _controlnet_classes():
+    """ControlNet classes of every loaded copy of sd-webui-controlnet's scripts/cldm.py."""
+    found = []
+    for name, module in list(sys.modules.items()):
+        path = (getattr(module, "__file__", None) or "").replace(os.sep, "/")
+        if name in ("scripts.cldm", "cldm") or path.endswith("/scripts/cldm.py"):
+            cls = getattr(module, "ControlNet", None)
+            if isinstance(cls, type) and cls not in found:
+                found.append(cls)
+    return found
+
+
+def _wrap(cls):
+    if ORIGINAL in cls.__dict__:
+        return
+    original = cls.forward
+
+    def forward(self, x, hint, timesteps, context, *args, **kwargs):
+        _record(x, hint)
+        return original(self, x, hint, timesteps, context, *args, **kwargs)
+
+    setattr(cls, ORIGINAL, original)
+    cls.forward = forward
+    print(f"record_control_hints: recording {{cls.__module__}}.{{cls.__qualname__}}.forward", flush=True)
+
+
+class RecordControlHints(scripts.Script):
+    def title(self):
+        return "record control hints (test)"
+
+    def show(self, is_img2img):
+        return scripts.AlwaysVisible
+
+    def before_process(self, p, *args):
+        classes = _controlnet_classes()
+        if not classes:
+            print("record_control_hints: no ControlNet class loaded (scripts/cldm.py)", flush=True)
+        for cls in classes:
+            _wrap(cls)
+'''
+
+
+@pytest.fixture(scope="session")
+def controlnet_model_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
+    """A folder holding only ``CONTROLNET_MODEL.safetensors``: an SD 1.5 ControlNet in the layout
+    of the published control_v11p_sd15_canny (``control_model.*`` keys, fp16), random weights with
+    nothing left at zero; see fixtures/make_controlnet_model.py (~1 min and ~4 GiB RAM to build)."""
+    builder = FIXTURES / "make_controlnet_model.py"
+    config = webui_install.root / "configs" / "v1-inference.yaml"
+    key = _digest(builder.read_bytes(), (FIXTURES / "offline_models.py").read_bytes(), config.read_bytes())
+
+    def build(folder: Path) -> None:
+        command = [str(webui_install.python), str(builder), "--webui", str(webui_install.root),
+                   "--out", str(folder / f"{CONTROLNET_MODEL}.safetensors")]  # fmt: skip
+        _run_builder(command, env=_offline_env(folder))
+
+    return _cached(cache_dir, "controlnet", key, build)
+
+
+def _controlnet_source(install: WebUIInstall) -> Path:
+    """sd-webui-controlnet's source: ``CONTROLNET_DIR``, else where tools/setup_webui.sh puts it."""
+    configured = os.environ.get("CONTROLNET_DIR")
+    source = Path(configured) if configured else install.root.parent / "extensions-src" / "sd-webui-controlnet"
+    if not all((source / "scripts" / name).is_file() for name in ("controlnet.py", "cldm.py", "hook.py")):
+        pytest.skip(f"sd-webui-controlnet not found at {source} (set CONTROLNET_DIR): ControlNet tests skipped")
+    return source
+
+
+@pytest.fixture(scope="module")
+def controlnet_server(
+    request: pytest.FixtureRequest, webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles
+) -> Iterator[WebUIServer]:
+    """A WebUI with sd-webui-controlnet installed beside AnimateDiff, ``CONTROLNET_MODEL`` in
+    ``<data>/models/ControlNet/`` and the record_control_hints test extension (every ControlNet
+    forward appends a line to ``<data>/control_hints.jsonl``; see RECORD_CONTROL_HINTS_SCRIPT),
+    for the length of the module. Fails with the log when ControlNet does not list the model."""
+    source = _controlnet_source(webui_install)  # skip before building anything
+    model_dir: Path = request.getfixturevalue("controlnet_model_dir")
+    data = tmp_path_factory.mktemp("webui-controlnet")
+    models = data / "models" / "ControlNet"
+    models.mkdir(parents=True)
+    for built in model_dir.glob("*.safetensors"):
+        (models / built.name).symlink_to(built)
+    extensions = {"record_control_hints": RECORD_CONTROL_HINTS_SCRIPT}
+    with _running_server(webui_install, data, server_files, extensions_beside=(source,), test_extensions=extensions) as server:
+        answer = server.get("/controlnet/model_list")
+        listed = answer.body.get("model_list", []) if answer.ok and isinstance(answer.body, dict) else []
+        if not any(name.split(" [")[0] == CONTROLNET_MODEL for name in listed):
+            pytest.fail(f"GET /controlnet/model_list: HTTP {answer.status}, {answer.text[:500]}: {CONTROLNET_MODEL} not listed\n"
+                        f"--- {server.log_path} (tail) ---\n{server.log_tail(80)}")  # fmt: skip
+        yield server
+
+
+@pytest.fixture(scope="module")
+def controlnet_model(controlnet_server: WebUIServer) -> str:
+    """``CONTROLNET_MODEL`` as GET /controlnet/model_list names it (``"<stem> [<hash>]"``)."""
+    listed = controlnet_server.get("/controlnet/model_list").body["model_list"]
+    return next(name for name in listed if name.split(" [")[0] == CONTROLNET_MODEL)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from pathlib import Path
 from typing import Iterator
@@ -19,7 +20,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from webui_api import DATE_FOLDER, GIF_NAME, MOTION_MODULE, WebUIServer, mean_abs_diff, read_gif
+from webui_api import (
+    ANIMATELCM_MOTION_MODULE,
+    BASE_PAYLOAD,
+    DATE_FOLDER,
+    GIF_NAME,
+    HOTSHOT_MOTION_MODULE,
+    MOTION_MODULE,
+    SDXL_MOTION_MODULE,
+    WebUIServer,
+    mean_abs_diff,
+    read_gif,
+)
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -36,6 +48,22 @@ FRAMES = 8
 SIZE = 64
 PAGE_TIMEOUT_S = 180  # the first page load builds the whole UI on 2 cores
 GENERATION_TIMEOUT_S = 900  # 8 frames of 64x64 in 2 steps: ~40 s on 2 idle cores; more when they are shared
+EVENT_TIMEOUT_S = 60  # one gradio event (a button's server function) on shared cores
+LOG_TIMEOUT_S = 20  # for a line in the server log after a button press
+# the dropdown marks each file with its family's title (lib_animatediff/families.py), and lists
+# only the modules that fit the loaded checkpoint: SD 1.5 ones here
+SD15_LABELS = (f"{ANIMATELCM_MOTION_MODULE} [AnimateLCM]", f"{MOTION_MODULE} [AnimateDiff v2]")
+SD15_TITLES = ("AnimateDiff v1", "AnimateDiff v2", "AnimateDiff v3", "AnimateLCM")
+SDXL_FILES = (SDXL_MOTION_MODULE, HOTSHOT_MOTION_MODULE)
+# an image's infotext as A1111 writes it, every AnimateDiff and FreeInit value off its default
+PASTED_INFOTEXT = (
+    f"{PROMPT}\n"
+    "Negative prompt: blurry\n"
+    "Steps: 2, Sampler: Euler, Schedule type: Automatic, CFG scale: 7, Seed: 1234, Size: 64x64, Model: random_sd15, "
+    f'AnimateDiff: "model: {MOTION_MODULE}, model hash: 0123456789, frames: 12, fps: 10, context: 8, stride: 1, '
+    'overlap: 2, closed loop: N, version: 1", '
+    'FreeInit: "gaussian d_s=0.5 d_t=0.125 iterations=2", Version: v1.10.1'
+)
 
 
 def _chromium() -> str | None:
@@ -92,12 +120,45 @@ def _enable_animatediff(page: Page) -> None:
     expect(page.locator("#txt2img_animatediff-checkbox input")).to_be_checked()  # what the UI sends
 
 
-def _choose_motion_module(page: Page, name: str) -> None:
+def _choose_motion_module(page: Page, name: str) -> str:
+    """Pick the file ``name`` (listed as "<name> [<family>]"); the label it shows."""
     field = page.locator("#txt2img_animatediff_model input")
-    if field.input_value() != name:  # the first module (by name) is preselected
+    if not field.input_value().startswith(f"{name} ["):  # the first module (by name) is preselected
         field.click()
-        page.locator(f'#txt2img_animatediff_model li[data-value="{name}"]').click()
-    expect(field).to_have_value(name)
+        page.locator(f'#txt2img_animatediff_model li[data-value^="{name} ["]').click()
+    expect(field).to_have_value(re.compile(rf"^{re.escape(name)} \[[^\]]+\]$"))
+    return field.input_value()
+
+
+def _dropdown_labels(page: Page, selector: str) -> list[str]:
+    """The entries of a gradio dropdown, as a person sees them: open it, read, close it."""
+    field = page.locator(f"{selector} input")
+    field.click()
+    options = page.locator(f"{selector} ul.options li")
+    expect(options.first).to_be_visible()
+    labels = options.evaluate_all("items => items.map(item => item.getAttribute('data-value'))")
+    field.press("Escape")
+    expect(options).to_have_count(0)
+    return labels
+
+
+def _click_and_wait(page: Page, selector: str) -> None:
+    """Click a button whose server function runs through gradio's queue, and wait for it to end:
+    gradio 3 opens one websocket per queued event and closes it when the event is done."""
+    with page.expect_websocket(timeout=EVENT_TIMEOUT_S * 1000) as opened:
+        page.locator(selector).click()
+    socket = opened.value
+    if not socket.is_closed():
+        socket.wait_for_event("close", timeout=EVENT_TIMEOUT_S * 1000)
+
+
+def _wait_for_log(server: WebUIServer, after: int, line: str) -> None:
+    """Until the server log, past its first ``after`` characters, holds ``line``."""
+    deadline = time.monotonic() + LOG_TIMEOUT_S
+    while line not in server.log_text()[after:]:
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {line!r} in the server log after {LOG_TIMEOUT_S}s\n--- WebUI log (tail) ---\n{server.log_tail(20)}")
+        time.sleep(0.25)
 
 
 def _set_number(page: Page, selector: str, value: int) -> None:
@@ -140,7 +201,7 @@ def _gallery_images(page: Page) -> list[np.ndarray]:
     return images
 
 
-# --------------------------------------------------------------------------- the test
+# --------------------------------------------------------------------------- the tests
 
 
 def test_animatediff_from_the_txt2img_tab(page: Page, ui_server: WebUIServer, tmp_path: Path) -> None:
@@ -185,3 +246,56 @@ def test_animatediff_from_the_txt2img_tab(page: Page, ui_server: WebUIServer, tm
     # the gallery shows the GIF's frames, in order (the GIF palette costs ~7 grey levels)
     errors = [mean_abs_diff(frame, image) for frame, image in zip(video, shown)]
     assert max(errors) < 20, f"the gallery does not show the GIF's frames: mean |diff| per frame {errors}"
+
+
+def test_motion_module_list_and_its_buttons(page: Page, ui_server: WebUIServer) -> None:
+    """The dropdown offers only what fits the loaded SD 1.5 checkpoint, each file marked with
+    its family; refresh re-reads the folder without losing the choice; the two memory buttons
+    reach the server (they log) and leave the WebUI working."""
+    _open_txt2img(page, ui_server.url)
+    _enable_animatediff(page)
+    chosen = _choose_motion_module(page, MOTION_MODULE)  # not the first entry, so refresh has a choice to keep
+    listed = _dropdown_labels(page, "#txt2img_animatediff_model")
+    assert set(SD15_LABELS) <= set(listed), f"listed {listed}, expected {SD15_LABELS} among them"
+    assert not [label for label in listed if label.startswith(SDXL_FILES)], f"SDXL modules listed for an SD 1.5 checkpoint: {listed}"
+    unmarked = [label for label in listed if not label.endswith(tuple(f" [{title}]" for title in SD15_TITLES))]
+    assert not unmarked, f"entries without an SD 1.5 family mark: {unmarked}"
+
+    _click_and_wait(page, "#txt2img_animatediff_refresh_models")
+    expect(page.locator("#txt2img_animatediff_model input")).to_have_value(chosen)
+    assert _dropdown_labels(page, "#txt2img_animatediff_model") == listed, "refresh changed the list of an unchanged folder"
+
+    for button, line in (("to_cpu", "motion modules moved to the CPU"), ("free", "motion modules freed")):
+        before = len(ui_server.log_text())
+        page.locator(f"#txt2img_animatediff_{button}").click()
+        _wait_for_log(ui_server, before, f"[AnimateDiff] INFO: {line}")
+
+    assert ui_server.alive(), f"the WebUI exited\n{ui_server.log_tail(40)}"
+    assert page.locator(".toast-body.error").count() == 0, f"the UI shows an error: {page.locator('.toast-body').all_inner_texts()}"
+    answer = ui_server.post("/sdapi/v1/txt2img", dict(BASE_PAYLOAD, steps=1), timeout=GENERATION_TIMEOUT_S)
+    assert answer.ok and len(answer.body.get("images") or []) == 1, f"a plain job after freeing: HTTP {answer.status} {answer.text[:500]}"
+    expect(page.locator("#txt2img_animatediff_model input")).to_have_value(chosen)
+
+
+def test_pasted_parameters_fill_the_accordion(page: Page, ui_server: WebUIServer) -> None:
+    """A1111's paste button (↙ beside the prompt) reads an image's infotext typed into the prompt
+    box back into the UI: the AnimateDiff and FreeInit entries must set the accordion, every
+    value differing from the defaults, the model by its file name onto its dropdown label."""
+    _open_txt2img(page, ui_server.url)
+    page.locator("#txt2img_prompt textarea").fill(PASTED_INFOTEXT)
+    _click_and_wait(page, "#txt2img_tools #paste")
+
+    # A1111's own fields first: if these fail, the paste itself did not happen
+    expect(page.locator("#txt2img_prompt textarea")).to_have_value(PROMPT)
+    expect(page.locator("#txt2img_steps input[type=number]")).to_have_value("2")
+    accordion = "#txt2img_animatediff"
+    expect(page.locator(f"{accordion}-checkbox input")).to_be_checked()  # what the UI sends as enable
+    expect(page.locator(f"{accordion}-visible-checkbox")).to_be_checked()
+    for field, value in (("video_length", "12"), ("fps", "10"), ("batch_size", "8"), ("overlap", "2")):
+        expect(page.locator(f"{accordion}_{field} input"), f"{field}").to_have_value(value)
+    expect(page.locator(f'{accordion}_closed_loop input[value="N"]')).to_be_checked()
+    expect(page.locator(f"{accordion}_model input")).to_have_value(f"{MOTION_MODULE} [AnimateDiff v2]")
+    expect(page.locator(f"{accordion}_freeinit_enable input")).to_be_checked()
+    expect(page.locator(f"{accordion}_freeinit_filter input")).to_have_value("gaussian")
+    for field, value in (("iters", "2"), ("ds", "0.5"), ("dt", "0.125")):
+        expect(page.locator(f"{accordion}_freeinit_{field} input[type=number]"), f"freeinit_{field}").to_have_value(value)
