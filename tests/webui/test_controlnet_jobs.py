@@ -1,0 +1,103 @@
+"""Video to video with sd-webui-controlnet v1.1.455 in a real WebUI (see conftest.py).
+
+The source video's frames are flat greys, a different one per frame, and the unit uses no
+preprocessor, so every hint row ControlNet's model receives names its frame by its mean.
+The test extension ``record_control_hints`` logs those means for every ControlNet call.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+from lib_animatediff.context import ClosedLoop, ContextSchedule
+from webui_api import WebUIServer, animatediff, assert_animation, describe, encode_png, mean_abs_diff, run_job, txt2img_payload
+
+FRAMES = 16
+CONTEXT = 8
+OVERLAP = 2
+STEPS = 2
+CONTROL_HINTS_LOG = "control_hints.jsonl"  # written by the record_control_hints test extension (conftest.py)
+
+
+def _grey(frame: int) -> int:
+    return 10 + 15 * frame
+
+
+def _frame_folder(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame in range(FRAMES):
+        Image.fromarray(np.full((64, 64, 3), _grey(frame), dtype=np.uint8)).save(folder / f"{frame:05d}.png")
+    return folder
+
+
+def _frame_of(mean: float) -> int:
+    frame = (mean * 255 - 10) / 15
+    assert abs(frame - round(frame)) < 0.1, f"hint mean {mean} is no frame's grey"
+    return round(frame)
+
+
+@pytest.fixture(scope="module")
+def plain_before(controlnet_server: WebUIServer) -> np.ndarray:
+    """A plain txt2img before any AnimateDiff job with ControlNet: the restore probe."""
+    return controlnet_server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS)).images()[0]
+
+
+def _controlnet_unit(model: str) -> dict:
+    # no detected map: ControlNet would add it to the answer's images
+    return {"enabled": True, "module": "none", "model": model, "weight": 1.0, "resize_mode": "Just Resize", "save_detected_map": False}
+
+
+def test_units_follow_the_video_frame_by_frame_in_every_window(
+    controlnet_server: WebUIServer, controlnet_model: str, plain_before: np.ndarray, tmp_path: Path
+) -> None:
+    server = controlnet_server
+    frames = _frame_folder(tmp_path / "frames")
+    hints_log = Path(server.data_dir) / CONTROL_HINTS_LOG
+    seen_before = len(hints_log.read_text().splitlines()) if hints_log.exists() else 0
+    animation = animatediff(video_path=str(frames), video_length=0, batch_size=CONTEXT, overlap=OVERLAP)
+    payload = txt2img_payload(steps=STEPS, alwayson_scripts={**animation, "controlnet": {"args": [_controlnet_unit(controlnet_model)]}})
+    job = run_job(server, "txt2img", payload)
+    assert_animation(job, server, frames=FRAMES)  # frames 0: the video's 16
+
+    calls = [json.loads(line) for line in hints_log.read_text().splitlines()[seen_before:]]
+    schedule = ContextSchedule(context=CONTEXT, overlap=OVERLAP, closed_loop=ClosedLoop.NONE)
+    expected = {tuple(window) for step in range(STEPS) for window in schedule.windows(FRAMES, step)}
+    seen = set()
+    for call in calls:
+        assert call["hint_rows"] == call["rows"], f"ControlNet got {call['hint_rows']} hints for {call['rows']} rows"
+        ids = [_frame_of(mean) for mean in call["hint_means"]]
+        cond, uncond = ids[: len(ids) // 2], ids[len(ids) // 2 :]
+        assert cond == uncond, f"cond and uncond rows saw different frames' hints: {ids}"
+        assert tuple(cond) in expected, f"a model call saw the hints of frames {cond}, which is no context window"
+        seen.add(tuple(cond))
+    assert seen == expected, f"windows without ControlNet hints: {sorted(expected - seen)}"
+    assert "takes the video's frames" in server.log_text()
+
+    # the ControlNet acts: the same job without it gives other frames
+    plain = run_job(server, "txt2img", txt2img_payload(steps=STEPS, alwayson_scripts=animation))
+    assert_animation(plain, server, frames=FRAMES)
+    assert max(mean_abs_diff(a, b) for a, b in zip(job.frames, plain.frames)) > 1.0, describe(job, server)
+
+
+def test_a_unit_with_its_own_image_keeps_it_and_the_webui_is_unchanged_after(
+    controlnet_server: WebUIServer, controlnet_model: str, plain_before: np.ndarray, tmp_path: Path
+) -> None:
+    server = controlnet_server
+    frames = _frame_folder(tmp_path / "frames")
+    unit = {**_controlnet_unit(controlnet_model), "image": encode_png(np.full((64, 64, 3), 200, dtype=np.uint8))}
+    hints_log = Path(server.data_dir) / CONTROL_HINTS_LOG
+    seen_before = len(hints_log.read_text().splitlines()) if hints_log.exists() else 0
+    animation = animatediff(video_path=str(frames), video_length=8, batch_size=CONTEXT)
+    job = run_job(server, "txt2img", txt2img_payload(steps=STEPS, alwayson_scripts={**animation, "controlnet": {"args": [unit]}}))
+    assert_animation(job, server, frames=8)
+    calls = [json.loads(line) for line in hints_log.read_text().splitlines()[seen_before:]]
+    assert calls and all(abs(mean * 255 - 200) < 1 for call in calls for mean in call["hint_means"])
+
+    after = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS))
+    assert np.array_equal(after.images()[0], plain_before), "a plain txt2img differs after the AnimateDiff + ControlNet jobs"
