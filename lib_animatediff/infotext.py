@@ -7,6 +7,7 @@ unquotes it when parsing pasted parameters). Pasting fills the accordion back fr
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from .freeinit import INFOTEXT_KEY as FREEINIT_KEY
@@ -51,11 +52,17 @@ def animatediff_infotext(
     return ", ".join(parts + [f"version: {version}"])
 
 
+_NAMES = ("model hash", "version", *sorted(_FIELDS, key=len, reverse=True))
+# Entries split only where a known name follows, so values keep their own commas and colons
+# (a motion module called "mm, take 2: final.ckpt").
+_ENTRY_START = re.compile(r",\s*(?=(?:" + "|".join(map(re.escape, _NAMES)) + r"):\s)")
+
+
 def parse_animatediff_infotext(text: str) -> dict[str, Any]:
     """The AnimateDiffParams fields an ``AnimateDiff`` infotext value records."""
     values: dict[str, Any] = {}
-    for part in text.split(","):
-        name, colon, value = part.partition(":")
+    for part in _ENTRY_START.split(text):
+        name, colon, value = part.partition(": ")
         name, value = name.strip(), value.strip()
         if not colon or name not in _FIELDS:
             continue

@@ -44,3 +44,10 @@ def test_interpolation_and_img2img_latent_settings_are_recorded_when_they_apply(
     assert (values["interp"], values["interp_x"]) == ("FILM", 3)
     assert (values["latent_power"], values["latent_scale"], values["latent_power_last"], values["latent_scale_last"]) == (1.5, 16.0, 2.0, 32.0)
     assert pasted_values({"AnimateDiff": "model: m.ckpt"})["interp"] == "Off"  # an old entry means no interpolation
+
+
+def test_names_with_commas_and_colons_survive():
+    params = AnimateDiffParams(enable=True, fps=12)
+    text = animatediff_infotext(params, "mm, take 2: final.ckpt", "0123456789", 16, 16, "1.0")
+    values = parse_animatediff_infotext(text)
+    assert values["model"] == "mm, take 2: final.ckpt" and values["fps"] == 12 and values["video_length"] == 16
