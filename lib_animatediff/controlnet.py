@@ -39,7 +39,9 @@ def has_own_input(unit: Any) -> bool:
     image = unit_value(unit, "image") or unit_value(unit, "input_image")
     if isinstance(image, Mapping):
         image = image.get("image")
-    return bool(image is not None and (not isinstance(image, (str, list, tuple)) or len(image) > 0)) or bool(unit_value(unit, "batch_images"))
+    return bool(image is not None and (not isinstance(image, (str, list, tuple)) or len(image) > 0)) or bool(
+        unit_value(unit, "batch_images")
+    )
 
 
 def units_to_feed(units: Sequence[Any]) -> list[Any]:

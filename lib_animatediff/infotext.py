@@ -84,7 +84,9 @@ def pasted_values(infotext: dict[str, str]) -> dict[str, Any]:
     values["freeinit_enable"] = freeinit is not None
     if freeinit is not None:
         settings = parse_freeinit_infotext(str(freeinit))
-        values.update(freeinit_filter=settings.filter, freeinit_ds=settings.d_s, freeinit_dt=settings.d_t, freeinit_iters=settings.iterations)
+        values.update(
+            freeinit_filter=settings.filter, freeinit_ds=settings.d_s, freeinit_dt=settings.d_t, freeinit_iters=settings.iterations
+        )
     return values
 
 

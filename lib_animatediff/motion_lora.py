@@ -21,7 +21,9 @@ from .motion_module import MotionModuleSet
 from .state_dict_io import StateDict, read_state_dict
 
 _LORA_KEY = re.compile(r"^(?P<layer>.+)\.processor\.(?P<proj>to_q|to_k|to_v|to_out)_lora\.(?P<half>down|up)\.weight$")
-_PATH_WORDS = r"down_blocks|up_blocks|mid_block|motion_modules|temporal_transformer|transformer_blocks|attention_blocks|to_q|to_k|to_v|to_out|\d+"
+_PATH_WORDS = (
+    r"down_blocks|up_blocks|mid_block|motion_modules|temporal_transformer|transformer_blocks|attention_blocks|to_q|to_k|to_v|to_out|\d+"
+)
 _KOHYA_KEY = re.compile(
     r"^lora_unet_(?P<path>(?:down_blocks_\d+|up_blocks_\d+|mid_block)_motion_modules_\d+_temporal_transformer_"
     r"transformer_blocks_\d+_attention_blocks_\d+_(?:to_q|to_k|to_v|to_out_0))\.(?P<part>lora_down\.weight|lora_up\.weight|alpha)$"

@@ -15,7 +15,6 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
-
 from modules import images, script_callbacks, scripts, sd_models, sd_samplers_common, sd_samplers_timesteps, shared
 from modules.processing import Processed, StableDiffusionProcessing, StableDiffusionProcessingImg2Img
 
@@ -23,6 +22,8 @@ from lib_animatediff import __version__
 from lib_animatediff.context import ClosedLoop
 from lib_animatediff.controlnet import feed_frames, hints_for_rows, own_frame_counts, unit_value, units_to_feed
 from lib_animatediff.errors import AnimateDiffError
+from lib_animatediff.families import BaseModel
+from lib_animatediff.freeinit import FILTER_KINDS, INFOTEXT_KEY, FreeInitSettings, freeinit_infotext, run_passes
 from lib_animatediff.images import decode_image
 from lib_animatediff.infotext import INFOTEXT_KEY as ANIMATEDIFF_INFOTEXT_KEY
 from lib_animatediff.infotext import animatediff_infotext, paste_reader
@@ -32,10 +33,8 @@ from lib_animatediff.job import JobPlan, plan_job
 from lib_animatediff.job_outputs import OUTPUTS_INFO_KEY, WrittenFile, encoded_videos, frames_to_save, outputs_info
 from lib_animatediff.latent_mix import frame_mix_weights, mix_start_latents
 from lib_animatediff.log import logger
-from lib_animatediff.families import BaseModel
 from lib_animatediff.model_catalog import checkpoint_base, strip_mark
 from lib_animatediff.model_files import find_motion_module
-from lib_animatediff.freeinit import FILTER_KINDS, INFOTEXT_KEY, FreeInitSettings, freeinit_infotext, run_passes
 from lib_animatediff.params import FORMATS, FUSE_KINDS, AnimateDiffParams
 from lib_animatediff.prompt_travel import (
     INTERPOLATION_METHODS,
@@ -46,8 +45,8 @@ from lib_animatediff.prompt_travel import (
     travel_rows,
 )
 from lib_animatediff.undo import UndoStack
-from lib_animatediff.video_runner import VideoModelRunner
 from lib_animatediff.video_input import FrameFolder, VideoFrames, frame_files, read_video_frames, resize_frames
+from lib_animatediff.video_runner import VideoModelRunner
 from lib_animatediff.webui_lora import LoraExtension, apply_motion_loras
 from lib_animatediff.webui_state import WEBUI
 from lib_animatediff.writers import OutputSettings, VideoMeta, next_stem, safe_output_folder, write_animation

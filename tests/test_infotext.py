@@ -25,7 +25,12 @@ def test_paste_fills_freeinit_and_leaves_other_images_alone():
     infotext = {"AnimateDiff": "model: m.safetensors, frames: 8, fps: 8", "FreeInit": freeinit_infotext(settings), "Steps": "20"}
     values = pasted_values(infotext)
     assert values["enable"] is True and values["freeinit_enable"] is True
-    assert (values["freeinit_filter"], values["freeinit_ds"], values["freeinit_dt"], values["freeinit_iters"]) == ("gaussian", 0.5, 0.125, 4)
+    assert (values["freeinit_filter"], values["freeinit_ds"], values["freeinit_dt"], values["freeinit_iters"]) == (
+        "gaussian",
+        0.5,
+        0.125,
+        4,
+    )
     assert pasted_values({"Steps": "20"}) == {}
     assert paste_reader("fps")(infotext) == 8 and paste_reader("fps")({"Steps": "20"}) is None
     without = pasted_values({"AnimateDiff": "model: m.safetensors"})
@@ -42,7 +47,12 @@ def test_interpolation_and_img2img_latent_settings_are_recorded_when_they_apply(
     text = animatediff_infotext(params, "m.ckpt", "0123456789", 16, 16, "1", img2img=True)
     values = parse_animatediff_infotext(text)
     assert (values["interp"], values["interp_x"]) == ("FILM", 3)
-    assert (values["latent_power"], values["latent_scale"], values["latent_power_last"], values["latent_scale_last"]) == (1.5, 16.0, 2.0, 32.0)
+    assert (values["latent_power"], values["latent_scale"], values["latent_power_last"], values["latent_scale_last"]) == (
+        1.5,
+        16.0,
+        2.0,
+        32.0,
+    )
     assert pasted_values({"AnimateDiff": "model: m.ckpt"})["interp"] == "Off"  # an old entry means no interpolation
 
 

@@ -69,6 +69,9 @@ def test_checkpoint_base_from_the_header(tmp_path):
     save("other.safetensors", "something")
     (tmp_path / "old.ckpt").write_bytes(b"")
     assert checkpoint_base(tmp_path / "sd15.safetensors") is BaseModel.SD15
-    assert checkpoint_base(tmp_path / "xl.safetensors") is BaseModel.SDXL and checkpoint_base(tmp_path / "refiner.safetensors") is BaseModel.SDXL
+    assert (
+        checkpoint_base(tmp_path / "xl.safetensors") is BaseModel.SDXL
+        and checkpoint_base(tmp_path / "refiner.safetensors") is BaseModel.SDXL
+    )
     assert checkpoint_base(tmp_path / "other.safetensors") is None and checkpoint_base(tmp_path / "old.ckpt") is None
     assert checkpoint_base(tmp_path / "missing.safetensors") is None
