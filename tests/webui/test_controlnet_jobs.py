@@ -101,3 +101,17 @@ def test_a_unit_with_its_own_image_keeps_it_and_the_webui_is_unchanged_after(
 
     after = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS))
     assert np.array_equal(after.images()[0], plain_before), "a plain txt2img differs after the AnimateDiff + ControlNet jobs"
+
+
+def test_a_unit_with_its_own_shorter_frame_folder_sets_the_length(controlnet_server: WebUIServer, controlnet_model: str, tmp_path: Path) -> None:
+    server = controlnet_server
+    video = _frame_folder(tmp_path / "video")  # 16 frames
+    own = tmp_path / "own"
+    own.mkdir()
+    for frame in range(6):
+        Image.fromarray(np.full((64, 64, 3), 250 - frame, dtype=np.uint8)).save(own / f"{frame:05d}.png")
+    own_unit = {**_controlnet_unit(controlnet_model), "animatediff_batch": True, "batch_images": str(own)}
+    units = [_controlnet_unit(controlnet_model), own_unit]
+    animation = animatediff(video_path=str(video), video_length=0, batch_size=CONTEXT)
+    job = run_job(server, "txt2img", txt2img_payload(steps=STEPS, alwayson_scripts={**animation, "controlnet": {"args": units}}))
+    assert_animation(job, server, frames=6)  # the shortest source: the unit's own 6 frames
