@@ -87,9 +87,7 @@ def _decoded(encoded: str) -> bytes:
 
 
 def decode_png(encoded: str) -> np.ndarray:
-    if "," in encoded[:100] and encoded.startswith("data:"):
-        encoded = encoded.split(",", 1)[1]
-    with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
+    with Image.open(io.BytesIO(_decoded(encoded))) as image:
         return np.asarray(image.convert("RGB")).copy()
 
 
