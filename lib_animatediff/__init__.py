@@ -16,7 +16,7 @@ from .injection import MotionModuleInjection
 from .loader import load_motion_module
 from .motion_module import MotionModule, MotionModuleSet
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 # Bumped when the documented API changes incompatibly; other extensions may check it.
 API_VERSION = 1
 

@@ -9,8 +9,10 @@ The windows of one step (:func:`context_windows`) come in levels:
 
 * level 1: contiguous windows ``hop = context - overlap`` frames apart that together cover
   every frame;
-* dilated levels 2, 4, ... up to ``stride``: windows holding every ``d``-th frame, for motion
-  over a longer range; a level is used only where its windows span no more than the video;
+* with ``stride`` = ``s`` > 1, ``s - 1`` dilated levels 2, 4, ..., ``2^(s-1)``: windows holding
+  every ``d``-th frame, for motion over a longer range (``stride`` counts the levels, as in
+  sd-webui-animatediff: stride 3 gives dilations 1, 2, 4); a level is used only where its
+  windows span no more than the video;
 * with a closed loop (:class:`ClosedLoop`), windows may run past the last frame back to the
   first, so that the video loops without a jump.
 
@@ -279,9 +281,15 @@ def _cycles(frames: int, dilation: int) -> list[list[int]]:
 
 
 def _dilations(frames: int, context: int, stride: int) -> list[int]:
-    """1, 2, 4, ... up to ``stride``, keeping those whose windows span no more than the video
-    (a longer window would hold a frame twice, or wrap the loop more than once)."""
-    return [2**level for level in range(stride.bit_length()) if (context - 1) * 2**level < frames]
+    """The first ``stride`` dilations 1, 2, 4, ..., keeping those whose windows span no more
+    than the video (a longer window would hold a frame twice, or wrap the loop more than once)."""
+    dilations = []
+    for level in range(stride):
+        dilation = 2**level
+        if dilation >= frames or (context - 1) * dilation >= frames:
+            break  # every later level spans further still
+        dilations.append(dilation)
+    return dilations
 
 
 def _holds_seam(window: list[int], frames: int) -> bool:
@@ -360,8 +368,8 @@ def _ranges(numbers: list[int]) -> str:
 
 def _check_schedule(context: int, stride: int, overlap: int) -> None:
     _check_int("context", context, minimum=1)
-    if not _is_int(stride) or stride < 1 or stride & (stride - 1):
-        raise ValueError(f"stride must be a power of two (1, 2, 4, 8, ...), got {stride!r}")
+    if not _is_int(stride) or stride < 1:
+        raise ValueError(f"stride must be an integer >= 1 (levels of dilation: 3 gives 1, 2, 4), got {stride!r}")
     if not _is_int(overlap) or not -1 <= overlap < context:
         raise ValueError(f"overlap must be -1 (context // 4) or an integer from 0 to context - 1 = {context - 1}, got {overlap!r}")
 

@@ -15,3 +15,7 @@ class MotionModuleLayoutError(AnimateDiffError):
 
 class IncompatibleModelError(AnimateDiffError):
     """A motion module (or motion LoRA) does not fit the model it is used with."""
+
+
+class ParameterError(AnimateDiffError):
+    """An AnimateDiff argument has the wrong name, type or value."""

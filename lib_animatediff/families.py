@@ -28,11 +28,6 @@ class BaseModel(enum.Enum):
         return 4 if self is BaseModel.SD15 else 3
 
     @property
-    def default_context(self) -> int:
-        """Frames per context window users expect by default."""
-        return 16 if self is BaseModel.SD15 else 8
-
-    @property
     def families_hint(self) -> str:
         return ", ".join(f.title for f in FAMILIES.values() if f.base is self)
 
@@ -96,7 +91,9 @@ class MotionModuleFamily:
 
     @property
     def default_context(self) -> int:
-        return min(self.base.default_context, self.pe_max_len)
+        """Frames per context window by default: as many as the module was trained on (16, and
+        8 for HotShot-XL), as the official code and the other AnimateDiff tools use."""
+        return min(self.trained_frames, self.pe_max_len)
 
     def module_count(self) -> int:
         per_level = MODULES_PER_DOWN_LEVEL + MODULES_PER_UP_LEVEL

@@ -6,9 +6,10 @@ its high ones. FreeInit samples a video, diffuses the result back to the start o
 and starts again from a latent that keeps the low frequencies of that diffused video and takes
 its high frequencies from fresh noise; a few passes give more consistent motion and appearance.
 
-The sampling loop belongs to the caller; this module holds the pure parts: the low-pass filter
-(:func:`frequency_filter`), the reinitialisation (:func:`reinitialize`), the unit noise a later
-pass starts from (:func:`next_pass_noise`) and the settings.
+The sampling loop belongs to the caller; this module holds the parts that need no WebUI: the
+low-pass filter (:func:`frequency_filter`), the reinitialisation (:func:`reinitialize`), the unit
+noise a later pass starts from (:func:`next_pass_noise`), the passes (:func:`run_passes`), the
+stand-in noise source that hands a pass its start noise (:class:`PassNoise`) and the settings.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
-from .params import ParameterError
+from .errors import ParameterError
 
 FILTER_KINDS = ("butterworth", "gaussian", "box", "ideal")
 BUTTERWORTH_ORDER = 4
@@ -115,6 +116,7 @@ def next_pass_noise(
     samples: torch.Tensor,
     start: torch.Tensor | None,
     sigma: float,
+    initial_noise: torch.Tensor,
     frames: int,
     settings: FreeInitSettings,
     generator: torch.Generator,
@@ -124,22 +126,57 @@ def next_pass_noise(
     Samplers start from ``start + sigma · noise`` (``start`` is the img2img start latent, None
     in txt2img; ``sigma`` the first step's noise level in k-diffusion terms, which is also what
     DDIM-style samplers' ``sqrt(ᾱ)·start + sqrt(1 - ᾱ)·noise`` reduces to after dividing by
-    ``sqrt(ᾱ)``). The previous pass's ``samples`` (``(videos·frames, C, H, W)``) diffused back
-    to that level with fresh noise are ``start + sigma · ((samples - start) / sigma + ε)``, so
-    as noise they are ``(samples - start) / sigma + ε``; of that, each video keeps the low
-    frequencies and takes the high ones from more fresh noise (:func:`reinitialize`).
+    ``sqrt(ᾱ)``). As the FreeInit paper's code does, the previous pass's ``samples``
+    (``(videos·frames, C, H, W)``) are diffused back to that level with the *first* pass's
+    ``initial_noise`` ε: ``start + sigma · ((samples - start) / sigma + ε)``, so as unit noise
+    ``(samples - start) / sigma + ε``. Of that, each video keeps the low frequencies and takes
+    the high ones from fresh noise drawn from ``generator`` (:func:`reinitialize`).
     """
     if samples.shape[0] % frames:
         raise ValueError(f"{samples.shape[0]} latents are not whole videos of {frames} frames")
     if not sigma > 0:
         raise ValueError(f"sigma must be > 0, got {sigma!r}")
+    if initial_noise.shape != samples.shape:
+        raise ValueError(f"the initial noise must have the samples' shape {tuple(samples.shape)}, got {tuple(initial_noise.shape)}")
     work = samples.float().cpu()
     offset = work if start is None else work - start.float().cpu().expand_as(work)
-    diffused = offset / sigma + torch.randn(work.shape, generator=generator)
+    diffused = offset / sigma + initial_noise.float().cpu()
     fresh = torch.randn(work.shape, generator=generator)
     low_pass = settings.low_pass((frames, work.shape[2], work.shape[3]))
     videos = [reinitialize(d, n, low_pass) for d, n in zip(diffused.split(frames), fresh.split(frames))]
     return torch.cat(videos).to(samples.device, samples.dtype)
+
+
+@dataclass(frozen=True)
+class PassStart:
+    """Where a sampling pass started: the img2img start latent (None in txt2img), the first
+    step's noise level (k-diffusion sigma) and the unit noise the sampler drew first."""
+
+    latent: torch.Tensor | None
+    sigma: float
+    noise: torch.Tensor
+
+
+class PassNoise:
+    """Stands in for the WebUI's noise source (``p.rng``: ``next()`` draws the next batch of unit
+    noise) for one sampling pass. The sampler's first draw is ``start`` when given (a later
+    FreeInit pass's start noise), else the source's own; every later draw (the per-step noise of
+    ancestral samplers) comes from the source, as in any pass. ``first`` keeps the first draw."""
+
+    def __init__(self, source: Any, start: torch.Tensor | None = None) -> None:
+        self._source = source
+        self._start = start
+        self.first: torch.Tensor | None = None
+
+    def next(self) -> torch.Tensor:
+        if self.first is not None:
+            return self._source.next()
+        drawn = self._start.clone() if self._start is not None else self._source.next()
+        self.first = drawn.clone()  # the sampler may scale its copy in place
+        return drawn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
 
 
 def run_passes(
@@ -147,21 +184,24 @@ def run_passes(
     frames: int,
     seed: int,
     sample_pass: Callable[[int, torch.Tensor | None], torch.Tensor],
-    start_of_last_pass: Callable[[], tuple[torch.Tensor | None, float]],
+    pass_start: Callable[[], PassStart],
     stop: Callable[[], bool] = lambda: False,
 ) -> torch.Tensor:
-    """FreeInit's passes: ``sample_pass(number, noise)`` samples once (``noise`` None: the seed's
-    own noise) and ``start_of_last_pass()`` tells where that pass started (img2img start latent
-    or None, first noise level). Returns the last pass's samples; ``stop()`` ends early."""
+    """FreeInit's passes: ``sample_pass(number, noise)`` samples once from unit noise ``noise``
+    (None: the seed's own) and ``pass_start()`` tells where the pass that just ran started.
+    Every later pass re-noises the result with the first pass's initial noise
+    (:func:`next_pass_noise`). Returns the last pass's samples; ``stop()`` ends early."""
     passes = settings.iterations if settings.enable else 1
-    noise = None
+    noise = initial = None
     for number in range(passes):
         samples = sample_pass(number, noise)
         if number == passes - 1 or stop():
             return samples
-        start, sigma = start_of_last_pass()
+        start = pass_start()
+        if initial is None:
+            initial = start.noise
         generator = torch.Generator().manual_seed(seed + number)
-        noise = next_pass_noise(samples, start, sigma, frames, settings, generator)
+        noise = next_pass_noise(samples, start.latent, start.sigma, initial, frames, settings, generator)
     raise AssertionError("unreachable: the last pass returns")
 
 

@@ -74,12 +74,42 @@ def parse_animatediff_infotext(text: str) -> dict[str, Any]:
     return values
 
 
+# Version 0.2.0 gave stride and latent scale sd-webui-animatediff's meanings (see below).
+_SWA_MEANINGS = (0, 2, 0)
+_VERSION = re.compile(r"(?:^|,\s*)version:\s*(\d+)\.(\d+)\.(\d+)")
+
+
+def recorded_version(text: str) -> tuple[int, int, int] | None:
+    """The extension version an ``AnimateDiff`` infotext value was written by, if it says."""
+    match = _VERSION.search(text)
+    return tuple(int(part) for part in match.groups()) if match else None  # type: ignore[return-value]
+
+
+def read_old_meanings(values: dict[str, Any], version: tuple[int, int, int] | None) -> dict[str, Any]:
+    """Fields written before 0.2.0 in today's meanings, so old images paste back as they were made.
+
+    Then ``stride`` was the largest dilation (1, 2, 4, ...), now it counts the levels (4 → 3);
+    a frame's first-image weight was ``1 - (i / scale)^power``, now ``1 - i^power / scale``, the
+    same curve with ``scale^power`` (exact without a last frame; the last frame's blend changed).
+    """
+    if version is None or version >= _SWA_MEANINGS:
+        return values
+    values = dict(values)
+    if "stride" in values:
+        values["stride"] = max(1, int(values["stride"]).bit_length())
+    for power, scale in (("latent_power", "latent_scale"), ("latent_power_last", "latent_scale_last")):
+        if scale in values:
+            values[scale] = float(values[scale]) ** float(values.get(power, 1.0))
+    return values
+
+
 def pasted_values(infotext: dict[str, str]) -> dict[str, Any]:
     """AnimateDiffParams fields from A1111's parsed infotext (``{"AnimateDiff": "...", ...}``);
     empty when the image was not made by AnimateDiff."""
     if INFOTEXT_KEY not in infotext:
         return {}
-    values = {"enable": True, "interp": "Off", **parse_animatediff_infotext(str(infotext[INFOTEXT_KEY]))}
+    text = str(infotext[INFOTEXT_KEY])
+    values = {"enable": True, "interp": "Off", **read_old_meanings(parse_animatediff_infotext(text), recorded_version(text))}
     freeinit = infotext.get(FREEINIT_KEY)
     values["freeinit_enable"] = freeinit is not None
     if freeinit is not None:

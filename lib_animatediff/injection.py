@@ -17,6 +17,7 @@ from torch import nn
 from .families import GroupNormMode
 from .log import logger
 from .motion_module import MotionModule, MotionModuleSet, video_group_norm
+from .noise_schedule import use_noise_schedule
 from .undo import UndoStack
 from .unet_layout import motion_module_slots
 
@@ -53,7 +54,9 @@ class MotionModuleInjection:
     """Context manager: motion modules are in the UNet between enter and exit.
 
     ``schedule_owner`` is the object holding the model's ``alphas_cumprod`` (A1111's
-    ``sd_model``); when given, the family's noise schedule replaces it while injected.
+    ``sd_model``); when given, the family's noise schedule replaces it while injected
+    (:func:`use_noise_schedule`, without the WebUI's overrides; the WebUI job puts the schedule
+    in place itself, before the img2img sampler is built).
     """
 
     def __init__(self, unet: nn.Module, modules: MotionModuleSet, schedule_owner: Any = None):
@@ -104,9 +107,7 @@ class MotionModuleInjection:
             for norm in unet_resblock_groupnorms(self.unet):
                 self._undo.set_attr(norm, "forward", cross_frame_forward(norm, self.frames))
         if self.schedule_owner is not None:
-            current = self.schedule_owner.alphas_cumprod
-            schedule = family.noise_schedule.alphas_cumprod().to(current.device, current.dtype)
-            self._undo.set_attr(self.schedule_owner, "alphas_cumprod", schedule)
+            use_noise_schedule(self._undo, self.schedule_owner, family.noise_schedule.alphas_cumprod())
         logger.info("injected %s (%s, %d modules)", self.modules.name, family.title, len(slots))
 
 

@@ -3,7 +3,8 @@
 Frame ``i`` starts from ``w_first[i] · first + w_last[i] · last + (1 - w_first[i] - w_last[i]) ·
 noise[i]``: frames near the start keep most of the first image, frames near the end (when a last
 image is given) most of the last image, and frames far from both are left to the sampler and
-the motion module.
+the motion module. The weights are those of sd-webui-animatediff, whose argument names
+(``latent_power``, ``latent_scale`` and their ``_last`` twins) API clients send.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 
 import torch
 
-from .params import ParameterError
+from .errors import ParameterError
 
 
 def frame_mix_weights(
@@ -26,48 +27,37 @@ def frame_mix_weights(
     """The weights ``(w_first, w_last)``, float32 of shape ``(frames,)``, of the first- and
     last-frame latents in each frame's starting latent.
 
-    Each image's pull decays with the distance ``d`` (in frames) from its end of the video::
+    Each image's weight falls with the distance ``d`` (in frames) from its end of the video::
 
-        u_first(i) = min((i / scale) ** power, 1)                          d = i
-        u_last(i)  = min(((frames - 1 - i) / scale_last) ** power_last, 1)  d = frames - 1 - i
+        a(i) = max(0, 1 - i ** power / scale)                              d = i
+        b(i) = max(0, 1 - (frames - 1 - i) ** power_last / scale_last)     d = frames - 1 - i
 
-    ``1 - u`` is the familiar ``latent_power`` / ``latent_scale`` decay: 1 at the image's own
-    frame, down to 0 at ``d = scale`` and beyond; a larger ``scale`` decays more slowly, a
-    larger ``power`` holds the image longer and then drops faster (``power = 1`` is a straight
-    line, ``power < 1`` falls fastest at the start).
+    1 at the image's own frame, reaching 0 at ``d = scale ** (1 / power)``; a larger ``scale``
+    fades more slowly, a larger ``power`` holds the image near its end and then drops faster.
+    The defaults (1, 32) are a straight line to 0 at frame 32.
 
-    Without a last image, ``w_first = 1 - u_first`` and ``w_last = 0``. With one, the two pulls
-    ``a = 1 - u_first``, ``b = 1 - u_last`` are combined as two independent claims on the
-    frame: the weight of each is the chance that it alone holds, given that not both do::
-
-        w_first = a (1 - b) / (1 - a b)       w_last = b (1 - a) / (1 - a b)
-
-    so frame 0 is the first image (``a = 1`` → ``w_first = 1``, ``w_last = 0``), the last frame
-    the last image, ``w_first + w_last <= 1`` (it equals ``(a + b - 2ab) / (1 - ab)``), and
-    ``w_first`` never rises, nor ``w_last`` falls, from frame to frame. Where both claims are
-    whole (a one-frame video, or a power so large that both round to 1) the nearer end wins,
-    the first on a tie.
+    Without a last image, ``w_first = a`` and ``w_last = 0``. With one, where ``a + b > 1`` both
+    are divided by ``a + b`` (the two images then share the frame, with no noise), and the ends
+    are pinned: frame 0 is the first image, frame ``frames - 1`` the last (in a one-frame
+    video, the last image).
     """
     if not isinstance(frames, int) or isinstance(frames, bool) or frames < 1:
         raise ValueError(f"frames must be an integer >= 1, got {frames!r}")
     _check_positive("latent_power", power)
     _check_positive("latent_scale", scale)
     frame = torch.arange(frames, dtype=torch.float64)
-    u_first = _decay(frame, power, scale)
+    w_first = _fade(frame, power, scale)
     if not has_last:
-        return (1 - u_first).float(), torch.zeros(frames)
+        return w_first.float(), torch.zeros(frames)
     _check_positive("latent_power_last", power_last)
     _check_positive("latent_scale_last", scale_last)
-    u_last = _decay(frames - 1 - frame, power_last, scale_last)
-    # 1 - a·b = u_first + u_last - u_first·u_last, computed from the u's to keep its precision.
-    both = u_first + u_last - u_first * u_last
-    whole = both == 0
-    safe = torch.where(whole, torch.ones_like(both), both)
-    w_first = (1 - u_first) * u_last / safe
-    w_last = (1 - u_last) * u_first / safe
-    nearer_first = frame <= (frames - 1) / 2
-    w_first = torch.where(whole, nearer_first.double(), w_first)
-    w_last = torch.where(whole, (~nearer_first).double(), w_last)
+    w_last = _fade(frames - 1 - frame, power_last, scale_last)
+    total = w_first + w_last
+    over = total > 1
+    w_first = torch.where(over, w_first / total, w_first)
+    w_last = torch.where(over, w_last / total, w_last)
+    w_first[0], w_last[0] = 1.0, 0.0
+    w_first[-1], w_last[-1] = 0.0, 1.0
     return w_first.float(), w_last.float()
 
 
@@ -105,8 +95,9 @@ def mix_start_latents(
     return mixed.to(noise.dtype)
 
 
-def _decay(distance: torch.Tensor, power: float, scale: float) -> torch.Tensor:
-    return (distance / scale).pow(power).clamp(max=1)
+def _fade(distance: torch.Tensor, power: float, scale: float) -> torch.Tensor:
+    # a huge power overflows to inf, which clamps to 0 like any distance past the fade
+    return (1 - distance.pow(power) / scale).clamp(min=0)
 
 
 def _check_positive(name: str, value: object) -> None:

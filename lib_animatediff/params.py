@@ -11,16 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from .context import ClosedLoop
-from .errors import AnimateDiffError
+from .errors import ParameterError
 from .prompt_travel import INTERPOLATION_METHODS
 
 FORMATS = ("GIF", "MP4", "WEBM", "WEBP", "PNG", "TXT")
 FUSE_KINDS = ("flat", "pyramid")
 INTERP_MODES = ("Off", "FILM")
-
-
-class ParameterError(AnimateDiffError):
-    """An AnimateDiff argument has the wrong name, type or value."""
 
 
 @dataclass
@@ -32,7 +28,7 @@ class AnimateDiffParams:
     loop_number: int = 0  # GIF/WEBP loops, 0 = forever
     closed_loop: str = "R-P"
     batch_size: int = 0  # frames per context window; 0 = the family's default (16 SD 1.5, 8 SDXL)
-    stride: int = 1
+    stride: int = 1  # levels of dilated windows (as sd-webui-animatediff): 3 gives dilations 1, 2, 4
     overlap: int = -1  # -1 = context // 4
     format: list[str] = field(default_factory=lambda: ["GIF", "PNG"])
     interp: str = "Off"
@@ -95,7 +91,7 @@ class AnimateDiffParams:
         loop_modes = [mode.value for mode in ClosedLoop]
         _check(self.closed_loop in loop_modes, "closed_loop", f"one of {', '.join(loop_modes)}", self.closed_loop)
         _check(self.batch_size >= 0, "batch_size", "frames per context window >= 1, or 0 for the default", self.batch_size)
-        _check(self.stride >= 1 and self.stride & (self.stride - 1) == 0, "stride", "a power of two (1, 2, 4, ...)", self.stride)
+        _check(self.stride >= 1, "stride", "a whole number >= 1 (levels of dilated windows: 3 gives dilations 1, 2, 4)", self.stride)
         _check(self.overlap >= -1, "overlap", "frames >= 0, or -1 for a quarter of the context", self.overlap)
         bad = [f for f in self.format if f not in FORMATS]
         _check(not bad, "format", f"a list of {', '.join(FORMATS)}", self.format)

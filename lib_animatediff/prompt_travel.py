@@ -32,9 +32,6 @@ INTERPOLATION_METHODS = ("slerp", "lerp")
 _KEYFRAME = re.compile(r"(\d+)\s*:(.*)", re.DOTALL)
 # A frame index that is not a non-negative integer, followed by a colon: "-1: x", "2.5: x".
 _BAD_INDEX = re.compile(r"([+-]\d+(?:\.\d*)?|\d+\.\d*)\s*:")
-# A frame index followed by a separator other than a colon: "5 x", "5; x", "5. x", "5 = x".
-# A number glued to a word ("1girl", "2d") is ordinary prompt text.
-_MISSING_COLON = re.compile(r"\d+(?:\s+|\s*[;.,=>)|-]\s*)\S")
 
 
 class PromptTravelError(AnimateDiffError):
@@ -65,10 +62,10 @@ def parse_travel_prompt(text: str, frames: int) -> TravelPrompt | None:
     * a non-blank line between two keyframes is an error (a keyframe's prompt is one line);
     * a keyframe at or past ``frames``, a key given twice, or a keyframe with an empty prompt
       is an error;
-    * a head or tail line that looks like a mistyped keyframe is an error: a negative or
-      fractional index before a colon (``-1: x``, ``2.5: x``), or an index followed by a space
-      or a separator other than a colon (``5 x``, ``5; x``, ``5. x``). A number glued to a word
-      (``1girl``) is ordinary text.
+    * a head or tail line that begins with a negative or fractional index and a colon
+      (``-1: x``, ``2.5: x``) is an error, since it can only be a mistyped keyframe. Any other
+      line that begins with a number (``2 girls``, ``1girl``, ``4k``) is ordinary text: only
+      digits, optional spaces and a colon start a keyframe.
 
     Each part is stripped of surrounding whitespace and commas, so ``"best quality,"`` and
     ``"0: a cat"`` join as ``"best quality, a cat"``.
@@ -273,12 +270,6 @@ def _check_not_keyframe_like(number: int, line: str) -> None:
         raise PromptTravelError(
             f"prompt travel, line {number} {line!r}: {bad_index.group(1)!r} is not a frame index; "
             "keyframes are 'N: prompt' with N a whole number >= 0"
-        )
-    if _MISSING_COLON.match(line):
-        key = re.match(r"\d+", line).group(0)
-        raise PromptTravelError(
-            f"prompt travel, line {number} {line!r}: starts with a frame index but no colon follows it; "
-            f"write '{key}: prompt' for a keyframe (a head or tail line may not start with a number and a space)"
         )
 
 

@@ -2,10 +2,11 @@
 
 A1111 hands the model one batch of rows per call: for each frame, one row per prompt (AND
 sub-prompts interleaved, frame-major) and then one unconditional row per frame, or parts
-of that. Motion modules need every frame of a video in the same call, video-major. The
-``VideoModelRunner`` regroups the rows of each call into videos, runs every context window
-of frames for all videos, and fuses the windows back, so the result does not depend on how
-A1111 batched cond and uncond.
+of that. Motion modules need every frame of a video in the same call. Before every step the
+rows are put in video-major order (:func:`video_major_order`), so each call holds whole
+videos; the ``VideoModelRunner`` runs every context window of frames for all videos of a call
+and fuses the windows back, so the result does not depend on how A1111 batched cond and
+uncond.
 """
 
 from __future__ import annotations
@@ -23,29 +24,45 @@ from .injection import MotionModuleInjection
 ModelCall = Callable[..., torch.Tensor]
 
 
-def video_rows(rows: int, frames: int, conds_per_frame: int = 1) -> list[torch.Tensor]:
-    """The row indices of each video in a call of ``rows`` rows, every video in frame order.
-
-    Rows are laid out as A1111's CFG denoiser builds them: ``conds_per_frame`` interleaved
-    conditional rows per frame (row f·n + j is frame f of prompt j), then one video of
-    unconditional rows. A call may hold all of them, the conditional rows alone (uncond
-    skipped or run separately), or only whole frame-major videos.
-    """
+def video_rows(rows: int, frames: int) -> list[torch.Tensor]:
+    """The row indices of each video in a call of ``rows`` rows: whole videos of ``frames``
+    rows, one after another (the sampler's rows are put in that order before every step by
+    :func:`video_major_order`)."""
     if frames < 1 or rows % frames:
         raise AnimateDiffError(f"the model was called with {rows} rows, not a whole number of {frames}-frame videos")
-    n = conds_per_frame
     frame_index = torch.arange(frames)
-    if n > 1 and rows in (n * frames, (n + 1) * frames):
-        videos = [frame_index * n + j for j in range(n)]
-        if rows == (n + 1) * frames:
-            videos.append(n * frames + frame_index)
-        return videos
-    if n > 1 and rows != frames:
-        raise AnimateDiffError(
-            f"the model was called with {rows} rows for {frames} frames × {n} AND prompts, which splits videos; "
-            "enable Settings → Optimizations → 'Pad prompt/negative prompt to be same length'"
-        )
     return [v * frames + frame_index for v in range(rows // frames)]
+
+
+def video_major_order(frames: int, conds_per_frame: int) -> torch.Tensor:
+    """The order that makes whole videos of A1111's conditional rows.
+
+    A1111's CFG denoiser lays out ``frames × n`` conditional rows frame-major, the ``n`` AND
+    sub-prompts of each frame interleaved (row ``f·n + j`` is frame ``f`` of sub-prompt ``j``),
+    then one unconditional video, and may split the conditional rows between model calls at
+    any multiple of ``2·frames`` rows (when prompt and negative prompt differ in length and
+    are not padded). ``rows[order]`` puts sub-prompt ``j``'s video at rows ``j·F .. j·F + F - 1``,
+    so every such call holds whole videos; ``argsort(order)`` puts them back.
+    """
+    n = conds_per_frame
+    return (torch.arange(n).view(-1, 1) + torch.arange(frames).view(1, -1) * n).flatten()
+
+
+def restore_frame_major(x_out: torch.Tensor, frames: int, conds_per_frame: int, uncond_skipped: bool) -> None:
+    """In place: a step's model outputs, computed on rows in :func:`video_major_order`, back in
+    A1111's frame-major order.
+
+    Where the step skipped the unconditional rows (NGMS, skip early CFG), A1111 has already
+    filled them with copies of each frame's first sub-prompt output, picked by frame-major row
+    numbers from the video-major rows; they are copied again from the right rows.
+    """
+    n = conds_per_frame
+    cond_rows = n * frames
+    restored = torch.empty_like(x_out[:cond_rows])
+    restored[video_major_order(frames, n).to(x_out.device)] = x_out[:cond_rows]
+    x_out[:cond_rows] = restored
+    if uncond_skipped:
+        x_out[cond_rows : cond_rows + frames] = restored[::n]
 
 
 def take_rows(value: Any, index: torch.Tensor, rows: int) -> Any:
@@ -53,7 +70,8 @@ def take_rows(value: Any, index: torch.Tensor, rows: int) -> Any:
     if isinstance(value, torch.Tensor):
         return value[index.to(value.device)] if value.dim() > 0 and value.shape[0] == rows else value
     if isinstance(value, dict):
-        return {key: take_rows(item, index, rows) for key, item in value.items()}
+        # the same mapping type: A1111 reads ``.shape`` off its dict subclass (DictWithShape)
+        return type(value)({key: take_rows(item, index, rows) for key, item in value.items()})
     if isinstance(value, (list, tuple)):
         return type(value)(take_rows(item, index, rows) for item in value)
     return value
@@ -78,12 +96,13 @@ class VideoModelRunner:
     around_call: Callable[[torch.Tensor], ContextManager[None]] | None = None
     # what the sampler says about the coming calls; updated before every step
     step: int = 0
-    conds_per_frame: int = 1
     calls: int = field(default=0, init=False)
+    rows_this_step: int = field(default=0, init=False)
 
     def __call__(self, model: ModelCall, x: torch.Tensor, t: torch.Tensor, cond: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
         rows = x.shape[0]
-        videos = video_rows(rows, self.frames, self.conds_per_frame)
+        videos = video_rows(rows, self.frames)
+        self.rows_this_step += rows
         windows = self.schedule.windows(self.frames, self.step)
         per_call = self.videos_per_call or len(videos)
         fused = [WindowAccumulator(self.frames, self.fuse) for _ in videos]

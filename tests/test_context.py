@@ -21,7 +21,7 @@ from lib_animatediff.context import (
 
 FRAMES = (1, 5, 8, 16, 17, 24, 31, 32, 64, 100)
 CONTEXTS = (4, 8, 16)
-STRIDES = (1, 2, 4)
+STRIDES = (1, 2, 3)  # levels of dilation: 1; 1, 2; 1, 2, 4
 OVERLAPS = (-1, 0, 2, 3)
 # 16 steps reach every shift of every hop in the grid (hop <= 16), which max_windows relies on.
 STEPS = range(16)
@@ -88,7 +88,7 @@ def test_windows_are_evenly_dilated_and_wrap_only_in_closed_loops(mode):
             for w in windows:
                 d = dilation(w, frames)
                 assert spacing(w, frames) <= {d}, where
-                assert d <= schedule.stride and d & (d - 1) == 0, where
+                assert d <= 2 ** (schedule.stride - 1) and d & (d - 1) == 0, where
                 if mode is ClosedLoop.NONE or (mode is not ClosedLoop.AGGRESSIVE and d > 1):
                     assert not wraps(w), where
                 wrapped_contiguous |= d == 1 and wraps(w)
@@ -101,7 +101,7 @@ def test_dilated_levels_appear_only_up_to_stride_and_within_the_video():
     for mode in ClosedLoop:
         for schedule, frames, steps in layouts(mode):
             dilations = {dilation(w, frames) for windows in steps for w in windows}
-            expected = {d for d in (1, 2, 4) if d <= schedule.stride and (schedule.context - 1) * d < frames}
+            expected = {d for d in (1, 2, 4) if d <= 2 ** (schedule.stride - 1) and (schedule.context - 1) * d < frames}
             assert dilations == (expected if frames > schedule.context else {1}), (schedule, frames)
 
 
@@ -162,14 +162,14 @@ def test_short_videos_are_one_window():
     for mode in ClosedLoop:
         for frames in (1, 7, 16):
             for step in (0, 1, 5):
-                assert context_windows(frames, step, 16, stride=4, closed_loop=mode) == [list(range(frames))]
+                assert context_windows(frames, step, 16, stride=3, closed_loop=mode) == [list(range(frames))]
 
 
 def test_one_frame_windows_are_each_frame_once():
     # Every dilation level yields the same one-frame windows; each must appear only once.
     for mode in ClosedLoop:
         for step in range(4):
-            assert context_windows(5, step, 1, stride=4, closed_loop=mode) == [[0], [1], [2], [3], [4]]
+            assert context_windows(5, step, 1, stride=3, closed_loop=mode) == [[0], [1], [2], [3], [4]]
 
 
 def test_hand_worked_layouts():
@@ -193,9 +193,22 @@ def test_hand_worked_layouts():
     ]  # fmt: skip
 
 
+def test_stride_counts_dilation_levels_as_sd_webui_animatediff_does():
+    """stride s gives dilations 1, 2, ..., 2^(s-1) (each while its windows fit the video)."""
+    dilations = lambda stride, frames: sorted({dilation(w, frames) for w in context_windows(frames, 0, 4, stride, 0)})  # noqa: E731
+    assert dilations(1, 64) == [1]
+    assert dilations(2, 64) == [1, 2]
+    assert dilations(3, 64) == [1, 2, 4]
+    assert dilations(4, 64) == [1, 2, 4, 8]
+    assert dilations(3, 8) == [1, 2]  # dilation 4 would span 13 frames of 8
+    assert dilations(1000, 64) == [1, 2, 4, 8, 16]  # a large stride stops where windows no longer fit
+    with pytest.raises(ValueError, match="stride"):
+        context_windows(64, 0, 4, stride=0)
+
+
 def test_schedule_is_pure_and_matches_the_function():
-    schedule = ContextSchedule(8, stride=4, overlap=2, closed_loop=ClosedLoop.AGGRESSIVE)
-    assert schedule.windows(31, 5) == schedule.windows(31, 5) == context_windows(31, 5, 8, 4, 2, ClosedLoop.AGGRESSIVE)
+    schedule = ContextSchedule(8, stride=3, overlap=2, closed_loop=ClosedLoop.AGGRESSIVE)
+    assert schedule.windows(31, 5) == schedule.windows(31, 5) == context_windows(31, 5, 8, 3, 2, ClosedLoop.AGGRESSIVE)
     assert ContextSchedule(8, closed_loop="R+P").closed_loop is ClosedLoop.REDUCED_PROMPT
     assert ContextSchedule(16).hop == 12 and ContextSchedule(16, overlap=0).hop == 16
 
@@ -210,7 +223,7 @@ def test_closed_loop_modes():
     "kwargs, field",
     [
         (dict(context=0), "context"),
-        (dict(context=16, stride=3), "stride"),
+        (dict(context=16, stride=1.5), "stride"),
         (dict(context=16, stride=0), "stride"),
         (dict(context=16, overlap=-2), "overlap"),
         (dict(context=16, overlap=16), "overlap"),
@@ -229,7 +242,7 @@ def test_invalid_frames_and_steps_name_the_argument():
     with pytest.raises(ValueError, match="step"):
         context_windows(16, -1, 16)
     with pytest.raises(ValueError, match="stride"):
-        context_windows(32, 0, 16, stride=6)
+        context_windows(32, 0, 16, stride=-1)
     with pytest.raises(ValueError, match="frames"):
         ContextSchedule(16).max_windows(0)
 

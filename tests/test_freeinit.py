@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 import torch
 
+from lib_animatediff.errors import ParameterError
 from lib_animatediff.freeinit import (
     FILTER_KINDS,
     FreeInitSettings,
+    PassNoise,
+    PassStart,
     freeinit_infotext,
     frequency_filter,
     next_pass_noise,
-    run_passes,
     parse_freeinit_infotext,
     reinitialize,
+    run_passes,
 )
-from lib_animatediff.params import AnimateDiffParams, ParameterError
+from lib_animatediff.params import AnimateDiffParams
 
 SHAPES = [(16, 8, 8), (7, 9, 12), (1, 4, 5), (8, 64, 64)]
 
@@ -214,14 +218,22 @@ def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-def test_next_pass_noise_is_the_diffused_samples_under_an_all_pass_filter():
-    samples, start = torch.randn(8, 4, 6, 6), torch.randn(1, 4, 6, 6)
+def test_next_pass_noise_is_the_samples_diffused_with_the_initial_noise_under_an_all_pass_filter():
+    samples, start, initial = torch.randn(8, 4, 6, 6), torch.randn(1, 4, 6, 6), torch.randn(8, 4, 6, 6)
     everything = FreeInitSettings(True, "box", 1.0, 1.0, 2)
-    noise = next_pass_noise(samples, start, 5.0, 8, everything, _gen(3))
-    first_draw = torch.randn(samples.shape, generator=_gen(3))
-    torch.testing.assert_close(noise, (samples - start) / 5.0 + first_draw, atol=1e-5, rtol=1e-5)
-    txt2img = next_pass_noise(samples, None, 5.0, 8, everything, _gen(3))
-    torch.testing.assert_close(txt2img, samples / 5.0 + first_draw, atol=1e-5, rtol=1e-5)
+    noise = next_pass_noise(samples, start, 5.0, initial, 8, everything, _gen(3))
+    torch.testing.assert_close(noise, (samples - start) / 5.0 + initial, atol=1e-5, rtol=1e-5)
+    txt2img = next_pass_noise(samples, None, 5.0, initial, 8, everything, _gen(3))
+    torch.testing.assert_close(txt2img, samples / 5.0 + initial, atol=1e-5, rtol=1e-5)
+
+
+def test_next_pass_noise_takes_the_high_frequencies_from_fresh_noise():
+    samples, initial = torch.randn(8, 4, 6, 6), torch.randn(8, 4, 6, 6)
+    nothing = FreeInitSettings(True, "box", 0.01, 0.01, 2)  # keeps only the zero frequency
+    noise = next_pass_noise(samples, None, 2.0, initial, 8, nothing, _gen(3))
+    fresh = torch.randn(samples.shape, generator=_gen(3))
+    low = (samples / 2.0 + initial).mean(dim=(0, 2, 3), keepdim=True)
+    torch.testing.assert_close(noise, fresh - fresh.mean(dim=(0, 2, 3), keepdim=True) + low, atol=1e-5, rtol=1e-5)
 
 
 def test_next_pass_noise_is_unit_noise_that_keeps_the_low_frequencies_of_the_samples():
@@ -229,48 +241,86 @@ def test_next_pass_noise_is_unit_noise_that_keeps_the_low_frequencies_of_the_sam
     t = torch.arange(frames).view(-1, 1, 1, 1) / frames
     slow = (4 * sigma * torch.cos(2 * torch.pi * t)).expand(frames, 4, 32, 32).contiguous()  # one slow swing, 4 in noise units
     settings = FreeInitSettings(True, "butterworth", 0.25, 0.25, 3)
-    noise = next_pass_noise(slow, None, sigma, frames, settings, _gen(1))
+    initial = torch.randn(slow.shape, generator=_gen(2))
+    noise = next_pass_noise(slow, None, sigma, initial, frames, settings, _gen(1))
     assert noise.shape == slow.shape and noise.dtype == slow.dtype
     per_frame = noise.mean(dim=(1, 2, 3))
     assert per_frame[0] - per_frame[frames // 2] > 7  # the swing (8 from top to bottom) survives the filter
     assert 0.6 < (noise - noise.mean(dim=(1, 2, 3), keepdim=True)).std() < 1.2  # the rest is noise
-    plain = next_pass_noise(torch.zeros_like(slow), None, sigma, frames, settings, _gen(1))
+    plain = next_pass_noise(torch.zeros_like(slow), None, sigma, initial, frames, settings, _gen(1))
     assert abs(plain.mean(dim=(1, 2, 3))[frames // 2] - plain.mean(dim=(1, 2, 3))[0]) < 1.0
 
 
 def test_next_pass_noise_filters_each_video_on_its_own_and_repeats_with_the_seed():
     settings = FreeInitSettings(True, "gaussian", 0.3, 0.3, 2)
-    samples = torch.randn(2 * 6, 4, 8, 8)
-    first = next_pass_noise(samples, None, 3.0, 6, settings, _gen(7))
-    assert torch.equal(first, next_pass_noise(samples, None, 3.0, 6, settings, _gen(7)))
+    samples, initial = torch.randn(2 * 6, 4, 8, 8), torch.randn(2 * 6, 4, 8, 8)
+    first = next_pass_noise(samples, None, 3.0, initial, 6, settings, _gen(7))
+    assert torch.equal(first, next_pass_noise(samples, None, 3.0, initial, 6, settings, _gen(7)))
     changed = samples.clone()
     changed[:6] += 10.0
-    second = next_pass_noise(changed, None, 3.0, 6, settings, _gen(7))
+    second = next_pass_noise(changed, None, 3.0, initial, 6, settings, _gen(7))
     assert torch.equal(second[6:], first[6:]) and not torch.equal(second[:6], first[:6])
-    half = next_pass_noise(samples.half(), None, 3.0, 6, settings, _gen(7))
+    half = next_pass_noise(samples.half(), None, 3.0, initial, 6, settings, _gen(7))
     assert half.dtype == torch.float16
 
 
-@pytest.mark.parametrize("frames, sigma, words", [(5, 1.0, "whole videos"), (6, 0.0, "sigma")])
-def test_next_pass_noise_rejects_bad_arguments(frames, sigma, words):
+@pytest.mark.parametrize(
+    "frames, sigma, initial_rows, words", [(5, 1.0, 12, "whole videos"), (6, 0.0, 12, "sigma"), (6, 1.0, 6, "initial noise")]
+)
+def test_next_pass_noise_rejects_bad_arguments(frames, sigma, initial_rows, words):
     with pytest.raises(ValueError, match=words):
-        next_pass_noise(torch.zeros(12, 4, 4, 4), None, sigma, frames, FreeInitSettings(True), _gen())
+        next_pass_noise(torch.zeros(12, 4, 4, 4), None, sigma, torch.zeros(initial_rows, 4, 4, 4), frames, FreeInitSettings(True), _gen())
 
 
-def test_run_passes_feeds_each_pass_the_reinitialised_noise_of_the_one_before():
+def test_run_passes_renoises_every_pass_with_the_first_pass_initial_noise():
     settings = FreeInitSettings(True, "butterworth", 0.25, 0.25, 3)
-    calls = []
+    calls, starts = [], []
 
     def sample_pass(number, noise):
         calls.append((number, None if noise is None else noise.clone()))
+        # each pass starts from its own noise: the seed's in pass 1, the handed noise after
+        starts.append(PassStart(None, 2.0, torch.randn(8, 4, 6, 6) if noise is None else noise))
         return torch.full((8, 4, 6, 6), float(number + 1))
 
-    result = run_passes(settings, 8, 42, sample_pass, lambda: (None, 2.0))
+    result = run_passes(settings, 8, 42, sample_pass, lambda: starts[-1])
     assert [number for number, _ in calls] == [0, 1, 2] and calls[0][1] is None
     assert torch.equal(result, torch.full((8, 4, 6, 6), 3.0))
-    expected = next_pass_noise(torch.full((8, 4, 6, 6), 1.0), None, 2.0, 8, settings, _gen(42))
-    assert torch.equal(calls[1][1], expected)
-    assert not torch.equal(calls[2][1], calls[1][1])
+    initial = starts[0].noise
+    assert torch.equal(calls[1][1], next_pass_noise(torch.full((8, 4, 6, 6), 1.0), None, 2.0, initial, 8, settings, _gen(42)))
+    # pass 3 re-noises with the *first* pass's noise, not with pass 2's start
+    assert torch.equal(calls[2][1], next_pass_noise(torch.full((8, 4, 6, 6), 2.0), None, 2.0, initial, 8, settings, _gen(43)))
+
+
+class CountingSource:
+    """A noise source like A1111's ImageRNG: every draw is new."""
+
+    def __init__(self):
+        self.generator, self.draws, self.seeds = _gen(5), 0, [5]
+
+    def next(self):
+        self.draws += 1
+        return torch.randn(2, 3, generator=self.generator)
+
+
+def test_pass_noise_hands_out_the_start_once_then_the_sources_draws():
+    source = CountingSource()
+    start = torch.ones(2, 3)
+    noise = PassNoise(source, start)
+    first = noise.next()
+    assert torch.equal(first, start) and source.draws == 0
+    first.mul_(3)  # the sampler scales its copy in place; the record keeps what was handed out
+    assert torch.equal(noise.first, start)
+    later = [noise.next() for _ in range(3)]
+    assert source.draws == 3 and not any(torch.equal(a, b) for a, b in itertools.combinations([start, *later], 2))
+    assert noise.seeds == [5]  # everything else is the source's
+
+
+def test_pass_noise_without_a_start_records_the_sources_first_draw():
+    source = CountingSource()
+    noise = PassNoise(source)
+    first = noise.next()
+    assert source.draws == 1 and torch.equal(noise.first, first)
+    assert not torch.equal(noise.next(), first) and source.draws == 2
 
 
 def test_run_passes_samples_once_when_off_and_stops_when_asked():
@@ -280,8 +330,9 @@ def test_run_passes_samples_once_when_off_and_stops_when_asked():
         counted.append(number)
         return torch.zeros(4, 4, 4, 4)
 
-    run_passes(FreeInitSettings(False, iterations=3), 4, 0, sample_pass, lambda: (None, 1.0))
+    start = lambda: PassStart(None, 1.0, torch.zeros(4, 4, 4, 4))  # noqa: E731
+    run_passes(FreeInitSettings(False, iterations=3), 4, 0, sample_pass, start)
     assert counted == [0]
     counted.clear()
-    run_passes(FreeInitSettings(True, iterations=5), 4, 0, sample_pass, lambda: (None, 1.0), stop=lambda: len(counted) == 2)
+    run_passes(FreeInitSettings(True, iterations=5), 4, 0, sample_pass, start, stop=lambda: len(counted) == 2)
     assert counted == [0, 1]

@@ -61,3 +61,17 @@ def test_names_with_commas_and_colons_survive():
     text = animatediff_infotext(params, "mm, take 2: final.ckpt", "0123456789", 16, 16, "1.0")
     values = parse_animatediff_infotext(text)
     assert values["model"] == "mm, take 2: final.ckpt" and values["fps"] == 12 and values["video_length"] == 16
+
+
+def test_entries_written_before_0_2_0_paste_back_in_todays_meanings():
+    old = (
+        "model: m.ckpt, frames: 16, stride: 4, latent power: 2.0, latent scale: 4.0, "
+        "latent power last: 1.0, latent scale last: 8.0, version: 0.1.0"
+    )
+    values = pasted_values({"AnimateDiff": old})
+    assert values["stride"] == 3  # largest dilation 4 → three levels 1, 2, 4
+    assert values["latent_scale"] == 16.0 and values["latent_scale_last"] == 8.0  # 1 - (i/4)^2 = 1 - i^2/16
+    new = old.replace("version: 0.1.0", "version: 0.2.0")
+    assert pasted_values({"AnimateDiff": new})["stride"] == 4 and pasted_values({"AnimateDiff": new})["latent_scale"] == 4.0
+    unversioned = old.replace(", version: 0.1.0", "")
+    assert pasted_values({"AnimateDiff": unversioned})["stride"] == 4

@@ -15,7 +15,7 @@ def _modules(family):
     return random_motion_modules(family, (32, 64, 64, 64) if family.levels == 4 else (32, 64, 96))
 
 
-@pytest.mark.parametrize("family, context", [(V2, 16), (V1, 16), (SDXL, 8), (HOTSHOTXL, 8)], ids=lambda v: getattr(v, "name", v))
+@pytest.mark.parametrize("family, context", [(V2, 16), (V1, 16), (SDXL, 16), (HOTSHOTXL, 8)], ids=lambda v: getattr(v, "name", v))
 def test_default_context_and_zero_frames_mean_one_window(family, context):
     plan = plan_job(AnimateDiffParams(enable=True, video_length=0, batch_size=0), _modules(family))
     assert plan.context == context and plan.frames == context

@@ -7,60 +7,66 @@ import itertools
 import pytest
 import torch
 
+from lib_animatediff.errors import ParameterError
 from lib_animatediff.latent_mix import frame_mix_weights, mix_start_latents
-from lib_animatediff.params import ParameterError
 
 GRID = list(itertools.product((1, 2, 3, 8, 16, 33), (0.5, 1.0, 2.0, 8.0), (4.0, 32.0), (0.5, 1.0, 3.0), (2.0, 16.0)))
 
 
+def swa_curve(frames, power, scale, power_last, scale_last, has_last):
+    """sd-webui-animatediff's weights, written out plainly: ``1 - i^power / scale`` clamped at 0;
+    with a last frame the mirrored weights, both rescaled where they sum past 1, ends pinned."""
+    first = [max(0.0, 1 - i**power / scale) for i in range(frames)]
+    if not has_last:
+        return first, [0.0] * frames
+    last = [max(0.0, 1 - (frames - 1 - i) ** power_last / scale_last) for i in range(frames)]
+    for i in range(frames):
+        total = first[i] + last[i]
+        if total > 1:
+            first[i], last[i] = first[i] / total, last[i] / total
+    first[0], last[0] = 1.0, 0.0
+    first[-1], last[-1] = 0.0, 1.0
+    return first, last
+
+
 @pytest.mark.parametrize("frames, power, scale, power_last, scale_last", GRID)
-def test_weights_with_a_last_frame(frames, power, scale, power_last, scale_last):
-    w_first, w_last = frame_mix_weights(frames, power, scale, power_last, scale_last, has_last=True)
-    assert w_first.shape == w_last.shape == (frames,)
-    assert w_first[0] == 1 and w_last[0] == 0
-    if frames > 1:
-        assert w_last[-1] == 1 and w_first[-1] == 0
-    assert (w_first >= 0).all() and (w_last >= 0).all()
-    assert (w_first + w_last <= 1 + 1e-6).all()
-    assert (w_first[1:] <= w_first[:-1] + 1e-7).all()
-    assert (w_last[1:] >= w_last[:-1] - 1e-7).all()
+@pytest.mark.parametrize("has_last", [False, True])
+def test_weights_are_sd_webui_animatediffs(frames, power, scale, power_last, scale_last, has_last):
+    w_first, w_last = frame_mix_weights(frames, power, scale, power_last, scale_last, has_last=has_last)
+    expected_first, expected_last = swa_curve(frames, power, scale, power_last, scale_last, has_last)
+    assert w_first.dtype == w_last.dtype == torch.float32 and w_first.shape == w_last.shape == (frames,)
+    assert torch.allclose(w_first, torch.tensor(expected_first), atol=1e-6)
+    assert torch.allclose(w_last, torch.tensor(expected_last), atol=1e-6)
+    assert (w_first >= 0).all() and (w_last >= 0).all() and (w_first + w_last <= 1 + 1e-6).all()
 
 
-@pytest.mark.parametrize("frames, power, scale", [(f, p, s) for f, p, s, _, _ in GRID])
-def test_weights_without_a_last_frame(frames, power, scale):
-    w_first, w_last = frame_mix_weights(frames, power, scale, has_last=False)
-    assert torch.equal(w_last, torch.zeros(frames))
-    expected = (1 - (torch.arange(frames, dtype=torch.float64) / scale) ** power).clamp(min=0).float()
-    assert torch.allclose(w_first, expected)
-    assert w_first[0] == 1
-
-
-def test_default_knobs():
-    w_first, _ = frame_mix_weights(16)
-    assert w_first[8].item() == pytest.approx(1 - 8 / 32)
+def test_hand_worked_values():
+    w_first, _ = frame_mix_weights(16)  # defaults: 1 - i / 32
+    assert w_first[8].item() == pytest.approx(0.75)
+    w_first, _ = frame_mix_weights(16, 2.0, 32.0)  # 1 - i^2 / 32: frame 4 is half the image
+    assert w_first[4].item() == pytest.approx(0.5) and w_first[6].item() == 0
     w_first, _ = frame_mix_weights(40, 1.0, 32.0)
     assert (w_first[32:] == 0).all() and w_first[31] > 0
+    # 8 frames, each end 1 - d/4: the two fades never meet, the middle frames are noise
+    w_first, w_last = frame_mix_weights(8, 1.0, 4.0, 1.0, 4.0, has_last=True)
+    assert w_first.tolist() == pytest.approx([1, 0.75, 0.5, 0.25, 0, 0, 0, 0])
+    assert w_last.tolist() == pytest.approx([0, 0, 0, 0, 0.25, 0.5, 0.75, 1])
+    # a + b <= 1 is kept (a = b = 1/3, a third of noise); above 1 they are rescaled (3/4 + 3/4 → 1/2 + 1/2)
+    w_first, w_last = frame_mix_weights(3, 1.0, 1.5, 1.0, 1.5, has_last=True)
+    assert (w_first[1].item(), w_last[1].item()) == pytest.approx((1 / 3, 1 / 3))
+    w_first, w_last = frame_mix_weights(3, 1.0, 4.0, 1.0, 4.0, has_last=True)
+    assert (w_first[1].item(), w_last[1].item()) == pytest.approx((0.5, 0.5))
+    w_first, w_last = frame_mix_weights(3, 1.0, 0.5, 1.0, 0.5, has_last=True)
+    assert (w_first[1].item(), w_last[1].item()) == (0.0, 0.0)
 
 
-def test_larger_scale_decays_more_slowly():
+def test_larger_scale_decays_more_slowly_and_larger_power_holds_then_drops():
     slow, _ = frame_mix_weights(16, 1.0, 64.0)
     fast, _ = frame_mix_weights(16, 1.0, 8.0)
     assert (slow[1:] > fast[1:]).all()
-
-
-def test_larger_power_holds_the_image_longer_then_drops():
-    steep, _ = frame_mix_weights(16, 4.0, 8.0)
+    steep, _ = frame_mix_weights(16, 2.0, 64.0)  # reaches 0 at frame 8, as the straight line does
     straight, _ = frame_mix_weights(16, 1.0, 8.0)
-    assert (steep[1:8] > straight[1:8]).all()
-    assert steep[7] - steep[8] > straight[7] - straight[8]
-
-
-def test_last_frame_knobs_shape_only_the_last_weights():
-    base_first, base_last = frame_mix_weights(16, 1.0, 8.0, 1.0, 8.0, has_last=True)
-    _, wide_last = frame_mix_weights(16, 1.0, 8.0, 1.0, 32.0, has_last=True)
-    assert (wide_last[1:-1] >= base_last[1:-1]).all() and (wide_last[1:-1] > base_last[1:-1]).any()
-    # Far from the end, where the last image does not reach, the first image's weight is its own.
-    assert torch.allclose(base_first[:8], (1 - torch.arange(8) / 8.0).clamp(min=0))
+    assert (steep[1:8] > straight[1:8]).all() and steep[8] == straight[8] == 0
 
 
 def test_symmetric_knobs_give_mirrored_weights():
@@ -68,8 +74,11 @@ def test_symmetric_knobs_give_mirrored_weights():
     assert torch.allclose(w_first, w_last.flip(0))
 
 
-def test_one_frame_video_is_the_first_image():
-    assert frame_mix_weights(1, has_last=True) == (torch.ones(1), torch.zeros(1))
+def test_ends_are_pinned_and_a_one_frame_video_is_the_last_image():
+    w_first, w_last = frame_mix_weights(16, 1.0, 1000.0, 1.0, 1000.0, has_last=True)
+    assert (w_first[0], w_last[0], w_first[-1], w_last[-1]) == (1, 0, 0, 1)
+    assert frame_mix_weights(1, has_last=True) == (torch.zeros(1), torch.ones(1))
+    assert frame_mix_weights(1) == (torch.ones(1), torch.zeros(1))
 
 
 def test_huge_powers_still_split_the_video():

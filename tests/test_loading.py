@@ -84,7 +84,7 @@ def test_published_layout_loads_and_is_detected(family_file):
     assert len(list(modules.blocks())) == ref["total_motion_modules"]
     assert (modules.mid_block is not None) == ref["has_mid_block"]
     assert modules.family.module_count() == ref["total_motion_modules"]
-    assert modules.family.default_context == (16 if ref["base"] == "SD1.5" else 8)
+    assert modules.family.default_context == (8 if ref["family"] == "hotshotxl" else 16)  # the frames it was trained on
     assert element_count(modules, include_pe=modules.family.pe_stored) == ref["num_elements"]
     # Nothing was allocated, the file's dtype is kept and the module is frozen for inference.
     assert modules.device.type == "meta"

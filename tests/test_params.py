@@ -36,7 +36,7 @@ def test_positional_ui_values_map_in_field_order():
         ({"video_length": 2.5}, "video_length", "whole number"),
         ({"enable": "yes"}, "enable", "true or false"),
         ({"closed_loop": "X"}, "closed_loop", "R-P"),
-        ({"stride": 3}, "stride", "power of two"),
+        ({"stride": 0}, "stride", "whole number >= 1"),
         ({"format": ["GIF", "AVI"]}, "format", "MP4"),
         ({"fps": 0}, "fps", "> 0"),
         ({"overlap": -2}, "overlap", "-1"),

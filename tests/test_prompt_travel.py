@@ -88,10 +88,6 @@ def test_windows_line_endings():
         ("head\n0: a\n4:   ", 16, 3, "empty prompt"),
         ("0: a\n4: ,", 16, 2, "empty prompt"),
         ("0: a\nin between\n4: b", 16, 2, "between keyframes"),
-        ("head\n5 a cat\n0: a", 16, 2, "no colon"),
-        ("0: a\n4: b\n8 c", 16, 3, "no colon"),
-        ("0: a\n5; b", 16, 2, "no colon"),
-        ("0: a\n5. b", 16, 2, "no colon"),
         ("-1: a\n0: b", 16, 1, "not a frame index"),
         ("0: a\n2.5: b", 16, 2, "not a frame index"),
     ],
@@ -109,6 +105,14 @@ def test_errors_name_the_line(text, frames, line, words):
 def test_numbers_glued_to_words_are_text():
     travel = parse_travel_prompt("1girl, solo\n0: smiling\n3d render", 4)
     assert travel.head == "1girl, solo" and travel.tail == "3d render"
+
+
+def test_head_and_tail_lines_may_begin_with_a_number():
+    """Only ``N:`` starts a keyframe; "2 girls" is a prompt, whatever follows the number."""
+    travel = parse_travel_prompt("2 girls, masterpiece\n0: smiling\n3: laughing\n4 k; best quality\n8. detailed", 4)
+    assert travel.head == "2 girls, masterpiece" and travel.keys == [0, 3]
+    assert travel.tail == "4 k; best quality, 8. detailed"
+    assert parse_travel_prompt("2 girls, masterpiece\n1 dog", 4) is None
 
 
 def test_frames_must_be_positive():

@@ -12,7 +12,7 @@ from lib_animatediff.families import FAMILIES, V1, V2, BaseModel
 from lib_animatediff.injection import MotionModuleInjection
 from lib_animatediff.random_weights import random_motion_modules
 from lib_animatediff.tiny_unet import CONTEXT_DIM, build_unet
-from lib_animatediff.video_runner import VideoModelRunner, take_rows, video_rows
+from lib_animatediff.video_runner import VideoModelRunner, restore_frame_major, take_rows, video_major_order, video_rows
 
 FRAMES = 6
 
@@ -59,6 +59,13 @@ def a1111_rows(x, prompts, conds_per_frame: int, with_uncond: bool = True):
     return rows_x, t, cond
 
 
+def in_video_order(rows_x, t, cond, conds_per_frame: int):
+    """The rows put into whole videos, as the WebUI job does before every step."""
+    rows = rows_x.shape[0]
+    order = torch.cat([video_major_order(FRAMES, conds_per_frame), torch.arange(conds_per_frame * FRAMES, rows)])
+    return rows_x[order], take_rows(t, order, rows), take_rows(cond, order, rows)
+
+
 def one_video(unet, injection, x, prompt):
     t = torch.full((FRAMES,), 300)
     with injection.video(FRAMES):
@@ -69,27 +76,76 @@ def one_video(unet, injection, x, prompt):
 @pytest.mark.parametrize("conds_per_frame", [1, 2, 3])
 @pytest.mark.parametrize("with_uncond", [True, False], ids=["cond+uncond", "uncond-skipped"])
 def test_any_row_layout_equals_each_video_run_alone(unets, family, conds_per_frame, with_uncond):
-    """Cond and uncond in one call or not, AND prompts interleaved: every video comes out as
-    if it ran alone (v1 and HotShot-XL's cross-frame GroupNorm included)."""
+    """Cond and uncond in one call or not, AND prompts interleaved: in video order every video
+    comes out as if it ran alone (v1 and HotShot-XL's cross-frame GroupNorm included), and
+    restoring the order gives A1111 each row's own output."""
     unet = unets[family.base]
     channels = SD15_CHANNELS if family.base is BaseModel.SD15 else SDXL_CHANNELS
     x, prompts = make_video(conds_per_frame + 1)
-    rows_x, t, cond = a1111_rows(x, prompts, conds_per_frame, with_uncond)
+    rows_x, t, cond = in_video_order(*a1111_rows(x, prompts, conds_per_frame, with_uncond), conds_per_frame)
     with torch.no_grad(), MotionModuleInjection(unet, random_motion_modules(family, channels, seed=4)) as injection:
-        runner = VideoModelRunner(injection, ContextSchedule(context=16), FRAMES, conds_per_frame=conds_per_frame)
+        runner = VideoModelRunner(injection, ContextSchedule(context=16), FRAMES)
         out = runner(apply_model(unet), rows_x, t, cond)
-        videos = video_rows(rows_x.shape[0], FRAMES, conds_per_frame)
-        for v, rows in enumerate(videos):
+        alone = [one_video(unet, injection, x, prompts[v]) for v in range(rows_x.shape[0] // FRAMES)]
+    for v, rows in enumerate(video_rows(rows_x.shape[0], FRAMES)):
+        torch.testing.assert_close(out[rows], alone[v], atol=1e-4, rtol=1e-4)
+    restore_frame_major(out, FRAMES, conds_per_frame, uncond_skipped=False)
+    for f in range(FRAMES):
+        for j in range(conds_per_frame):
+            torch.testing.assert_close(out[f * conds_per_frame + j], alone[j][f], atol=1e-4, rtol=1e-4)
+    assert runner.calls == 1 and runner.rows_this_step == rows_x.shape[0]  # all videos in one model call by default
+
+
+def test_three_and_prompts_split_as_a1111_splits_unpadded_rows(unet):
+    """Prompt and negative prompt of different lengths, not padded: A1111 runs the conditional
+    rows in calls of 2·frames rows, then the unconditional ones. In video order each call holds
+    whole videos, so the outputs are those of every video run alone."""
+    n = 3
+    x, prompts = make_video(n + 1)
+    rows_x, t, cond = in_video_order(*a1111_rows(x, prompts, n), n)
+    with torch.no_grad(), MotionModuleInjection(unet, random_motion_modules(V1, SD15_CHANNELS)) as injection:
+        runner = VideoModelRunner(injection, ContextSchedule(context=16), FRAMES)
+        out = torch.zeros_like(rows_x)
+        for a in range(0, n * FRAMES, 2 * FRAMES):
+            b = min(a + 2 * FRAMES, n * FRAMES)
+            index = torch.arange(a, b)
+            out[a:b] = runner(apply_model(unet), rows_x[a:b], t[a:b], take_rows(cond, index, rows_x.shape[0]))
+        uncond = torch.arange(n * FRAMES, (n + 1) * FRAMES)
+        out[uncond] = runner(apply_model(unet), rows_x[uncond], t[uncond], take_rows(cond, uncond, rows_x.shape[0]))
+        for v, rows in enumerate(video_rows(rows_x.shape[0], FRAMES)):
             torch.testing.assert_close(out[rows], one_video(unet, injection, x, prompts[v]), atol=1e-4, rtol=1e-4)
-    assert runner.calls == 1  # all videos in one model call by default
+    assert runner.calls == 3
+
+
+def test_video_major_order_and_back():
+    order = video_major_order(frames=3, conds_per_frame=2)
+    assert order.tolist() == [0, 2, 4, 1, 3, 5]  # frame-major rows f·2 + j → sub-prompt 0's video, then 1's
+    rows = torch.arange(6 + 3).float().view(-1, 1)  # 3 frames × 2 sub-prompts, then 3 uncond rows
+    videos = torch.cat([rows[order], rows[6:]])
+    restore_frame_major(videos, frames=3, conds_per_frame=2, uncond_skipped=False)
+    assert torch.equal(videos, rows)
+    assert video_major_order(4, 1).tolist() == [0, 1, 2, 3]
+
+
+def test_restoring_a_step_that_skipped_uncond_fills_it_from_each_frames_first_sub_prompt():
+    """A1111 fills skipped uncond rows with copies of each frame's first sub-prompt output,
+    picked by frame-major row numbers; restored, they are those rows again."""
+    frames, n = 3, 2
+    cond_out = torch.tensor([[10.0], [11.0], [20.0], [21.0], [30.0], [31.0]])  # frame-major: frame f, sub-prompt j → 10(f+1) + j
+    videos = cond_out[video_major_order(frames, n)]
+    fake = videos[[f * n for f in range(frames)]]  # what A1111 picks from the video-ordered rows
+    x_out = torch.cat([videos, fake])
+    restore_frame_major(x_out, frames, n, uncond_skipped=True)
+    assert x_out[:6].flatten().tolist() == [10, 11, 20, 21, 30, 31]
+    assert x_out[6:].flatten().tolist() == [10, 20, 30]
 
 
 def test_one_video_per_call_gives_the_same_result(unet):
     x, prompts = make_video(3)
-    rows_x, t, cond = a1111_rows(x, prompts, conds_per_frame=2)
+    rows_x, t, cond = in_video_order(*a1111_rows(x, prompts, conds_per_frame=2), 2)
     with torch.no_grad(), MotionModuleInjection(unet, random_motion_modules(V1, SD15_CHANNELS)) as injection:
-        together = VideoModelRunner(injection, ContextSchedule(context=16), FRAMES, conds_per_frame=2)
-        apart = VideoModelRunner(injection, ContextSchedule(context=16), FRAMES, videos_per_call=1, conds_per_frame=2)
+        together = VideoModelRunner(injection, ContextSchedule(context=16), FRAMES)
+        apart = VideoModelRunner(injection, ContextSchedule(context=16), FRAMES, videos_per_call=1)
         a, b = together(apply_model(unet), rows_x, t, cond), apart(apply_model(unet), rows_x, t, cond)
     assert apart.calls == 3
     torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
@@ -147,11 +203,10 @@ def test_on_window_sees_every_window_and_can_stop_sampling(unet):
     assert windows >= 3 and seen == [(5, 0, windows), (5, 1, windows)]
 
 
-def test_rows_that_split_videos_are_refused_with_advice():
+def test_rows_that_split_videos_are_refused():
     with pytest.raises(AnimateDiffError, match="not a whole number of 8-frame videos"):
         video_rows(12, 8)
-    with pytest.raises(AnimateDiffError, match="Pad prompt"):
-        video_rows(16, 8, conds_per_frame=3)
+    assert [rows.tolist() for rows in video_rows(4, 2)] == [[0, 1], [2, 3]]
 
 
 def test_take_rows_indexes_only_batch_sized_tensors():
@@ -161,6 +216,20 @@ def test_take_rows_indexes_only_batch_sized_tensors():
     assert taken["crossattn"].flatten().tolist() == [2, 0]
     assert taken["vector"][0].tolist() == [2, 0]
     assert taken["scale"] == 7.0 and taken["name"] == "x"
+
+
+class DictWithShape(dict):
+    """Like A1111's SDXL conditioning dict: its ``shape`` is read off by the sampler."""
+
+    @property
+    def shape(self):
+        return self["crossattn"].shape
+
+
+def test_take_rows_keeps_the_mapping_type():
+    cond = DictWithShape({"crossattn": torch.arange(6).view(3, 2), "vector": torch.arange(3)})
+    taken = take_rows(cond, torch.tensor([1, 2]), rows=3)
+    assert type(taken) is DictWithShape and taken.shape == (2, 2) and taken["vector"].tolist() == [1, 2]
 
 
 class _NoMotion:
