@@ -21,9 +21,9 @@ from modules.processing import Processed, StableDiffusionProcessing, StableDiffu
 from lib_animatediff import __version__
 from lib_animatediff.context import ClosedLoop
 from lib_animatediff.controlnet import feed_frames, hints_for_rows, own_frame_counts, unit_value, units_to_feed
-from lib_animatediff.errors import AnimateDiffError
+from lib_animatediff.errors import AnimateDiffError, ParameterError
 from lib_animatediff.families import BaseModel
-from lib_animatediff.freeinit import FILTER_KINDS, INFOTEXT_KEY, FreeInitSettings, freeinit_infotext, run_passes
+from lib_animatediff.freeinit import FILTER_KINDS, INFOTEXT_KEY, FreeInitSettings, PassNoise, PassStart, freeinit_infotext, run_passes
 from lib_animatediff.images import decode_image
 from lib_animatediff.infotext import INFOTEXT_KEY as ANIMATEDIFF_INFOTEXT_KEY
 from lib_animatediff.infotext import animatediff_infotext, paste_reader
@@ -35,6 +35,7 @@ from lib_animatediff.latent_mix import frame_mix_weights, mix_start_latents
 from lib_animatediff.log import logger
 from lib_animatediff.model_catalog import checkpoint_base, strip_mark
 from lib_animatediff.model_files import find_motion_module
+from lib_animatediff.noise_schedule import use_noise_schedule
 from lib_animatediff.params import FORMATS, FUSE_KINDS, AnimateDiffParams
 from lib_animatediff.prompt_travel import (
     INTERPOLATION_METHODS,
@@ -46,7 +47,7 @@ from lib_animatediff.prompt_travel import (
 )
 from lib_animatediff.undo import UndoStack
 from lib_animatediff.video_input import FrameFolder, VideoFrames, frame_files, read_video_frames, resize_frames
-from lib_animatediff.video_runner import VideoModelRunner
+from lib_animatediff.video_runner import VideoModelRunner, restore_frame_major, take_rows, video_major_order
 from lib_animatediff.webui_lora import LoraExtension, apply_motion_loras
 from lib_animatediff.webui_state import WEBUI
 from lib_animatediff.writers import OutputSettings, VideoMeta, next_stem, safe_output_folder, write_animation
@@ -193,7 +194,7 @@ class AnimateDiffScript(scripts.Script):
                 fps = gr.Number(defaults.fps, precision=0, label="FPS", elem_id=f"{tab}_animatediff_fps")
                 loop_number = gr.Number(defaults.loop_number, precision=0, label="Display loop number", elem_id=f"{tab}_animatediff_loop_number")
             with gr.Row():
-                batch_size = gr.Number(defaults.batch_size, precision=0, label="Context batch size (0 = 16 for SD 1.5, 8 for SDXL)", elem_id=f"{tab}_animatediff_batch_size")
+                batch_size = gr.Number(defaults.batch_size, precision=0, label="Context batch size (0 = what the module was trained on: 16, HotShot-XL 8)", elem_id=f"{tab}_animatediff_batch_size")
                 stride = gr.Number(defaults.stride, precision=0, label="Stride", elem_id=f"{tab}_animatediff_stride")
                 overlap = gr.Number(defaults.overlap, precision=0, label="Overlap (-1 = context / 4)", elem_id=f"{tab}_animatediff_overlap")
             closed_loop = gr.Radio([m.value for m in ClosedLoop], value=defaults.closed_loop, label="Closed loop", elem_id=f"{tab}_animatediff_closed_loop")
@@ -253,6 +254,12 @@ class AnimateDiffScript(scripts.Script):
         job = getattr(p, "_animatediff_job", None)
         if job is not None:
             job.prompts_set_up(p)
+            job.before_init(p)
+
+    def before_process_batch(self, p: StableDiffusionProcessing, *args: Any, **kwargs: Any) -> None:
+        job = getattr(p, "_animatediff_job", None)
+        if job is not None:
+            job.after_init()
 
     def postprocess_batch_list(self, p: StableDiffusionProcessing, pp: Any, *args: Any, **kwargs: Any) -> None:
         job = getattr(p, "_animatediff_job", None)
@@ -281,6 +288,8 @@ class AnimationJob:
         self.travel = travel
         self.outputs: list[WrittenFile] = []
         self.frame_folder: FrameFolder | None = None
+        self.video_source = False
+        self.in_sampler_setup = False
 
     @classmethod
     def start(cls, p: StableDiffusionProcessing, args: tuple) -> AnimationJob | None:
@@ -290,6 +299,11 @@ class AnimationJob:
                 return None
             path = find_motion_module(model_dir(), strip_mark(params.model))
             video = _read_video_source(params, p)
+            if video is not None and params.last_frame is not None and isinstance(p, StableDiffusionProcessingImg2Img):
+                raise ParameterError(
+                    "AnimateDiff argument 'last_frame' is for img2img from one image (the main image is the first frame); "
+                    "with a video source every frame starts from its own video frame: leave last_frame empty"
+                )
             _shortest_controlnet_source(params, p)
             plan = plan_job(params, WEBUI.motion_modules(path))
             travel = PromptTravels.of(p, plan.frames, params.travel_interp)
@@ -318,6 +332,7 @@ class AnimationJob:
         """Video to video: the source's frames, resized to the job, are stored for the job
         (a per-job folder, removed at the end unless settings keep it); in img2img they are
         the frames' init images."""
+        self.video_source = True
         frames = resize_frames(video.frames[: self.plan.frames], p.width, p.height)
         extract_to = _option("animatediff_frame_extract_path") or None
         self.frame_folder = FrameFolder(Path(extract_to) if extract_to else None, keep=bool(_option("animatediff_keep_extracted_frames")))
@@ -332,6 +347,7 @@ class AnimationJob:
             logger.info("ControlNet unit %s takes the video's frames", unit_value(unit, "model", "?"))
 
     def finish(self) -> None:
+        self.after_init()
         if self.frame_folder is not None:
             self.frame_folder.__exit__(None, None, None)
             self.frame_folder = None
@@ -340,13 +356,31 @@ class AnimationJob:
         """After A1111 has made each frame's prompt: the job's own prompt for infotext."""
         self.travel.show_original_prompts(p)
 
+    def before_init(self, p: StableDiffusionProcessing) -> None:
+        """img2img builds its sampler, which copies the noise schedule, in ``p.init()``, before
+        sampling: the module's schedule is in place from here to the first batch."""
+        if isinstance(p, StableDiffusionProcessingImg2Img):
+            self.use_module_schedule(p, WEBUI.begin())
+            self.in_sampler_setup = True
+
+    def after_init(self) -> None:
+        if self.in_sampler_setup:
+            self.in_sampler_setup = False
+            WEBUI.end()
+
+    def use_module_schedule(self, p: StableDiffusionProcessing, undo: UndoStack) -> None:
+        """The motion module's noise schedule, with A1111's overrides (zero terminal SNR, …) on top."""
+        schedule = WEBUI.motion_modules(self.model_path).family.noise_schedule.alphas_cumprod()
+        use_noise_schedule(undo, p.sd_model, schedule, lambda: sd_models.apply_alpha_schedule_override(p.sd_model, p))
+
     def sample(self, p: StableDiffusionProcessing, original_sample: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(p, "init_latent", None) is not None:
+        if getattr(p, "init_latent", None) is not None and not self.video_source:
             self.mix_start_latents(p)
         modules = WEBUI.motion_modules(self.model_path)
         undo = WEBUI.begin()
         try:
-            injection = MotionModuleInjection(p.sd_model.model.diffusion_model, modules, schedule_owner=p.sd_model)
+            self.use_module_schedule(p, undo)
+            injection = MotionModuleInjection(p.sd_model.model.diffusion_model, modules)
             injection.__enter__()
             undo.callback("remove motion modules", injection.remove)
             lora_extension = _lora_extension()
@@ -364,22 +398,29 @@ class AnimationJob:
                 around_call=(lambda index: hints_for_rows(control_params, index, self.plan.frames)) if control_params else None,
             )
             _route_model_calls(undo, p.sd_model, runner, progress, self.travel, self.params.closed_loop_mode.loops_prompts)
-            start = PassStart(p)
+            level = FirstNoiseLevel(p)
+            pass_noise: list[PassNoise] = []
             if self.freeinit.enable:
-                script_callbacks.on_cfg_denoiser(start.record, name="animatediff_freeinit")
-                undo.callback("remove FreeInit's cfg_denoiser callback", lambda: script_callbacks.remove_callbacks_for_function(start.record))
+                script_callbacks.on_cfg_denoiser(level.record, name="animatediff_freeinit")
+                undo.callback("remove FreeInit's cfg_denoiser callback", lambda: script_callbacks.remove_callbacks_for_function(level.record))
 
             def sample_pass(number: int, noise: torch.Tensor | None) -> Any:
                 progress.pass_number = number
-                start.sigma = None
+                level.sigma = None
                 with UndoStack() as this_pass:
-                    if noise is not None:
-                        this_pass.set_attr(p, "rng", FreeInitNoise(p.rng, noise))
+                    if self.freeinit.enable:
+                        pass_noise.append(PassNoise(p.rng, noise))  # hands out the pass's start, records it
+                        this_pass.set_attr(p, "rng", pass_noise[-1])
                     if number < progress.passes - 1 and getattr(p, "enable_hr", False):
                         this_pass.set_attr(p, "enable_hr", False)  # hires fix only after the last pass
                     return original_sample(*args, **kwargs)
 
-            return run_passes(self.freeinit, self.plan.frames, int(p.seeds[0]), sample_pass, start.read, _interrupted)
+            def pass_start() -> PassStart:
+                if pass_noise[-1].first is None:
+                    raise AnimateDiffError("FreeInit: the sampler drew no noise, so the pass has no start")
+                return PassStart(getattr(p, "init_latent", None), level.read(), pass_noise[-1].first)
+
+            return run_passes(self.freeinit, self.plan.frames, int(p.seeds[0]), sample_pass, pass_start, _interrupted)
         finally:
             WEBUI.end()
 
@@ -442,18 +483,37 @@ def _route_model_calls(
     apply_model = sd_model.apply_model
     undo.set_attr(sd_model, "apply_model", lambda x, t, cond, *a, **kw: runner(apply_model, x, t, cond, *a, **kw))
 
+    frames = runner.frames
+    conds_per_frame = 1
+
     def before_step(params: script_callbacks.CFGDenoiserParams) -> None:
+        nonlocal conds_per_frame
         cond_rows = params.text_cond["crossattn"].shape[0] if isinstance(params.text_cond, dict) else params.text_cond.shape[0]
         runner.step = params.denoiser.step if params.denoiser is not None else params.sampling_step
-        runner.conds_per_frame = max(1, cond_rows // runner.frames)
+        runner.rows_this_step = 0
+        conds_per_frame = max(1, cond_rows // frames)
         progress.total_steps = params.total_sampling_steps
         if travel.prompt is not None:
-            params.text_cond = travel_rows(params.text_cond, runner.frames, runner.conds_per_frame, travel.prompt.keys, loop_prompts, travel.method)
+            params.text_cond = travel_rows(params.text_cond, frames, conds_per_frame, travel.prompt.keys, loop_prompts, travel.method)
         if travel.negative is not None:
-            params.text_uncond = travel_rows(params.text_uncond, runner.frames, 1, travel.negative.keys, loop_prompts, travel.method)
+            params.text_uncond = travel_rows(params.text_uncond, frames, 1, travel.negative.keys, loop_prompts, travel.method)
+        if conds_per_frame > 1:  # AND sub-prompts: whole videos, however A1111 splits the rows
+            rows = params.x.shape[0]
+            order = torch.cat([video_major_order(frames, conds_per_frame), torch.arange(cond_rows, rows)])
+            params.x = params.x[order.to(params.x.device)]
+            params.sigma = take_rows(params.sigma, order, rows)
+            params.image_cond = take_rows(params.image_cond, order, rows)
+            params.text_cond = take_rows(params.text_cond, order[:cond_rows], cond_rows)
+
+    def after_step(params: script_callbacks.CFGDenoisedParams) -> None:
+        if conds_per_frame > 1:
+            skipped = runner.rows_this_step == conds_per_frame * frames
+            restore_frame_major(params.x, frames, conds_per_frame, uncond_skipped=skipped)
 
     script_callbacks.on_cfg_denoiser(before_step, name="animatediff_video_rows")
+    script_callbacks.on_cfg_denoised(after_step, name="animatediff_video_rows")
     undo.callback("remove cfg_denoiser callback", lambda: script_callbacks.remove_callbacks_for_function(before_step))
+    undo.callback("remove cfg_denoised callback", lambda: script_callbacks.remove_callbacks_for_function(after_step))
     # Motion modules need whole videos per model call; the runner itself follows the
     # user's memory preference by running one video at a time when it is off.
     undo.set_item(shared.opts.data, "batch_cond_uncond", True)
@@ -579,9 +639,9 @@ def _interrupted() -> bool:
     return bool(shared.state.interrupted or shared.state.skipped)
 
 
-class PassStart:
-    """Where a sampling pass started, for FreeInit: the img2img start latent and the first
-    step's noise level, read off the first denoiser call (timestep samplers pass a timestep)."""
+class FirstNoiseLevel:
+    """The first step's noise level of a sampling pass (k-diffusion sigma), read off the first
+    denoiser call; timestep samplers pass a timestep, converted with the model's schedule."""
 
     def __init__(self, p: StableDiffusionProcessing):
         self.p = p
@@ -596,24 +656,10 @@ class PassStart:
             level = ((1 - alpha) / alpha).sqrt()
         self.sigma = float(level)
 
-    def read(self) -> tuple[torch.Tensor | None, float]:
+    def read(self) -> float:
         if self.sigma is None:
             raise AnimateDiffError("FreeInit: the sampler never called the model, so the pass has no start")
-        return getattr(self.p, "init_latent", None), self.sigma
-
-
-class FreeInitNoise:
-    """Stands in for ``p.rng`` in a FreeInit pass: the sampler's first noise is the pass's."""
-
-    def __init__(self, rng: Any, noise: torch.Tensor):
-        self._rng = rng
-        self._noise = noise
-
-    def next(self) -> torch.Tensor:
-        return self._noise
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._rng, name)
+        return self.sigma
 
 
 def _fail_sampling(p: StableDiffusionProcessing, error: Exception) -> None:

@@ -34,7 +34,7 @@ def test_the_last_frame_pulls_the_end_of_the_animation(server: WebUIServer) -> N
     assert_animation(without_last, server, frames=8)
     # the last frame changes the end of the animation more than its start
     change = [mean_abs_diff(a, b) for a, b in zip(with_last.frames, without_last.frames)]
-    assert change[-1] > change[0] and change[-1] > 1.0, change
+    assert change[-1] > max(1.0, 2 * change[0]), change  # the last frame is the last image (pinned), the first is not touched
 
 
 def test_a_broken_last_frame_is_a_clear_error(server: WebUIServer) -> None:

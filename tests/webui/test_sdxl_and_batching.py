@@ -32,7 +32,7 @@ ON_SDXL = {"override_settings": {"sd_model_checkpoint": SDXL_CHECKPOINT}}
 def test_animatediff_sdxl_animates_an_sdxl_checkpoint(server: WebUIServer) -> None:
     plain = run_job(server, "txt2img", txt2img_payload(batch_size=8, **ON_SDXL))
     assert plain.response.ok and len(plain.frames) == 8, describe(plain, server)
-    # context 0: the SDXL default of 8 frames
+    # context 0: the module's default (16 frames, so one window of the 8)
     job = run_job(server, "txt2img", txt2img_payload(**ON_SDXL, alwayson_scripts=animatediff(SDXL_MOTION_MODULE, batch_size=0)))
     assert_animation(job, server, frames=8)
     assert min(mean_abs_diff(a, b) for a, b in zip(job.frames, plain.frames)) > 0.5, "the SDXL motion module had no effect"
@@ -90,6 +90,22 @@ def test_prompts_of_different_lengths_with_padding_on_and_off(server: WebUIServe
     long_prompt = ", ".join(["a very detailed painting of a fox"] * 12)
     for pad in (True, False):
         _frames(server, prompt=long_prompt, negative_prompt="blurry", alwayson_scripts=animatediff(), override_settings={"pad_cond_uncond": pad})
+
+
+def test_three_and_sub_prompts_unpadded_keep_each_video_whole(server: WebUIServer) -> None:
+    """With A1111's default (prompts not padded) and a negative prompt of another length, A1111
+    splits the conditional rows of three AND sub-prompts between model calls; every sub-prompt's
+    video must still be denoised whole, in order. Three equal sub-prompts at CFG 2 are then
+    the single prompt at CFG 6."""
+    negative = ", ".join(["a fox in the snow"] * 16)  # over 75 tokens: two chunks, the prompt has one
+    unpadded = {"pad_cond_uncond": False, "pad_cond_uncond_v0": False}
+    common = dict(negative_prompt=negative, alwayson_scripts=animatediff(), override_settings=unpadded)
+    single = _frames(server, prompt="a fox", cfg_scale=6, **common)
+    three = _frames(server, prompt="a fox AND a fox AND a fox", cfg_scale=2, **common)
+    worst = max(float(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(single, three))
+    assert worst <= 2, f"three equal AND sub-prompts differ from the single prompt by up to {worst} grey levels"
+    mixed = _frames(server, prompt="a fox AND a dog :0.5 AND a bird :0.3", cfg_scale=2, **common)
+    assert min(mean_abs_diff(a, b) for a, b in zip(mixed, three)) > 0.5
 
 
 def test_hires_fix_second_pass_runs_over_all_frames(server: WebUIServer) -> None:

@@ -243,6 +243,23 @@ def run_job(server: WebUIServer, mode: str, payload: dict) -> Job:
     return Job(response, frames, sorted(server.gifs(mode) - before))
 
 
+def sampling_records(server: WebUIServer) -> list[Path]:
+    """The record files of the record_sampling test extension (conftest.py), oldest first."""
+    folder = server.data_dir / "sampler_records"
+    return sorted(folder.glob("*.pt")) if folder.is_dir() else []
+
+
+def run_recorded(server: WebUIServer, mode: str, payload: dict) -> tuple[Job, list[dict]]:
+    """A job, and the events the record_sampling extension recorded for it (see conftest.py)."""
+    import torch  # only these tests read the records; torch loads what the WebUI's torch saved
+
+    before = len(sampling_records(server))
+    job = run_job(server, mode, payload)
+    new = sampling_records(server)[before:]
+    assert len(new) == 1, f"{len(new)} sampling records for one job\n{describe(job, server)}"
+    return job, torch.load(new[0], weights_only=True)
+
+
 def describe(job: Job, server: WebUIServer) -> str:
     body = job.response.body
     answer = {k: v for k, v in body.items() if k != "images"} if isinstance(body, dict) else body
