@@ -23,11 +23,11 @@ sys.path.insert(0, str(ROOT))
 def measure(frames: int, context: int, size: int) -> dict:
     import torch
 
-    from lib_animatediff.context import ContextSchedule
-    from lib_animatediff.demo import denoise_video
-    from lib_animatediff.families import V2
-    from lib_animatediff.random_weights import random_motion_modules
-    from lib_animatediff.tiny_unet import build_unet
+    from lib_animatediff.devtools.demo import denoise_video
+    from lib_animatediff.devtools.random_weights import random_motion_modules
+    from lib_animatediff.devtools.tiny_unet import build_unet
+    from lib_animatediff.model.families import V2
+    from lib_animatediff.sampling.context import ContextSchedule
 
     torch.set_num_threads(1)
     channels = (64, 128, 128, 128)

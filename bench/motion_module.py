@@ -18,9 +18,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lib_animatediff.families import GroupNormMode  # noqa: E402
-from lib_animatediff.motion_module import MotionModule  # noqa: E402
-from lib_animatediff.random_weights import randomize_  # noqa: E402
+from lib_animatediff.devtools.random_weights import randomize_  # noqa: E402
+from lib_animatediff.model.families import GroupNormMode  # noqa: E402
+from lib_animatediff.model.motion_module import MotionModule  # noqa: E402
 
 VIDEOS, FRAMES = 2, 16
 SHAPES = [(320, 64), (640, 32), (1280, 16), (1280, 8)]

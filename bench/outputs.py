@@ -59,7 +59,7 @@ def count_frames(path: Path) -> int:
 
 
 def main() -> None:
-    from lib_animatediff.writers import OutputSettings, VideoMeta, gifsicle_available, write_animation
+    from lib_animatediff.media.writers import OutputSettings, VideoMeta, gifsicle_available, write_animation
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=64)

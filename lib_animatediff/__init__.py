@@ -11,14 +11,18 @@ The public API (see README's developer section)::
 """
 
 from .errors import AnimateDiffError, IncompatibleModelError, MotionModuleFileError, MotionModuleLayoutError
-from .families import FAMILIES, BaseModel, GroupNormMode, MotionModuleFamily, NoiseSchedule, family_by_name
-from .injection import MotionModuleInjection
-from .loader import load_motion_module
-from .motion_module import MotionModule, MotionModuleSet
+from .model.families import FAMILIES, BaseModel, GroupNormMode, MotionModuleFamily, NoiseSchedule, family_by_name
+from .model.hashing import HashCache
+from .model.injection import MotionModuleInjection
+from .model.loader import load_motion_module
+from .model.motion_lora import load_motion_lora, merge_motion_lora
+from .model.motion_module import MotionModule, MotionModuleSet
 
 __version__ = "0.2.0"
 # Bumped when the documented API changes incompatibly; other extensions may check it.
-API_VERSION = 1
+# 2: the modules moved into packages (model/, sampling/, media/, webui/); what other code
+# uses is importable from here.
+API_VERSION = 2
 
 __all__ = [
     "API_VERSION",
@@ -26,6 +30,7 @@ __all__ = [
     "AnimateDiffError",
     "BaseModel",
     "GroupNormMode",
+    "HashCache",
     "IncompatibleModelError",
     "MotionModule",
     "MotionModuleFamily",
@@ -35,5 +40,7 @@ __all__ = [
     "MotionModuleSet",
     "NoiseSchedule",
     "family_by_name",
+    "load_motion_lora",
     "load_motion_module",
+    "merge_motion_lora",
 ]

@@ -10,14 +10,14 @@ from typing import Sequence
 
 import torch
 
-from .demo import denoise_video, latents_to_images
+from .devtools.demo import denoise_video, latents_to_images
+from .devtools.random_weights import random_motion_modules, save_motion_modules
 from .errors import AnimateDiffError
-from .families import FAMILIES, family_by_name
-from .hashing import HashCache, default_cache_file
-from .inspection import inspect_file
-from .loader import load_motion_module
-from .random_weights import random_motion_modules, save_motion_modules
-from .writers import OutputSettings, VideoMeta, write_animation
+from .media.writers import OutputSettings, VideoMeta, write_animation
+from .model.families import FAMILIES, family_by_name
+from .model.hashing import HashCache, default_cache_file
+from .model.inspection import inspect_file
+from .model.loader import load_motion_module
 
 REDUCED_CHANNELS = {4: "32,64,64,64", 3: "32,64,96"}
 

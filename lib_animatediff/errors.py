@@ -2,7 +2,20 @@
 
 
 class AnimateDiffError(Exception):
-    """Base class for errors this extension reports to the user (UI and API)."""
+    """Base class for errors this extension reports to the user (UI and API).
+
+    The WebUI's API answers one with its ``http_status``: A1111's exception handler reads
+    ``status_code`` and ``detail`` off the exception. Most are the request's fault (422: an
+    argument, a file or video it names, a module that does not fit the checkpoint); only real
+    server faults are 500.
+    """
+
+    http_status = 422
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.status_code = self.http_status
+        self.detail = str(self)
 
 
 class MotionModuleFileError(AnimateDiffError):
@@ -19,3 +32,9 @@ class IncompatibleModelError(AnimateDiffError):
 
 class ParameterError(AnimateDiffError):
     """An AnimateDiff argument has the wrong name, type or value."""
+
+
+class OutputError(AnimateDiffError):
+    """The server could not write an output file (disk full, permissions): not the request's fault."""
+
+    http_status = 500

@@ -1,58 +1,249 @@
-"""The one parameter type for the accordion, the API and infotext.
+"""The one parameter type for the accordion, the API, infotext and the X/Y/Z plot.
 
-Field names are sd-webui-animatediff's, so its API clients work unchanged. Validation
-names the field and what it expected.
+Each field of :class:`AnimateDiffParams` carries its facts once, in its metadata
+(:class:`Param`): UI label, hint and widget, allowed values, infotext key, X/Y/Z axis label.
+The accordion, paste-back, the infotext entry, the X/Y/Z axes and the hover hints are all
+built from them. Field names, and their positional order, are sd-webui-animatediff's, so its
+API clients work unchanged. Values are validated once, on creation, and the object is frozen:
+a job's final values (the video length a source gives, the context the module uses) are set
+with :func:`dataclasses.replace`, which validates again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from .context import ClosedLoop
 from .errors import ParameterError
-from .prompt_travel import INTERPOLATION_METHODS
+from .media.interpolation import INTERP_MODES
+from .media.writers import FORMATS
+from .sampling.context import FUSION_KINDS, ClosedLoop
+from .sampling.freeinit import FILTER_KINDS
+from .sampling.prompt_travel import INTERPOLATION_METHODS
 
-FORMATS = ("GIF", "MP4", "WEBM", "WEBP", "PNG", "TXT")
-FUSE_KINDS = ("flat", "pyramid")
-INTERP_MODES = ("Off", "FILM")
+CLOSED_LOOP_MODES = tuple(mode.value for mode in ClosedLoop)
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]{0,64}")
 
 
-@dataclass
+@dataclass(frozen=True)
+class Widget:
+    """How the accordion shows a field: a gradio component kind and its few settings."""
+
+    kind: str  # dropdown | number | slider | radio | checkbox | checkbox_group | textbox | image | video | hidden
+    precision: int | None = None  # number: 0 for whole numbers
+    minimum: float | None = None  # slider
+    maximum: float | None = None
+    step: float | None = None
+
+
+@dataclass(frozen=True)
+class Param:
+    """The facts of one AnimateDiff argument (the field's name is its API name)."""
+
+    label: str  # the accordion's label, also the key of its hover hint
+    hint: str
+    widget: Widget
+    check: Callable[[Any], bool] | None = None  # on the coerced value
+    expected: str = ""  # what ``check`` asks for, for the error message
+    choices: Sequence[str] = ()  # allowed values (and the widget's choices)
+    infotext: str | None = None  # key in the ``AnimateDiff`` infotext entry
+    recorded_if: Callable[[AnimateDiffParams, bool], bool] | None = None  # (params, img2img): written then only
+    xyz: str | None = None  # X/Y/Z plot axis label
+    img2img_only: bool = False
+
+    def allows(self, value: Any) -> bool:
+        values = value if isinstance(value, list) else [value]
+        if self.choices and any(item not in self.choices for item in values):
+            return False
+        return self.check is None or self.check(value)
+
+    def wanted(self) -> str:
+        return self.expected or f"one of {', '.join(self.choices)}"
+
+
+def _param(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None, **facts: Any) -> Any:
+    meta = {"animatediff": Param(**facts)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _number(precision: int | None = None) -> Widget:
+    return Widget("number", precision=precision)
+
+
+def _at_least(minimum: float) -> Callable[[Any], bool]:
+    return lambda value: value >= minimum
+
+
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def _fraction(value: float) -> bool:
+    return 0 < value <= 1
+
+
+def _in_img2img(params: AnimateDiffParams, img2img: bool) -> bool:
+    return img2img
+
+
+def _interpolating(params: AnimateDiffParams, img2img: bool) -> bool:
+    return params.interp != "Off"
+
+
+def _with_freeinit(params: AnimateDiffParams, img2img: bool) -> bool:
+    return params.freeinit_enable
+
+
+@dataclass(frozen=True)
 class AnimateDiffParams:
-    model: str = ""
-    enable: bool = False
-    video_length: int = 16  # frames; 0 = one context window
-    fps: int = 8
-    loop_number: int = 0  # GIF/WEBP loops, 0 = forever
-    closed_loop: str = "R-P"
-    batch_size: int = 0  # frames per context window; 0 = the family's default (16 SD 1.5, 8 SDXL)
-    stride: int = 1  # levels of dilated windows (as sd-webui-animatediff): 3 gives dilations 1, 2, 4
-    overlap: int = -1  # -1 = context // 4
-    format: list[str] = field(default_factory=lambda: ["GIF", "PNG"])
-    interp: str = "Off"
-    interp_x: int = 10
-    video_source: Any = None
-    video_path: str = ""
-    mask_path: str = ""
-    latent_power: float = 1.0
-    latent_scale: float = 32.0
-    last_frame: Any = None
-    latent_power_last: float = 1.0
-    latent_scale_last: float = 32.0
-    request_id: str = ""
-    freeinit_enable: bool = False
-    freeinit_filter: str = "butterworth"
-    freeinit_ds: float = 0.25
-    freeinit_dt: float = 0.25
-    freeinit_iters: int = 3
-    fuse: str = "flat"
-    travel_interp: str = "slerp"  # how prompt travel blends keyframe conditionings: slerp or lerp
+    model: str = _param(
+        "", label="Motion module", widget=Widget("dropdown"), infotext="model", xyz="Motion module",
+        hint="AnimateDiff motion module from the extension's model folder; its family (v1, v2, v3, AnimateLCM, SDXL, "
+        "HotShot-XL) is recognised from the file.",
+    )  # fmt: skip
+    enable: bool = _param(False, label="Enable AnimateDiff", widget=Widget("checkbox"), xyz="Enabled", hint="Animate this job.")
+    video_length: int = _param(
+        16, label="Number of frames", widget=_number(0), check=_at_least(0), expected="a number of frames >= 0 (0 = one context window)",
+        infotext="frames", xyz="Frames",
+        hint="Frames of the animation. 0 = one context window. More frames than the context are denoised in sliding windows.",
+    )  # fmt: skip
+    fps: int = _param(
+        8, label="FPS", widget=_number(0), check=_at_least(1), expected="a number > 0", infotext="fps", xyz="FPS",
+        hint="Frames per second of the saved animation.",
+    )  # fmt: skip
+    loop_number: int = _param(
+        0, label="Display loop number", widget=_number(0), check=_at_least(0), expected="a number >= 0 (0 = loop forever)",
+        hint="How many times a GIF or WEBP plays; 0 = forever.",
+    )  # fmt: skip
+    closed_loop: str = _param(
+        "R-P", label="Closed loop", widget=Widget("radio"), choices=CLOSED_LOOP_MODES, infotext="closed loop", xyz="Closed loop",
+        hint="N: no loop. R-P: windows wrap around so the end flows into the start (prompt travel not looped). R+P: the same, "
+        "prompt travel looped. A: always keep the seam inside a window, for the strongest loop.",
+    )  # fmt: skip
+    batch_size: int = _param(
+        0, label="Context batch size (0 = what the module was trained on: 16, HotShot-XL 8)", widget=_number(0), check=_at_least(0),
+        expected="frames per context window >= 1, or 0 for the module's default", infotext="context", xyz="Context batch size",
+        hint="Frames the motion module sees at once. Keep it at the module's training length (16; 8 for HotShot-XL).",
+    )  # fmt: skip
+    stride: int = _param(
+        1, label="Stride", widget=_number(0), check=_at_least(1),
+        expected="a whole number >= 1 (levels of dilated windows: 3 gives dilations 1, 2, 4)", infotext="stride", xyz="Stride",
+        hint="Levels of context windows: 1 = contiguous windows only; 2 adds windows of every 2nd frame, 3 also every 4th, ... "
+        "Links distant frames for smoother long motion, at more windows per step.",
+    )  # fmt: skip
+    overlap: int = _param(
+        -1, label="Overlap (-1 = context / 4)", widget=_number(0), check=_at_least(-1),
+        expected="frames >= 0, or -1 for a quarter of the context", infotext="overlap", xyz="Overlap",
+        hint="Frames shared by neighbouring context windows; more overlap blends windows more smoothly, at more windows per step.",
+    )  # fmt: skip
+    format: list[str] = _param(
+        factory=lambda: ["GIF", "PNG"], label="Save format", widget=Widget("checkbox_group"), check=lambda value: len(value) > 0,
+        expected=f"a non-empty list of {', '.join(FORMATS)}", choices=FORMATS,
+        hint="Files to write for each animation: GIF, MP4 (H.264), WEBM (VP9), WEBP, PNG frames with their parameters, TXT infotext.",
+    )  # fmt: skip
+    interp: str = _param(
+        "Off", label="Frame interpolation", widget=Widget("radio"), choices=INTERP_MODES, infotext="interp",
+        recorded_if=_interpolating, xyz="Frame interpolation",
+        hint="FILM: insert frames between the generated ones (Deforum's FILM when installed, else a built-in optical-flow "
+        "interpolator).",
+    )  # fmt: skip
+    interp_x: int = _param(
+        10, label="Interp X", widget=_number(0), check=_at_least(1), expected="a whole number >= 1", infotext="interp x",
+        recorded_if=_interpolating, xyz="Interp X",
+        hint="Frames per original frame after interpolation; the frame rate is multiplied too, so the animation keeps its length.",
+    )  # fmt: skip
+    video_source: Any = _param(
+        None, label="Video source", widget=Widget("video"),
+        hint="A video whose frames guide the animation (img2img: each frame's init image; ControlNet units without an image of "
+        "their own).",
+    )  # fmt: skip
+    video_path: str = _param(
+        "", label="Video path (a video file or a folder of frames)", widget=Widget("textbox"),
+        hint="Same as the video source, given as a path on the server; an uploaded video wins.",
+    )  # fmt: skip
+    mask_path: str = _param(
+        "", label="Mask path (a folder of masks)", widget=Widget("textbox"), hint="A folder of per-frame masks, in name order."
+    )
+    freeinit_enable: bool = _param(
+        False, label="Enable FreeInit", widget=Widget("checkbox"), xyz="FreeInit",
+        hint="Sample several times; each pass restarts from the previous result's low frequencies and fresh fine noise, for "
+        "steadier motion at N times the time.",
+    )  # fmt: skip
+    freeinit_filter: str = _param(
+        "butterworth", label="FreeInit filter", widget=Widget("dropdown"), choices=FILTER_KINDS, infotext="freeinit filter",
+        recorded_if=_with_freeinit,
+        hint="Low-pass filter that decides which frequencies of the previous pass are kept: butterworth (smooth), gaussian, box or "
+        "ideal (sharp).",
+    )  # fmt: skip
+    freeinit_ds: float = _param(
+        0.25, label="Spatial cut-off d_s", widget=Widget("slider", minimum=0.01, maximum=1.0, step=0.01), check=_fraction,
+        expected="a number in (0, 1] (a fraction of the highest frequency)", infotext="freeinit d_s", recorded_if=_with_freeinit,
+        hint="FreeInit's spatial cut-off, as a fraction of the highest frequency.",
+    )  # fmt: skip
+    freeinit_dt: float = _param(
+        0.25, label="Temporal cut-off d_t", widget=Widget("slider", minimum=0.01, maximum=1.0, step=0.01), check=_fraction,
+        expected="a number in (0, 1] (a fraction of the highest frequency)", infotext="freeinit d_t", recorded_if=_with_freeinit,
+        hint="FreeInit's temporal cut-off, as a fraction of the highest frequency.",
+    )  # fmt: skip
+    freeinit_iters: int = _param(
+        3, label="FreeInit passes", widget=_number(0), check=_at_least(1), expected="a whole number >= 1 (sampling passes in all)",
+        infotext="freeinit passes", recorded_if=_with_freeinit, xyz="FreeInit passes",
+        hint="Sampling passes in all; 1 = plain sampling.",
+    )  # fmt: skip
+    latent_power: float = _param(
+        1.0, label="Latent power", widget=_number(), check=_positive, expected="a number > 0", infotext="latent power",
+        recorded_if=_in_img2img, xyz="Latent power", img2img_only=True,
+        hint="Shape of the first frame's fade (img2img): frame i keeps 1 - i^power / scale of it; a larger power holds it longer, "
+        "then drops faster.",
+    )  # fmt: skip
+    latent_scale: float = _param(
+        32.0, label="Latent scale", widget=_number(), check=_positive, expected="a number > 0", infotext="latent scale",
+        recorded_if=_in_img2img, xyz="Latent scale", img2img_only=True,
+        hint="Size of the first frame's fade (img2img): it is gone at frame scale^(1/power); larger is slower.",
+    )  # fmt: skip
+    last_frame: Any = _param(
+        None, label="Last frame (optional)", widget=Widget("image"), hint="An image the animation should end on (img2img)."
+    )
+    latent_power_last: float = _param(
+        1.0, label="Latent power (last frame)", widget=_number(), check=_positive, expected="a number > 0",
+        infotext="latent power last", recorded_if=_in_img2img, xyz="Latent power (last frame)", img2img_only=True,
+        hint="Shape of the last frame's fade towards the start, as latent power.",
+    )  # fmt: skip
+    latent_scale_last: float = _param(
+        32.0, label="Latent scale (last frame)", widget=_number(), check=_positive, expected="a number > 0",
+        infotext="latent scale last", recorded_if=_in_img2img, xyz="Latent scale (last frame)", img2img_only=True,
+        hint="Size of the last frame's fade towards the start, as latent scale.",
+    )  # fmt: skip
+    request_id: str = _param(
+        "", label="Request id", widget=Widget("hidden"), check=lambda value: _PLAIN_NAME.fullmatch(value) is not None,
+        expected="a plain name: at most 64 ASCII letters, digits, '_' and '-'",
+        hint="Added to the output file names, so an API client finds its files.",
+    )  # fmt: skip
+    fuse: str = _param(
+        "flat", label="Overlapping windows blend", widget=Widget("radio"), choices=FUSION_KINDS, infotext="blend",
+        hint="How overlapping context windows are averaged: flat, or pyramid (a window's middle frames count more).",
+    )  # fmt: skip
+    travel_interp: str = _param(
+        "slerp", label="Prompt travel blend", widget=Widget("radio"), choices=INTERPOLATION_METHODS, infotext="travel blend",
+        hint="How frames between keyframe prompts blend the keyframes' conditioning: slerp (keeps its scale) or lerp.",
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        for name, param in PARAMS.items():
+            value = _coerce(name, getattr(self, name))
+            if not param.allows(value):
+                raise ParameterError(f"AnimateDiff argument {name!r} must be {param.wanted()}, got {value!r}")
+            object.__setattr__(self, name, value)
 
     @classmethod
     def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
+        return list(PARAMS)
 
     @classmethod
     def from_args(cls, args: Sequence[Any]) -> AnimateDiffParams:
@@ -62,6 +253,7 @@ class AnimateDiffParams:
         arguments, so a dict arrives first, followed by the accordion's own values. A lone
         true/false first (the ``webuiapi`` client sends ``[False]`` for every request to a
         WebUI with an AnimateDiff script) is the enable switch, everything else default.
+        Anything else is the documented positional list, in field order.
         """
         if args and isinstance(args[0], AnimateDiffParams):
             return args[0]
@@ -72,69 +264,52 @@ class AnimateDiffParams:
         names = cls.field_names()
         if len(args) > len(names):
             raise ParameterError(f"AnimateDiff takes at most {len(names)} positional arguments ({', '.join(names)}), got {len(args)}")
+        if args and not isinstance(args[0], str | type(None)):
+            raise ParameterError(
+                f"AnimateDiff's args must be one dict of named arguments or the positional list ({', '.join(names)}); "
+                f"the first value is a {type(args[0]).__name__}: {args[0]!r}"
+            )
         return cls.from_dict(dict(zip(names, args)))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> AnimateDiffParams:
-        known = set(cls.field_names())
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(values) - set(PARAMS))
         if unknown:
-            raise ParameterError(f"unknown AnimateDiff argument {unknown[0]!r}; known: {', '.join(cls.field_names())}")
-        params = cls(**{key: _coerce(key, value) for key, value in values.items()})
-        params.validate()
-        return params
-
-    def validate(self) -> None:
-        _check(self.video_length >= 0, "video_length", "a number of frames >= 0 (0 = one context window)", self.video_length)
-        _check(self.fps > 0, "fps", "a number > 0", self.fps)
-        _check(self.loop_number >= 0, "loop_number", "a number >= 0 (0 = loop forever)", self.loop_number)
-        loop_modes = [mode.value for mode in ClosedLoop]
-        _check(self.closed_loop in loop_modes, "closed_loop", f"one of {', '.join(loop_modes)}", self.closed_loop)
-        _check(self.batch_size >= 0, "batch_size", "frames per context window >= 1, or 0 for the default", self.batch_size)
-        _check(self.stride >= 1, "stride", "a whole number >= 1 (levels of dilated windows: 3 gives dilations 1, 2, 4)", self.stride)
-        _check(self.overlap >= -1, "overlap", "frames >= 0, or -1 for a quarter of the context", self.overlap)
-        bad = [f for f in self.format if f not in FORMATS]
-        _check(not bad, "format", f"a list of {', '.join(FORMATS)}", self.format)
-        _check(self.fuse in FUSE_KINDS, "fuse", f"one of {', '.join(FUSE_KINDS)}", self.fuse)
-        _check(self.interp in INTERP_MODES, "interp", f"one of {', '.join(INTERP_MODES)}", self.interp)
-        _check(self.interp_x >= 1, "interp_x", "a whole number >= 1", self.interp_x)
-        _check(self.travel_interp in INTERPOLATION_METHODS, "travel_interp", f"one of {', '.join(INTERPOLATION_METHODS)}", self.travel_interp)
+            raise ParameterError(f"unknown AnimateDiff argument {unknown[0]!r}; known: {', '.join(PARAMS)}")
+        return cls(**values)
 
     @property
     def closed_loop_mode(self) -> ClosedLoop:
         return ClosedLoop(self.closed_loop)
 
 
-_NUMBER_FIELDS = {f.name: f.type for f in dataclasses.fields(AnimateDiffParams) if f.type in ("int", "float")}
+PARAMS: dict[str, Param] = {f.name: f.metadata["animatediff"] for f in dataclasses.fields(AnimateDiffParams)}
+_TYPES = {f.name: f.type for f in dataclasses.fields(AnimateDiffParams)}
 
 
-def _coerce(key: str, value: Any) -> Any:
-    kind = _NUMBER_FIELDS.get(key)
-    if kind is not None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParameterError(f"AnimateDiff argument {key!r} must be a number, got {type(value).__name__} {value!r}")
+def _coerce(name: str, value: Any) -> Any:
+    """The value in the field's type (numbers from JSON, format names in any case), or a
+    ParameterError naming the field."""
+    kind = _TYPES[name]
+    if kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise ParameterError(f"AnimateDiff argument {name!r} must be a number, got {type(value).__name__} {value!r}")
         if kind == "int":
             if value != int(value):
-                raise ParameterError(f"AnimateDiff argument {key!r} must be a whole number, got {value!r}")
+                raise ParameterError(f"AnimateDiff argument {name!r} must be a whole number, got {value!r}")
             return int(value)
         return float(value)
-    if key in ("enable", "freeinit_enable"):
+    if kind == "bool":
         if not isinstance(value, bool):
-            raise ParameterError(f"AnimateDiff argument {key!r} must be true or false, got {value!r}")
+            raise ParameterError(f"AnimateDiff argument {name!r} must be true or false, got {value!r}")
         return value
-    if key == "format":
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise ParameterError(f"AnimateDiff argument 'format' must be a list of {', '.join(FORMATS)}, got {value!r}")
-        return [v.upper() for v in value]
-    if key in ("model", "closed_loop", "interp", "video_path", "mask_path", "request_id", "freeinit_filter", "fuse", "travel_interp"):
-        value = "" if value is None and key in ("video_path", "mask_path", "request_id") else value
+    if kind == "list[str]":
+        value = [value] if isinstance(value, str) else value
+        if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+            raise ParameterError(f"AnimateDiff argument {name!r} must be a list of text, got {value!r}")
+        return list(dict.fromkeys(item.strip().upper() for item in value))
+    if kind == "str":
+        value = "" if value is None else value  # an empty textbox or dropdown
         if not isinstance(value, str):
-            raise ParameterError(f"AnimateDiff argument {key!r} must be text, got {type(value).__name__} {value!r}")
+            raise ParameterError(f"AnimateDiff argument {name!r} must be text, got {type(value).__name__} {value!r}")
     return value
-
-
-def _check(ok: bool, name: str, expected: str, value: Any) -> None:
-    if not ok:
-        raise ParameterError(f"AnimateDiff argument {name!r} must be {expected}, got {value!r}")

@@ -6,11 +6,14 @@ is one call whatever happened in between, like ``contextlib.ExitStack``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import AbstractContextManager
+from typing import Any, Callable, TypeVar
 
 from torch import nn
 
 from .log import logger
+
+T = TypeVar("T")
 
 
 class UndoStack:
@@ -29,6 +32,12 @@ class UndoStack:
     def callback(self, description: str, undo: Callable[[], None]) -> None:
         """Register an arbitrary undo step (run after everything registered later)."""
         self._undo.append((description, undo))
+
+    def enter_context(self, manager: AbstractContextManager[T]) -> T:
+        """Enter ``manager`` and leave it on undo, like ``contextlib.ExitStack.enter_context``."""
+        value = manager.__enter__()
+        self.callback(f"leave {type(manager).__name__}", lambda: manager.__exit__(None, None, None))
+        return value
 
     def set_attr(self, obj: Any, name: str, value: Any) -> None:
         """``setattr(obj, name, value)``, undone by putting back exactly what was there.

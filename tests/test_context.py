@@ -8,12 +8,11 @@ import math
 import pytest
 import torch
 
-from lib_animatediff.context import (
+from lib_animatediff.sampling.context import (
     ClosedLoop,
     ContextSchedule,
     WindowAccumulator,
     context_windows,
-    fuse_windows,
     van_der_corput,
     window_shift,
     window_weights,
@@ -23,7 +22,7 @@ FRAMES = (1, 5, 8, 16, 17, 24, 31, 32, 64, 100)
 CONTEXTS = (4, 8, 16)
 STRIDES = (1, 2, 3)  # levels of dilation: 1; 1, 2; 1, 2, 4
 OVERLAPS = (-1, 0, 2, 3)
-# 16 steps reach every shift of every hop in the grid (hop <= 16), which max_windows relies on.
+# 16 steps reach every shift of every hop in the grid (hop <= 16).
 STEPS = range(16)
 WRAPPING = [ClosedLoop.REDUCED, ClosedLoop.REDUCED_PROMPT, ClosedLoop.AGGRESSIVE]
 
@@ -152,12 +151,6 @@ def test_shift_follows_the_van_der_corput_sequence():
     assert {window_shift(step, 1) for step in range(8)} == {0}
 
 
-@pytest.mark.parametrize("mode", list(ClosedLoop))
-def test_max_windows_is_the_most_windows_of_any_step(mode):
-    for schedule, frames, steps in layouts(mode):
-        assert schedule.max_windows(frames) == max(len(windows) for windows in steps), (schedule, frames)
-
-
 def test_short_videos_are_one_window():
     for mode in ClosedLoop:
         for frames in (1, 7, 16):
@@ -243,8 +236,13 @@ def test_invalid_frames_and_steps_name_the_argument():
         context_windows(16, -1, 16)
     with pytest.raises(ValueError, match="stride"):
         context_windows(32, 0, 16, stride=-1)
-    with pytest.raises(ValueError, match="frames"):
-        ContextSchedule(16).max_windows(0)
+
+
+def fuse_windows(frames, outputs, kind="flat"):
+    accumulator = WindowAccumulator(frames, kind)
+    for window, value in outputs:
+        accumulator.add(window, value)
+    return accumulator.result()
 
 
 def test_window_weights():

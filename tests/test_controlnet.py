@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from lib_animatediff.context import ContextSchedule
-from lib_animatediff.controlnet import feed_frames, hints_for_rows, own_frame_counts, units_to_feed
-from lib_animatediff.video_runner import VideoModelRunner
+from lib_animatediff.sampling.context import ContextSchedule
+from lib_animatediff.sampling.video_runner import VideoModelRunner
+from lib_animatediff.webui.controlnet import feed_frames, hints_for_rows, own_frame_counts, units_to_feed
 
 
 class _NoMotion:

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 import pytest
 import torch
 
-from lib_animatediff.errors import ParameterError
-from lib_animatediff.freeinit import (
+from lib_animatediff.errors import AnimateDiffError, ParameterError
+from lib_animatediff.params import AnimateDiffParams
+from lib_animatediff.sampling.freeinit import (
     FILTER_KINDS,
+    FirstNoiseLevel,
     FreeInitSettings,
     PassNoise,
     PassStart,
-    freeinit_infotext,
     frequency_filter,
     next_pass_noise,
-    parse_freeinit_infotext,
     reinitialize,
     run_passes,
 )
-from lib_animatediff.params import AnimateDiffParams
 
 SHAPES = [(16, 8, 8), (7, 9, 12), (1, 4, 5), (8, 64, 64)]
 
@@ -186,32 +184,33 @@ def test_settings_defaults_and_from_params():
 
 
 @pytest.mark.parametrize(
-    "change, field, api",
+    "values, field",
     [
-        ({"enable": 1}, "enable", "freeinit_enable"),
-        ({"filter": "cosine"}, "filter", "freeinit_filter"),
-        ({"d_s": 0.0}, "d_s", "freeinit_ds"),
-        ({"d_s": 1.5}, "d_s", "freeinit_ds"),
-        ({"d_t": "0.25"}, "d_t", "freeinit_dt"),
-        ({"iterations": 0}, "iterations", "freeinit_iters"),
-        ({"iterations": 2.5}, "iterations", "freeinit_iters"),
+        ({"freeinit_enable": 1}, "freeinit_enable"),
+        ({"freeinit_filter": "cosine"}, "freeinit_filter"),
+        ({"freeinit_ds": 0.0}, "freeinit_ds"),
+        ({"freeinit_ds": 1.5}, "freeinit_ds"),
+        ({"freeinit_dt": "0.25"}, "freeinit_dt"),
+        ({"freeinit_iters": 0}, "freeinit_iters"),
+        ({"freeinit_iters": 2.5}, "freeinit_iters"),
     ],
 )
-def test_settings_validation_names_the_field(change, field, api):
-    with pytest.raises(ParameterError) as error:
-        dataclasses.replace(FreeInitSettings(), **change)
-    assert f"FreeInit {field} " in str(error.value) and repr(api) in str(error.value)
+def test_settings_are_validated_where_they_come_from_naming_the_argument(values, field):
+    with pytest.raises(ParameterError, match=repr(field)):
+        AnimateDiffParams.from_dict(values)
 
 
-def test_infotext_round_trip():
-    settings = FreeInitSettings(True, "gaussian", 0.3, 0.125, 4)
-    text = freeinit_infotext(settings)
-    assert text == "gaussian d_s=0.3 d_t=0.125 iterations=4"
-    assert "," not in text and '"' not in text
-    assert parse_freeinit_infotext(text) == settings
-    assert freeinit_infotext(FreeInitSettings(enable=False)) == ""
-    with pytest.raises(ParameterError):
-        parse_freeinit_infotext("gaussian, strong")
+def test_first_noise_level_is_the_first_calls_and_converts_timesteps():
+    level = FirstNoiseLevel()
+    with pytest.raises(AnimateDiffError, match="never called"):
+        level.read()
+    level.record(14.6)
+    level.record(3.0)  # later calls of the pass do not count
+    assert level.read() == pytest.approx(14.6)
+    alphas = torch.tensor([0.9, 0.5, 0.2])
+    timestep = FirstNoiseLevel()
+    timestep.record(2.0, alphas)
+    assert timestep.read() == pytest.approx(2.0)  # sqrt((1 - 0.2) / 0.2)
 
 
 def _gen(seed=0):

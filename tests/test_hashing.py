@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 
-import lib_animatediff.hashing as hashing
-from lib_animatediff.hashing import HashCache, short_hash
+import lib_animatediff.model.hashing as hashing
+from lib_animatediff.model.hashing import HashCache, short_hash
 
 
 def test_hash_is_sha256_and_cached_across_instances(tmp_path, monkeypatch):

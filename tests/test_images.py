@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from lib_animatediff.errors import AnimateDiffError
-from lib_animatediff.images import decode_image
+from lib_animatediff.media.images import decode_image
 
 
 def _png_base64(color=(10, 200, 30)) -> str:

@@ -10,16 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lib_animatediff import interpolation
 from lib_animatediff.errors import AnimateDiffError
-from lib_animatediff.interpolation import (
-    DeforumFilmInterpolator,
-    FlowInterpolator,
-    find_deforum_film,
-    interpolate,
-    interpolated_fps,
-    interpolated_frame_count,
-)
+from lib_animatediff.media import interpolation
+from lib_animatediff.media.interpolation import FlowInterpolator, interpolate, interpolated_fps, interpolated_frame_count
+from lib_animatediff.webui.deforum import DeforumFilmInterpolator, find_deforum_film
 
 # Farnebäck builds pyramid levels only while both sides stay at least 32 px, so frames of
 # 128×96 (three levels) are the smallest that follow a few pixels of motion well.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from PIL import Image
 
-from lib_animatediff.context import ContextSchedule
-from lib_animatediff.job import JobPlan
-from lib_animatediff.job_outputs import frames_to_save
+from lib_animatediff.media.outputs import frames_to_save, ping_pong
 from lib_animatediff.params import AnimateDiffParams
+from lib_animatediff.sampling.context import ContextSchedule
+from lib_animatediff.sampling.plan import JobPlan
 
 
 def _frames(count: int) -> list[Image.Image]:
@@ -60,8 +60,8 @@ def test_interp_without_film_uses_the_builtin_interpolator():
 def test_api_outputs_encode_the_videos_and_list_every_file(tmp_path):
     import base64
 
-    from lib_animatediff.job_outputs import WrittenFile, encoded_videos, outputs_info
-    from lib_animatediff.writers import VideoMeta, write_animation
+    from lib_animatediff.media.outputs import WrittenFile, encoded_videos, outputs_info
+    from lib_animatediff.media.writers import VideoMeta, write_animation
 
     frames = [Image.new("RGB", (16, 16), (20 * i, 0, 0)) for i in range(4)]
     folder = tmp_path / "txt2img-images" / "AnimateDiff" / "2026-11-25"
@@ -78,3 +78,10 @@ def test_api_outputs_encode_the_videos_and_list_every_file(tmp_path):
     assert by_format["GIF"]["images_index"] == 0 and by_format["MP4"]["images_index"] == 1 and by_format["TXT"]["images_index"] is None
     assert by_format["GIF"]["path"] == "txt2img-images/AnimateDiff/2026-11-25/00001-7.gif"
     assert all(entry["frames"] == 4 and entry["fps"] == 8.0 and entry["seed"] == 7 for entry in info)
+
+
+def test_ping_pong():
+    assert ping_pong([0, 1, 2, 3]) == [0, 1, 2, 3, 2, 1]
+    assert ping_pong([0, 1]) == [0, 1]
+    assert ping_pong([0]) == [0]
+    assert ping_pong([]) == []

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from lib_animatediff.errors import AnimateDiffError
-from lib_animatediff.families import HOTSHOTXL, SDXL, V1, V2
-from lib_animatediff.job import plan_job
+from lib_animatediff.devtools.random_weights import random_motion_modules
+from lib_animatediff.errors import AnimateDiffError, ParameterError
+from lib_animatediff.model.families import HOTSHOTXL, SDXL, V1, V2
 from lib_animatediff.params import AnimateDiffParams
-from lib_animatediff.random_weights import random_motion_modules
+from lib_animatediff.sampling.plan import plan_job
 
 
 def _modules(family):
@@ -28,10 +28,10 @@ def test_fewer_frames_than_context_is_one_short_window():
     assert plan.schedule.windows(5, 3) == [list(range(5))]
 
 
-def test_context_beyond_positional_encoding_is_capped_with_a_message():
-    plan = plan_job(AnimateDiffParams(enable=True, video_length=48, batch_size=32), _modules(V1))
-    assert plan.context == 24
-    assert any("supports" in w and "24" in w for w in plan.warnings)
+def test_context_beyond_positional_encoding_is_refused_naming_the_limit():
+    with pytest.raises(ParameterError, match=r"'batch_size'.* 32 .*at most 24 frames"):
+        plan_job(AnimateDiffParams(enable=True, video_length=48, batch_size=32), _modules(V1))
+    assert plan_job(AnimateDiffParams(enable=True, video_length=48, batch_size=24), _modules(V1)).context == 24
 
 
 def test_more_frames_than_positional_encoding_run_in_windows():

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lib_animatediff.errors import ParameterError
-from lib_animatediff.latent_mix import frame_mix_weights, mix_start_latents
+from lib_animatediff.sampling.latent_mix import frame_mix_weights, mix_start_latents
 
 GRID = list(itertools.product((1, 2, 3, 8, 16, 33), (0.5, 1.0, 2.0, 8.0), (4.0, 32.0), (0.5, 1.0, 3.0), (2.0, 16.0)))
 

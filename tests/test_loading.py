@@ -15,13 +15,13 @@ import torch
 from conftest import REFERENCE, SD15_CHANNELS, SDXL_CHANNELS, layout_state_dict, reference_json
 from safetensors.torch import save_file
 
-from lib_animatediff.detection import detect_layout
+from lib_animatediff.devtools.random_weights import published_state_dict, random_motion_modules, save_motion_modules
 from lib_animatediff.errors import MotionModuleFileError, MotionModuleLayoutError
-from lib_animatediff.families import FAMILIES, family_by_name
-from lib_animatediff.loader import load_motion_module
-from lib_animatediff.motion_module import sinusoidal_positions
-from lib_animatediff.random_weights import published_state_dict, random_motion_modules, save_motion_modules
-from lib_animatediff.state_dict_io import read_state_dict, unwrap_state_dict
+from lib_animatediff.model.detection import detect_layout
+from lib_animatediff.model.families import FAMILIES, family_by_name
+from lib_animatediff.model.loader import load_motion_module
+from lib_animatediff.model.motion_module import sinusoidal_positions
+from lib_animatediff.model.state_dict_io import read_state_dict, unwrap_state_dict
 
 LAYOUT_FILES = ["v1", "v2", "v3", "sdxl", "hotshotxl", "animatelcm"]
 PE = "pos_encoder.pe"
@@ -83,7 +83,6 @@ def test_published_layout_loads_and_is_detected(family_file):
     assert [grp.motion_modules[0].channels for grp in modules.up_blocks] == ref["up_channels"]
     assert len(list(modules.blocks())) == ref["total_motion_modules"]
     assert (modules.mid_block is not None) == ref["has_mid_block"]
-    assert modules.family.module_count() == ref["total_motion_modules"]
     assert modules.family.default_context == (8 if ref["family"] == "hotshotxl" else 16)  # the frames it was trained on
     assert element_count(modules, include_pe=modules.family.pe_stored) == ref["num_elements"]
     # Nothing was allocated, the file's dtype is kept and the module is frozen for inference.
@@ -509,6 +508,18 @@ def test_pickle_that_runs_code_is_refused_and_never_run(tmp_path):
     # The payload does work when unpickled without the guard: the check above is real.
     torch.load(path, weights_only=False)
     assert marker.read_text().strip() == "ran"
+
+
+def test_the_webuis_checked_torch_load_does_not_hide_why_a_file_is_refused(tmp_path, monkeypatch):
+    """Inside the WebUI, ``torch.load`` is A1111's checked loader, which prints and returns None
+    for a file it refuses ("holds a NoneType" was all a user saw); the reason must come through."""
+    marker = tmp_path / "marker"
+    path = tmp_path / "evil_mm.ckpt"
+    torch.save({**published_state_dict(random_modules("v1")), "payload": RunsCode(marker)}, path)
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: None)
+    with pytest.raises(MotionModuleFileError, match="refused: unpickling it would run code"):
+        load_motion_module(path)
+    assert not marker.exists()
 
 
 def test_pickle_with_arbitrary_class_is_refused(tmp_path):

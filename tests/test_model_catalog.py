@@ -6,9 +6,10 @@ import os
 
 import torch
 
-from lib_animatediff.families import SDXL, V2, V3, BaseModel
-from lib_animatediff.model_catalog import ModelCatalog, checkpoint_base, shapes_of, strip_mark
-from lib_animatediff.random_weights import random_motion_modules, save_motion_modules
+from lib_animatediff.devtools.random_weights import random_motion_modules, save_motion_modules
+from lib_animatediff.model.catalog import ModelCatalog, shapes_of, strip_mark
+from lib_animatediff.model.checkpoint import checkpoint_base
+from lib_animatediff.model.families import SDXL, V2, V3, BaseModel
 
 SMALL_SD15 = (32, 64, 64, 64)
 SMALL_SDXL = (32, 64, 64)
@@ -29,7 +30,7 @@ def test_families_are_marked_and_checkpoints_filter_the_choices(tmp_path):
     entries = {entry.name: entry for entry in catalog.entries(folder)}
     assert entries["mm_v2.safetensors"].family is V2 and entries["sub/mm_v3.ckpt"].family is V3
     assert entries["mm_sdxl.safetensors"].family is SDXL
-    assert entries["broken.safetensors"].family is None and entries["broken.safetensors"].problem
+    assert entries["broken.safetensors"].family is None
     assert catalog.choices(folder, BaseModel.SD15) == [f"mm_v2.safetensors [{V2.title}]", f"sub/mm_v3.ckpt [{V3.title}]"]
     assert catalog.choices(folder, BaseModel.SDXL) == [f"mm_sdxl.safetensors [{SDXL.title}]"]
     assert len(catalog.choices(folder, None)) == 3  # no checkpoint loaded: every readable module

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lib_animatediff.errors import MotionModuleFileError
-from lib_animatediff.model_files import find_motion_module, list_motion_modules
+from lib_animatediff.model.files import find_motion_module, list_motion_modules
 
 
 def test_listing_is_recursive_sorted_and_filtered(tmp_path):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import REFERENCE, reference_json
 from safetensors.torch import load_file
 
-from conftest import REFERENCE, reference_json
+from lib_animatediff.devtools.random_weights import random_motion_modules
 from lib_animatediff.errors import IncompatibleModelError, MotionModuleFileError
-from lib_animatediff.families import V2, V3
-from lib_animatediff.motion_lora import (
+from lib_animatediff.model.families import V2, V3
+from lib_animatediff.model.motion_lora import (
     LoraPair,
     is_motion_lora,
     load_motion_lora,
@@ -17,7 +18,6 @@ from lib_animatediff.motion_lora import (
     network_layer_name,
     parse_motion_lora,
 )
-from lib_animatediff.random_weights import random_motion_modules
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from lib_animatediff.families import SD15_ANIMATEDIFF_SCHEDULE, SDXL_STANDARD_SCHEDULE
-from lib_animatediff.noise_schedule import use_noise_schedule
+from lib_animatediff.model.families import SD15_ANIMATEDIFF_SCHEDULE, SDXL_STANDARD_SCHEDULE
+from lib_animatediff.model.noise_schedule import use_noise_schedule
 from lib_animatediff.undo import UndoStack
 
 CHECKPOINT = SDXL_STANDARD_SCHEDULE.alphas_cumprod()  # scaled-linear 0.00085 → 0.012, as SD 1.5 checkpoints

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from lib_animatediff.context import ClosedLoop
 from lib_animatediff.errors import AnimateDiffError
-from lib_animatediff.prompt_travel import (
+from lib_animatediff.sampling.context import ClosedLoop
+from lib_animatediff.sampling.prompt_travel import (
     PromptTravelError,
     TravelPrompt,
     frame_weights,
@@ -289,14 +289,14 @@ def test_interpolation_rejects_mixed_or_mismatched_conditionings():
 
 
 def test_frame_prompts_hold_the_keyframe_at_or_before_each_frame():
-    from lib_animatediff.prompt_travel import frame_prompts
+    from lib_animatediff.sampling.prompt_travel import frame_prompts
 
     travel = parse_travel_prompt("best\n0: a cat\n3: a dog\nsharp", frames=6)
     assert frame_prompts(travel, 6) == ["best, a cat, sharp"] * 3 + ["best, a dog, sharp"] * 3
 
 
 def test_travel_rows_interpolate_between_keyframe_rows_for_every_and_part():
-    from lib_animatediff.prompt_travel import travel_rows
+    from lib_animatediff.sampling.prompt_travel import travel_rows
 
     frames, n = 5, 2
     rows = torch.randn(frames * n, 3, 8)
@@ -310,7 +310,7 @@ def test_travel_rows_interpolate_between_keyframe_rows_for_every_and_part():
 
 
 def test_travel_rows_loop_across_the_seam_and_handle_sdxl_dicts():
-    from lib_animatediff.prompt_travel import travel_rows
+    from lib_animatediff.sampling.prompt_travel import travel_rows
 
     frames = 6
     rows = {"crossattn": torch.randn(frames, 4, 8), "vector": torch.randn(frames, 16)}
@@ -324,7 +324,7 @@ def test_travel_rows_loop_across_the_seam_and_handle_sdxl_dicts():
 
 
 def test_travel_rows_keep_the_mapping_type_a1111_reads_shape_from():
-    from lib_animatediff.prompt_travel import travel_rows
+    from lib_animatediff.sampling.prompt_travel import travel_rows
 
     class DictWithShape(dict):  # as A1111's prompt_parser has it
         @property

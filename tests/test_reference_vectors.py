@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import REFERENCE, reference_json
 from safetensors.torch import load_file
 
-from conftest import REFERENCE, reference_json
-from lib_animatediff.families import SDXL, V1, V2, GroupNormMode
-from lib_animatediff.motion_module import MotionModule
-from lib_animatediff.random_weights import random_motion_modules
+from lib_animatediff.devtools.random_weights import random_motion_modules
+from lib_animatediff.model.families import SDXL, V1, V2, GroupNormMode
+from lib_animatediff.model.motion_module import MotionModule
 
 LAYOUT_FAMILIES = {"v1style": V1, "v2style": V2, "sdxlstyle": SDXL}
 

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from lib_animatediff.errors import AnimateDiffError
-from lib_animatediff.video_input import FrameFolder, natural_key, read_video_frames, resize_frames
-from lib_animatediff.writers import GifWriter, Mp4Writer, OutputSettings, VideoMeta, WebmWriter, WebpWriter
+from lib_animatediff.media.video_input import FrameFolder, natural_key, read_video_frames, resize_frames
+from lib_animatediff.media.writers import GifWriter, Mp4Writer, OutputSettings, VideoMeta, WebmWriter, WebpWriter
 
 
 def distinct_frames(count: int, width: int = 64, height: int = 48) -> list[Image.Image]:
@@ -50,7 +50,6 @@ def test_every_and_max_frames(tmp_path):
     every_third = read_video_frames(path, every=3)
     assert [nearest_source(f, source) for f in every_third.frames] == [0, 3, 6, 9]
     assert every_third.fps == pytest.approx(10)
-    assert every_third.sampled_fps == pytest.approx(10 / 3)
     limited = read_video_frames(path, every=2, max_frames=3)
     assert [nearest_source(f, source) for f in limited.frames] == [0, 2, 4]
     with pytest.raises(AnimateDiffError, match="every"):
@@ -84,7 +83,7 @@ def test_folder_in_natural_order(tmp_path):
     (tmp_path / ".hidden.png").write_bytes(b"not an image")
     video = read_video_frames(tmp_path)
     assert video.fps is None
-    assert video.sampled_fps is None
+    assert video.fps is None
     assert video.frame_count == 4
     assert [round(np.asarray(f).mean() / 10) for f in video.frames] == [1, 6, 15, 20]
     assert read_video_frames(tmp_path, every=2).frame_count == 2

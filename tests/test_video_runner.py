@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import SD15_CHANNELS, SDXL_CHANNELS
-from lib_animatediff.context import ContextSchedule, WindowAccumulator
+
+from lib_animatediff.devtools.random_weights import random_motion_modules
+from lib_animatediff.devtools.tiny_unet import CONTEXT_DIM, build_unet
 from lib_animatediff.errors import AnimateDiffError
-from lib_animatediff.families import FAMILIES, V1, V2, BaseModel
-from lib_animatediff.injection import MotionModuleInjection
-from lib_animatediff.random_weights import random_motion_modules
-from lib_animatediff.tiny_unet import CONTEXT_DIM, build_unet
-from lib_animatediff.video_runner import VideoModelRunner, restore_frame_major, take_rows, video_major_order, video_rows
+from lib_animatediff.model.families import FAMILIES, V1, V2, BaseModel
+from lib_animatediff.model.injection import MotionModuleInjection
+from lib_animatediff.sampling.context import ContextSchedule, WindowAccumulator
+from lib_animatediff.sampling.video_runner import VideoModelRunner, restore_frame_major, take_rows, video_major_order, video_rows
 
 FRAMES = 6
 

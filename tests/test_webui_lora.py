@@ -15,12 +15,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from lib_animatediff.devtools.random_weights import random_motion_modules
 from lib_animatediff.errors import IncompatibleModelError
-from lib_animatediff.families import V2, V3
-from lib_animatediff.motion_lora import network_layer_name
-from lib_animatediff.random_weights import random_motion_modules
+from lib_animatediff.model.families import V2, V3
+from lib_animatediff.model.motion_lora import network_layer_name
 from lib_animatediff.undo import UndoStack
-from lib_animatediff.webui_lora import LoraExtension, apply_motion_loras
+from lib_animatediff.webui.lora import LoraExtension, apply_motion_loras
 
 CHANNELS = (32, 64, 64, 64)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from lib_animatediff.families import V2
-from lib_animatediff.random_weights import random_motion_modules, save_motion_modules
-from lib_animatediff.webui_state import WebUIChanges
+from lib_animatediff.devtools.random_weights import random_motion_modules, save_motion_modules
+from lib_animatediff.model.families import V2
+from lib_animatediff.webui.state import WebUIChanges
 
 
 class FakeModel:

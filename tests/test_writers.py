@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from lib_animatediff import writers
 from lib_animatediff.errors import AnimateDiffError
-from lib_animatediff.params import FORMATS
-from lib_animatediff.writers import (
+from lib_animatediff.media import writers
+from lib_animatediff.media.writers import (
     WRITERS,
     GifWriter,
     Mp4Writer,
@@ -28,12 +27,9 @@ from lib_animatediff.writers import (
     WebmWriter,
     WebpWriter,
     frame_durations_ms,
-    next_stem,
-    ping_pong,
-    read_exif_infotext,
-    safe_output_folder,
     write_animation,
 )
+from lib_animatediff.params import FORMATS
 
 INFOTEXT = "a cat, masterpiece\nNegative prompt: blurry\nSteps: 20, Seed: 1234, AnimateDiff: ü ✓"
 
@@ -117,6 +113,19 @@ def warnings_seen():
     writers.logger.addHandler(handler)
     yield records
     writers.logger.removeHandler(handler)
+
+
+def read_exif_infotext(image: Image.Image) -> str | None:
+    """The infotext an image holds as Exif UserComment (the Exif IFD's tag 0x9286), as A1111 reads it."""
+    raw = image.getexif().get_ifd(0x8769).get(0x9286)
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return raw
+    prefix, body = raw[:8], raw[8:]
+    if prefix == b"UNICODE\0":
+        return body.decode("utf-16-be", errors="replace")
+    return body.decode("utf-8", errors="replace")
 
 
 # --------------------------------------------------------------------------------------------- GIF
@@ -371,52 +380,6 @@ def test_missing_ffmpeg_is_a_clear_error(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------------------------- folders and names
 
 
-def test_safe_output_folder_inside(tmp_path):
-    root = tmp_path / "outputs"
-    root.mkdir()
-    default = Path("txt2img-images") / "AnimateDiff" / "2024-01-01"
-    assert safe_output_folder(root, None, default) == (root / default).resolve()
-    assert safe_output_folder(root, "", default) == (root / default).resolve()
-    assert safe_output_folder(root, "mine/videos", default) == (root / "mine" / "videos").resolve()
-    assert safe_output_folder(root, "a/../b", default) == (root / "b").resolve()
-    assert safe_output_folder(root, root / "abs", default) == (root / "abs").resolve()
-    assert safe_output_folder(root, str(root), default) == root.resolve()
-
-
-def test_safe_output_folder_refuses_escapes(tmp_path):
-    root = tmp_path / "outputs"
-    root.mkdir()
-    outside = tmp_path / "elsewhere"
-    outside.mkdir()
-    (root / "link").symlink_to(outside, target_is_directory=True)
-    for requested in ("..", "../elsewhere", "a/../../elsewhere", str(outside), "/etc", "link", "link/sub"):
-        with pytest.raises(AnimateDiffError, match="outside"):
-            safe_output_folder(root, requested, Path("x"))
-    with pytest.raises(AnimateDiffError, match="outside"):
-        safe_output_folder(root, None, Path("..") / "elsewhere")
-    # A prefix of the root's name is not inside it.
-    (tmp_path / "outputs2").mkdir()
-    with pytest.raises(AnimateDiffError):
-        safe_output_folder(root, str(tmp_path / "outputs2"), Path("x"))
-
-
-def test_next_stem_numbers_after_the_highest(tmp_path):
-    assert next_stem(tmp_path / "missing", 42) == "00000-42"
-    assert next_stem(tmp_path, 42) == "00000-42"
-    for name in ("00003-1.gif", "00010-5-abc.png", "notes.txt", "7x.gif", ".00099-1.tmp.gif"):
-        (tmp_path / name).write_bytes(b"")
-    (tmp_path / "00012-9").mkdir()
-    assert next_stem(tmp_path, 7) == "00013-7"
-    assert next_stem(tmp_path, 7, "job 12/../x?") == "00013-7-job_12_x"
-    assert next_stem(tmp_path, 7, "abc-DEF_09") == "00013-7-abc-DEF_09"
-    assert next_stem(tmp_path, 7, "???") == "00013-7"
-
-
-def test_ping_pong():
-    assert ping_pong([0, 1, 2, 3]) == [0, 1, 2, 3, 2, 1]
-    assert ping_pong([0, 1]) == [0, 1]
-    assert ping_pong([0]) == [0]
-    assert ping_pong([]) == []
 
 
 def test_temporary_files_are_hidden_and_removed(tmp_path):

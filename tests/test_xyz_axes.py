@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from lib_animatediff.params import AnimateDiffParams, ParameterError
-from lib_animatediff.xyz_axes import AXES, apply_axis_value, to_bool, to_number, with_axis_values
+from lib_animatediff.webui.xyz import AXES, apply_axis_value, to_bool, to_number, with_axis_values
 
 
 def test_cells_copied_from_one_p_do_not_share_their_values():

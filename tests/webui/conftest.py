@@ -39,19 +39,19 @@ if str(HERE) not in sys.path:  # webui_api beside this file, whatever pytest's i
 
 from webui_api import (  # noqa: E402
     ANIMATELCM_MOTION_MODULE,
+    BASE_PAYLOAD,
     CHECKPOINT,
     CURRENT_TEST,
+    EXTENSION_NAME,
     EXTRA_PASS_MARKER,
     HOTSHOT_MOTION_MODULE,
-    SDXL_CHANNELS,
-    SDXL_CHECKPOINT,
-    SDXL_MOTION_MODULE,
-    EXTENSION_NAME,
     MOTION_MODULE,
     RAISE_MARKER,
     RAISE_MESSAGE,
     REQUEST_LOG,
-    BASE_PAYLOAD,
+    SDXL_CHANNELS,
+    SDXL_CHECKPOINT,
+    SDXL_MOTION_MODULE,
     PlainImages,
     WebUIServer,
     plain_jobs,
@@ -201,6 +201,13 @@ def _shared_builder_bytes() -> list[bytes]:
     return [(FIXTURES / name).read_bytes() for name in ("make_clip_cache.py", "offline_models.py")]
 
 
+def _module_builder_sources() -> list[Path]:
+    """What ``python -m lib_animatediff make-random`` runs: a change to them rebuilds the modules."""
+    library = REPO / "lib_animatediff"
+    top = [library / name for name in ("__init__.py", "cli.py", "errors.py", "log.py")]
+    return sorted([*top, *(library / "model").rglob("*.py"), *(library / "devtools").rglob("*.py")])
+
+
 def _reference_dir() -> Path:
     return Path(os.environ.get("ANIMATEDIFF_REFERENCE_DIR") or REPO.parent / "shared" / "reference")
 
@@ -222,7 +229,7 @@ def motion_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
             _run_builder(command, env=_offline_env(folder))
 
     else:
-        sources = sorted((REPO / "lib_animatediff").glob("*.py"))
+        sources = _module_builder_sources()
         key = _digest("cli", *(path.read_bytes() for path in sources))
 
         def build(folder: Path) -> None:
@@ -253,7 +260,7 @@ def sdxl_checkpoint(webui_install: WebUIInstall, cache_dir: Path, hf_home: Path)
 @pytest.fixture(scope="session")
 def sdxl_motion_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
     """AnimateDiff-SDXL and HotShot-XL (native naming) modules for the small SDXL UNet."""
-    sources = sorted((REPO / "lib_animatediff").glob("*.py"))
+    sources = _module_builder_sources()
     key = _digest("sdxl-modules", SDXL_CHANNELS, *(path.read_bytes() for path in sources))
 
     def build(folder: Path) -> None:
@@ -498,7 +505,7 @@ class ServerFiles:
 @pytest.fixture(scope="session")
 def animatelcm_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
     """A full-size AnimateLCM module (SD 1.5 layout, no stored positional encodings), random fp16."""
-    sources = sorted((REPO / "lib_animatediff").glob("*.py"))
+    sources = _module_builder_sources()
     key = _digest("animatelcm", *(path.read_bytes() for path in sources))
 
     def build(folder: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+
 import numpy as np
 import pytest
 from webui_api import (

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
 from webui_api import MOTION_MODULE, WebUIServer, animatediff, assert_animation, describe, run_job, txt2img_payload
 
 OUTPUTS_KEY = "AnimateDiff outputs"

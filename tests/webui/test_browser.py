@@ -19,7 +19,6 @@ from typing import Iterator
 import numpy as np
 import pytest
 from PIL import Image
-
 from webui_api import (
     ANIMATELCM_MOTION_MODULE,
     BASE_PAYLOAD,

@@ -13,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
-
-from lib_animatediff.context import ClosedLoop, ContextSchedule
 from webui_api import WebUIServer, animatediff, assert_animation, describe, encode_png, mean_abs_diff, run_job, txt2img_payload
+
+from lib_animatediff.sampling.context import ClosedLoop, ContextSchedule
 
 FRAMES = 16
 CONTEXT = 8

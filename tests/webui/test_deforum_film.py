@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-
 from webui_api import WebUIServer, animatediff, describe, run_job, txt2img_payload
 
 

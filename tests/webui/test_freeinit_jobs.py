@@ -14,8 +14,8 @@ def test_freeinit_reinitialises_the_video_and_records_itself_in_infotext(server:
     assert_animation(freeinit, server, frames=8)
     assert min(mean_abs_diff(a, b) for a, b in zip(freeinit.frames, plain.frames)) > 0.5, "the second pass did not start anew"
     infotext = freeinit.response.info()["infotexts"][0]
-    assert "FreeInit: butterworth d_s=0.25 d_t=0.25 iterations=2" in infotext, infotext
-    assert "FreeInit" not in plain.response.info()["infotexts"][0]
+    assert "freeinit filter: butterworth, freeinit d_s: 0.25, freeinit d_t: 0.25, freeinit passes: 2" in infotext, infotext
+    assert "freeinit" not in plain.response.info()["infotexts"][0]
     # one pass is plain sampling
     one_pass = run_job(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(**{**FREEINIT, "freeinit_iters": 1})))
     assert_animation(one_pass, server, frames=8)

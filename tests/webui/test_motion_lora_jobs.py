@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
-
 from webui_api import WebUIServer, animatediff, assert_animation, describe, mean_abs_diff, run_job, txt2img_payload
 
 V2_LEVELS = (320, 640, 1280, 1280)

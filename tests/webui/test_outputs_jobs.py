@@ -17,7 +17,7 @@ from webui_api import (
     txt2img_payload,
 )
 
-from lib_animatediff.writers import Mp4Writer, VideoMeta
+from lib_animatediff.media.writers import Mp4Writer, VideoMeta
 
 
 def test_every_format_is_written_beside_the_gif(server: WebUIServer) -> None:

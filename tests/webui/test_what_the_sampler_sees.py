@@ -160,7 +160,7 @@ def test_zero_terminal_snr_is_applied_on_top_of_the_module_schedule(server: WebU
 def test_stride_counts_dilation_levels_as_sd_webui_animatediff_does(server: WebUIServer) -> None:
     """An SWA client's stride 3 means dilations 1, 2 and 4: every step runs exactly the windows
     of that schedule (16 frames in windows of 4: 4 contiguous, 4 of every 2nd frame, 4 of every 4th)."""
-    from lib_animatediff.context import ContextSchedule
+    from lib_animatediff.sampling.context import ContextSchedule
 
     settings = dict(video_length=16, batch_size=4, stride=3, overlap=0)
     job, events = run_recorded(server, "txt2img", txt2img_payload(steps=2, alwayson_scripts=animatediff(**settings)))

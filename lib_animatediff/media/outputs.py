@@ -1,0 +1,108 @@
+"""From a job's decoded frames to the animation that is saved, and what the API answers."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from PIL import Image
+
+from ..params import AnimateDiffParams
+from ..sampling.context import ClosedLoop
+from ..sampling.plan import JobPlan
+from .interpolation import FrameInterpolator, interpolate, interpolated_fps
+from .output_folder import next_stem
+from .writers import VIDEO_FORMATS, OutputSettings, VideoMeta, write_animation
+
+
+def ping_pong(frames: Sequence[Image.Image]) -> list[Image.Image]:
+    """Forward then backward without repeating the end frames: 0 1 2 3 → 0 1 2 3 2 1."""
+    return list(frames) + list(frames[-2:0:-1])
+
+
+def frames_to_save(
+    frames: Sequence[Image.Image], params: AnimateDiffParams, plan: JobPlan, film: FrameInterpolator | None = None
+) -> tuple[list[Image.Image], float]:
+    """The frames and frame rate of the saved animation.
+
+    Closed loop A on a video of one context window plays forward then back, as users of that
+    mode expect. Interp X inserts frames and multiplies the frame rate by X, so the
+    animation keeps its duration; FILM is used when given, else the built-in interpolator.
+    """
+    frames = list(frames)
+    looped = params.closed_loop_mode is ClosedLoop.AGGRESSIVE and plan.frames <= plan.context
+    if looped:
+        frames = ping_pong(frames)
+    fps = float(params.fps)
+    if params.interp != "Off" and params.interp_x > 1:
+        frames = interpolate(frames, params.interp_x, loop=params.closed_loop_mode.wraps, interpolator=film)
+        fps = interpolated_fps(fps, params.interp_x)
+    return frames, fps
+
+
+def write_videos(
+    frames: Sequence[Image.Image],
+    infotexts: Sequence[str],
+    seeds: Sequence[int],
+    params: AnimateDiffParams,
+    plan: JobPlan,
+    folder: Path,
+    settings: OutputSettings,
+    film: FrameInterpolator | None = None,
+) -> list[WrittenFile]:
+    """Every whole video among a job's decoded ``frames`` (the videos of a batch count one after
+    another, each frame with its infotext and seed), saved in the job's formats into ``folder``
+    as ``NNNNN-SEED[-REQUEST_ID].<format>``; the files written."""
+    written: list[WrittenFile] = []
+    for first in range(0, len(frames) - plan.frames + 1, plan.frames):
+        video, fps = frames_to_save(frames[first : first + plan.frames], params, plan, film)
+        seed = int(seeds[first])
+        meta = VideoMeta(fps=fps, loop=params.loop_number, infotext=infotexts[first])
+        paths = write_animation(video, folder, next_stem(folder, seed, params.request_id), params.format, meta, settings)
+        written += [WrittenFile(path, len(video), fps, seed) for path in paths]
+    return written
+
+
+OUTPUTS_INFO_KEY = "AnimateDiff outputs"
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    path: Path
+    frames: int
+    fps: float
+    seed: int
+
+    @property
+    def format(self) -> str:
+        return self.path.suffix.lstrip(".").upper()
+
+
+def encoded_videos(written: Sequence[WrittenFile]) -> list[str]:
+    """The written videos (not PNG frames or TXT files), each as base64 of the whole file."""
+    return [base64.b64encode(file.path.read_bytes()).decode("ascii") for file in written if file.format in VIDEO_FORMATS]
+
+
+def outputs_info(written: Sequence[WrittenFile], outputs_root: Path) -> list[dict[str, Any]]:
+    """A machine-readable list of the files written: format, path relative to the outputs
+    folder, frames, fps, seed, and where a video sits in the answer's ``images`` (else None)."""
+    entries = []
+    videos = 0
+    for file in written:
+        index = None
+        if file.format in VIDEO_FORMATS:
+            index, videos = videos, videos + 1
+        path = file.path.relative_to(outputs_root) if file.path.is_relative_to(outputs_root) else file.path
+        entries.append(
+            {
+                "format": file.format,
+                "path": path.as_posix(),
+                "frames": file.frames,
+                "fps": file.fps,
+                "seed": file.seed,
+                "images_index": index,
+            }
+        )
+    return entries

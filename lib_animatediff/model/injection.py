@@ -1,0 +1,139 @@
+"""Putting a motion module set into A1111's UNet, and taking it out again.
+
+``MotionModuleInjection`` is the one object that changes the UNet: it splices the motion
+modules in, switches the ResBlock GroupNorms to cross-frame statistics where the family
+was trained that way, and swaps in the family's noise schedule. Every change goes through
+an ``UndoStack``, so leaving restores the UNet exactly, after success or error.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import nn
+
+from ..log import logger
+from ..undo import UndoStack
+from .families import GroupNormMode
+from .motion_module import MotionModule, MotionModuleSet, video_group_norm
+from .noise_schedule import use_noise_schedule
+from .unet_layout import motion_module_slots
+
+
+class FrameCount:
+    """Frames per video in the batch the UNet is running now, set by the sampler."""
+
+    def __init__(self) -> None:
+        self.count: int | None = None
+
+    def require(self) -> int:
+        if self.count is None:
+            raise RuntimeError("the UNet ran with AnimateDiff motion modules but no frame count was given for this batch")
+        return self.count
+
+
+class SplicedMotionModule(nn.Module):
+    """A motion module as a UNet layer: A1111 calls it with ``x`` alone."""
+
+    def __init__(self, module: MotionModule, frames: FrameCount, prefix: str):
+        super().__init__()
+        self.motion_module = module
+        self.frames = frames
+        self.prefix = prefix
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.motion_module(x, self.frames.require())
+
+    def extra_repr(self) -> str:
+        return self.prefix
+
+
+class MotionModuleInjection:
+    """Context manager: motion modules are in the UNet between enter and exit.
+
+    ``schedule_owner`` is the object holding the model's ``alphas_cumprod`` (A1111's
+    ``sd_model``); when given, the family's noise schedule replaces it while injected
+    (:func:`use_noise_schedule`, without the WebUI's overrides; the WebUI job puts the schedule
+    in place itself, before the img2img sampler is built).
+    """
+
+    def __init__(self, unet: nn.Module, modules: MotionModuleSet, schedule_owner: Any = None):
+        self.unet = unet
+        self.modules = modules
+        self.schedule_owner = schedule_owner
+        self.frames = FrameCount()
+        self._undo = UndoStack()
+
+    @property
+    def active(self) -> bool:
+        return len(self._undo) > 0
+
+    def __enter__(self) -> MotionModuleInjection:
+        try:
+            self._inject()
+        except BaseException:
+            self._undo.undo_all()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        if self.active:
+            self._undo.undo_all()
+            logger.info("removed motion module %s", self.modules.name)
+
+    @contextmanager
+    def video(self, frames: int) -> Iterator[None]:
+        """Run the UNet on batches of videos of ``frames`` frames inside this block."""
+        previous, self.frames.count = self.frames.count, frames
+        try:
+            yield
+        finally:
+            self.frames.count = previous
+
+    def _inject(self) -> None:
+        family = self.modules.family
+        slots = motion_module_slots(self.unet, self.modules)
+        reference = next(self.unet.parameters())
+        self.modules.to(device=reference.device, dtype=reference.dtype)
+        for slot in slots:
+            spliced = SplicedMotionModule(self.modules.block(slot.prefix), self.frames, slot.prefix)
+            self._undo.insert_module(slot.block, slot.index, spliced)
+        if family.unet_groupnorm is GroupNormMode.PER_VIDEO:
+            for norm in unet_resblock_groupnorms(self.unet):
+                self._undo.set_attr(norm, "forward", cross_frame_forward(norm, self.frames))
+        if self.schedule_owner is not None:
+            use_noise_schedule(self._undo, self.schedule_owner, family.noise_schedule.alphas_cumprod())
+        logger.info("injected %s (%s, %d modules)", self.modules.name, family.title, len(slots))
+
+
+def unet_resblock_groupnorms(unet: nn.Module) -> list[nn.GroupNorm]:
+    """The GroupNorms whose statistics v1 and HotShot-XL were trained to take across frames.
+
+    Those of the ResBlocks and the output norm; spatial-transformer norms stay per frame.
+    """
+    norms = [
+        layers[0]
+        for module in unet.modules()
+        if hasattr(module, "in_layers") and hasattr(module, "out_layers")
+        for layers in (module.in_layers, module.out_layers)
+    ]
+    norms.append(unet.out[0])
+    return [norm for norm in norms if isinstance(norm, nn.GroupNorm)]
+
+
+def cross_frame_forward(norm: nn.GroupNorm, frames: FrameCount) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A forward for ``norm`` with statistics over all frames of each video (in float32,
+    as A1111's GroupNorm32 computes)."""
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        weight = None if norm.weight is None else norm.weight.float()
+        bias = None if norm.bias is None else norm.bias.float()
+        normed = video_group_norm(x.float(), frames.require(), GroupNormMode.PER_VIDEO, norm.num_groups, weight, bias, norm.eps)
+        return normed.type(x.dtype)
+
+    return forward

@@ -1,0 +1,227 @@
+"""The AnimateDiff temporal transformer, written from the facts in the reference README.
+
+Attribute names follow the published state-dict keys, so a file loads with no renaming:
+``<prefix>.temporal_transformer.transformer_blocks.0.attention_blocks.1.to_q.weight``.
+
+Every module takes the frame count as an argument; a batch of ``B·F`` rows is ``B``
+independent videos of ``F`` frames, batch-major (row = b·F + f).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from .families import MODULES_PER_DOWN_LEVEL, MODULES_PER_UP_LEVEL, GroupNormMode, MotionModuleFamily
+
+HEADS = 8
+NORM_GROUPS = 32
+
+
+def sinusoidal_positions(length: int, channels: int) -> torch.Tensor:
+    """Fixed sinusoid of shape (1, length, channels): sin on even, cos on odd channels."""
+    position = torch.arange(length, dtype=torch.float64).unsqueeze(1)
+    inv_freq = torch.exp(torch.arange(0, channels, 2, dtype=torch.float64) * (-math.log(10000.0) / channels))
+    pe = torch.zeros(length, channels, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(position * inv_freq)
+    pe[:, 1::2] = torch.cos(position * inv_freq)
+    return pe.unsqueeze(0).float()
+
+
+def video_group_norm(
+    x: torch.Tensor,
+    frames: int,
+    mode: GroupNormMode,
+    num_groups: int,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    eps: float,
+) -> torch.Tensor:
+    """GroupNorm of (B·F, C, H, W) rows, per frame or with statistics over each whole video."""
+    if mode is GroupNormMode.PER_FRAME:
+        return F.group_norm(x, num_groups, weight, bias, eps)
+    videos = rearrange(x, "(b f) c h w -> b c f h w", f=frames)
+    videos = F.group_norm(videos, num_groups, weight, bias, eps)
+    return rearrange(videos, "b c f h w -> (b f) c h w")
+
+
+class PositionalEncoding(nn.Module):
+    def __init__(self, channels: int, max_len: int):
+        super().__init__()
+        self.register_buffer("pe", sinusoidal_positions(max_len, channels))
+
+    @property
+    def max_len(self) -> int:
+        return self.pe.shape[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        frames = x.shape[1]
+        if frames > self.max_len:
+            raise ValueError(
+                f"{frames} frames in one window, but this motion module supports at most {self.max_len}; use a smaller context batch size"
+            )
+        return x + self.pe[:, :frames].to(x.dtype)
+
+
+class TemporalSelfAttention(nn.Module):
+    """Multi-head self-attention across the frames of each spatial position."""
+
+    def __init__(self, channels: int, pe_len: int):
+        super().__init__()
+        self.heads = HEADS
+        self.to_q = nn.Linear(channels, channels, bias=False)
+        self.to_k = nn.Linear(channels, channels, bias=False)
+        self.to_v = nn.Linear(channels, channels, bias=False)
+        self.to_out = nn.Sequential(nn.Linear(channels, channels), nn.Dropout(0.0))
+        self.pos_encoder = PositionalEncoding(channels, pe_len)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (sequences, frames, channels)."""
+        x = self.pos_encoder(x)
+        q, k, v = (rearrange(proj(x), "n f (h d) -> n h f d", h=self.heads) for proj in (self.to_q, self.to_k, self.to_v))
+        out = F.scaled_dot_product_attention(q, k, v)
+        return self.to_out(rearrange(out, "n h f d -> n f (h d)"))
+
+
+class GEGLU(nn.Module):
+    def __init__(self, dim_in: int, dim_out: int):
+        super().__init__()
+        self.proj = nn.Linear(dim_in, dim_out * 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        value, gate = self.proj(x).chunk(2, dim=-1)
+        return value * F.gelu(gate)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, channels: int, mult: int = 4):
+        super().__init__()
+        self.net = nn.Sequential(GEGLU(channels, channels * mult), nn.Dropout(0.0), nn.Linear(channels * mult, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class TemporalTransformerBlock(nn.Module):
+    def __init__(self, channels: int, pe_len: int):
+        super().__init__()
+        self.attention_blocks = nn.ModuleList([TemporalSelfAttention(channels, pe_len) for _ in range(2)])
+        self.norms = nn.ModuleList([nn.LayerNorm(channels) for _ in range(2)])
+        self.ff = FeedForward(channels)
+        self.ff_norm = nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for attention, norm in zip(self.attention_blocks, self.norms):
+            x = attention(norm(x)) + x
+        return self.ff(self.ff_norm(x)) + x
+
+
+class TemporalTransformer(nn.Module):
+    def __init__(self, channels: int, pe_len: int, norm_mode: GroupNormMode):
+        super().__init__()
+        self.norm_mode = norm_mode
+        self.norm = nn.GroupNorm(NORM_GROUPS, channels, eps=1e-6, affine=True)
+        self.proj_in = nn.Linear(channels, channels)
+        self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(channels, pe_len)])
+        self.proj_out = nn.Linear(channels, channels)
+
+    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        norm = self.norm
+        h = video_group_norm(x, frames, self.norm_mode, norm.num_groups, norm.weight, norm.bias, norm.eps)
+        # Every layer after the norm acts per token, so the tokens can be laid out as
+        # one sequence of frames per spatial position once, for the whole transformer.
+        h = rearrange(h, "(b f) c h w -> (b h w) f c", f=frames)
+        h = self.proj_in(h)
+        for block in self.transformer_blocks:
+            h = block(h)
+        h = self.proj_out(h)
+        return rearrange(h, "(b h w) f c -> (b f) c h w", h=height, w=width) + x
+
+
+class MotionModule(nn.Module):
+    """One motion module as it sits in the UNet: (B·F, C, H, W) in, same shape out."""
+
+    def __init__(self, channels: int, pe_len: int, norm_mode: GroupNormMode = GroupNormMode.PER_FRAME):
+        super().__init__()
+        self.temporal_transformer = TemporalTransformer(channels, pe_len, norm_mode)
+
+    @property
+    def channels(self) -> int:
+        return self.temporal_transformer.proj_in.in_features
+
+    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        if frames < 1 or x.shape[0] % frames:
+            raise ValueError(f"a batch of {x.shape[0]} rows is not a whole number of {frames}-frame videos")
+        weight = self.temporal_transformer.proj_in.weight
+        return self.temporal_transformer(x.to(weight.dtype), frames).to(x.dtype)
+
+
+class MotionModuleGroup(nn.Module):
+    """The motion modules of one UNet block (named ``motion_modules`` in published files)."""
+
+    def __init__(self, channels: int, count: int, pe_len: int, norm_mode: GroupNormMode):
+        super().__init__()
+        self.motion_modules = nn.ModuleList([MotionModule(channels, pe_len, norm_mode) for _ in range(count)])
+
+
+class MotionModuleSet(nn.Module):
+    """All motion modules of one file, addressable by their published prefixes.
+
+    ``channels`` lists the channels of each down level, shallowest first; up levels
+    mirror them, deepest first (``up_blocks.0`` has the most channels).
+    """
+
+    def __init__(self, family: MotionModuleFamily, channels: Sequence[int], pe_len: int | None = None, name: str = ""):
+        super().__init__()
+        if len(channels) != family.levels:
+            raise ValueError(f"{family.title} has {family.levels} levels, got channels for {len(channels)}")
+        self.family = family
+        self.name = name or family.name
+        self.level_channels = tuple(int(c) for c in channels)
+        self.pe_len = pe_len or family.pe_max_len
+        norm = family.motion_groupnorm
+
+        def group(c: int, count: int) -> MotionModuleGroup:
+            return MotionModuleGroup(c, count, self.pe_len, norm)
+
+        self.down_blocks = nn.ModuleList([group(c, MODULES_PER_DOWN_LEVEL) for c in self.level_channels])
+        self.mid_block = group(self.level_channels[-1], 1) if family.has_mid_block else None
+        self.up_blocks = nn.ModuleList([group(c, MODULES_PER_UP_LEVEL) for c in reversed(self.level_channels)])
+
+    def blocks(self) -> Iterator[tuple[str, MotionModule]]:
+        """(published prefix, module) for every motion module, down, mid, then up."""
+        for kind in ("down_blocks", "mid_block", "up_blocks"):
+            groups = getattr(self, kind)
+            if groups is None:
+                continue
+            indexed = [("", groups)] if kind == "mid_block" else [(f".{i}", g) for i, g in enumerate(groups)]
+            for suffix, grp in indexed:
+                for j, module in enumerate(grp.motion_modules):
+                    yield f"{kind}{suffix}.motion_modules.{j}", module
+
+    def block(self, prefix: str) -> MotionModule:
+        """The module under a published prefix such as ``down_blocks.0.motion_modules.1``."""
+        try:
+            module = self.get_submodule(prefix)
+        except AttributeError:
+            module = None
+        if not isinstance(module, MotionModule):
+            raise KeyError(f"{self.name} has no motion module {prefix!r}")
+        return module
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def extra_repr(self) -> str:
+        return f"family={self.family.name}, channels={self.level_channels}, pe_len={self.pe_len}"

@@ -1,0 +1,78 @@
+"""Where motion modules sit in A1111's UNet (``ldm`` for SD 1.5, ``sgm`` for SDXL).
+
+Both UNets share the openaimodel block structure: ``input_blocks`` (a conv, then per level
+two blocks and a downsample), ``middle_block`` and ``output_blocks`` (three per level,
+deepest first). Classes are recognised by name so that either host's copy works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..errors import IncompatibleModelError
+from .families import MODULES_PER_DOWN_LEVEL, MODULES_PER_UP_LEVEL, BaseModel
+from .motion_module import MotionModuleSet
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One motion module's place: a block of the UNet and the index to insert at."""
+
+    prefix: str
+    block: nn.Sequential
+    index: int
+    channels: int
+
+
+def unet_base(unet: nn.Module) -> BaseModel:
+    """SD 1.5 (4 levels) or SDXL (3 levels), from the number of input blocks."""
+    levels = (len(unet.input_blocks) + 1) // 3
+    for base in BaseModel:
+        if base.levels == levels:
+            return base
+    raise IncompatibleModelError(f"a UNet with {len(unet.input_blocks)} input blocks is neither SD 1.5- nor SDXL-shaped")
+
+
+def block_channels(block: nn.Sequential) -> int:
+    """Output channels of a UNet block, read from its ResBlock."""
+    for layer in block:
+        if hasattr(layer, "out_channels") and hasattr(layer, "in_layers"):
+            return int(layer.out_channels)
+    raise IncompatibleModelError(f"UNet block {type(block).__name__} has no ResBlock to read channels from")
+
+
+def motion_module_slots(unet: nn.Module, modules: MotionModuleSet) -> list[Slot]:
+    """Each motion module's slot in this UNet; refuses a module that does not fit it."""
+    family = modules.family
+    base = unet_base(unet)
+    if base is not family.base:
+        raise IncompatibleModelError(
+            f"{modules.name} is a {family.title} motion module for {family.base.value} checkpoints, "
+            f"but the loaded checkpoint is {base.value}; choose a {base.value} motion module "
+            f"({base.families_hint}) or load a {family.base.value} checkpoint"
+        )
+    slots = []
+    for prefix, module in modules.blocks():
+        block, index = _position(unet, prefix)
+        channels = block_channels(block)
+        if channels != module.channels:
+            raise IncompatibleModelError(f"{modules.name}: {prefix} has {module.channels} channels but the UNet block there has {channels}")
+        slots.append(Slot(prefix, block, index, channels))
+    return slots
+
+
+def _position(unet: nn.Module, prefix: str) -> tuple[nn.Sequential, int]:
+    kind, *rest = prefix.split(".")
+    if kind == "mid_block":
+        # resnet → spatial attention → motion module → resnet
+        return unet.middle_block, len(unet.middle_block) - 1
+    level, slot = int(rest[0]), int(rest[2])
+    if kind == "down_blocks":
+        block = unet.input_blocks[1 + level * (MODULES_PER_DOWN_LEVEL + 1) + slot]
+        return block, len(block)
+    block = unet.output_blocks[level * MODULES_PER_UP_LEVEL + slot]
+    # after the resnet and attention, before the upsampler where the block has one
+    ends_with_upsample = type(block[-1]).__name__ == "Upsample"
+    return block, len(block) - 1 if ends_with_upsample else len(block)

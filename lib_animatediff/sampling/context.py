@@ -1,0 +1,360 @@
+"""Context windows: denoising videos longer than a motion module can attend over at once.
+
+A motion module attends over at most ``context`` frames. A longer video is denoised at every
+sampling step in overlapping windows of frame indices, and each window's output is fused into
+the frames by a weighted average (:class:`WindowAccumulator`), as
+MultiDiffusion (Bar-Tal et al. 2023) fuses overlapping crops of an image.
+
+The windows of one step (:func:`context_windows`) come in levels:
+
+* level 1: contiguous windows ``hop = context - overlap`` frames apart that together cover
+  every frame;
+* with ``stride`` = ``s`` > 1, ``s - 1`` dilated levels 2, 4, ..., ``2^(s-1)``: windows holding
+  every ``d``-th frame, for motion over a longer range (``stride`` counts the levels, as in
+  sd-webui-animatediff: stride 3 gives dilations 1, 2, 4); a level is used only where its
+  windows span no more than the video;
+* with a closed loop (:class:`ClosedLoop`), windows may run past the last frame back to the
+  first, so that the video loops without a jump.
+
+The whole layout shifts from step to step by a fraction of the hop taken from the base-2 van
+der Corput sequence, so the seams between windows never stay on the same frames and, over many
+steps, fall evenly between them.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import torch
+
+FUSION_KINDS = ("flat", "pyramid")
+
+
+class ClosedLoop(enum.Enum):
+    """How windows treat the seam between the last frame and the first."""
+
+    NONE = "N"  # the video has two ends; no window wraps
+    REDUCED = "R-P"  # wrap where covering the loop needs it; prompt travel not looped
+    REDUCED_PROMPT = "R+P"  # the same windows as R-P; prompt travel looped
+    AGGRESSIVE = "A"  # wrap at every level, and the seam inside some window every step
+
+    @property
+    def wraps(self) -> bool:
+        """Whether windows may run past the last frame back to the first."""
+        return self is not ClosedLoop.NONE
+
+    @property
+    def loops_prompts(self) -> bool:
+        """Whether prompt travel also goes from the last prompt back to the first."""
+        return self in (ClosedLoop.REDUCED_PROMPT, ClosedLoop.AGGRESSIVE)
+
+
+@dataclass(frozen=True)
+class ContextSchedule:
+    """The settings that place the context windows; see :func:`context_windows`.
+
+    ``closed_loop`` may also be given as its value (``"N"``, ``"R-P"``, ``"R+P"``, ``"A"``), as
+    API payloads and infotext carry it; it is stored as a :class:`ClosedLoop`.
+    """
+
+    context: int
+    stride: int = 1
+    overlap: int = -1
+    closed_loop: ClosedLoop = ClosedLoop.NONE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "closed_loop", _closed_loop(self.closed_loop))
+        _check_schedule(self.context, self.stride, self.overlap)
+
+    @property
+    def hop(self) -> int:
+        """Frames between the starts of neighbouring level-1 windows."""
+        return _hop(self.context, self.overlap)
+
+    def windows(self, frames: int, step: int) -> list[list[int]]:
+        return context_windows(frames, step, self.context, self.stride, self.overlap, self.closed_loop)
+
+
+def context_windows(
+    frames: int,
+    step: int,
+    context: int,
+    stride: int = 1,
+    overlap: int = -1,
+    closed_loop: ClosedLoop | str = ClosedLoop.NONE,
+) -> list[list[int]]:
+    """The windows of frame indices to denoise at sampling step ``step``.
+
+    A video of at most ``context`` frames is one window. Otherwise every window holds
+    ``context`` distinct frames, and the contiguous (level-1) windows alone cover every frame.
+    Neighbouring windows of dilation ``d`` start ``hop · d`` frames apart, ``hop = context -
+    overlap`` (``overlap = -1``: ``context // 4``), on a grid shifted by
+    :func:`window_shift` ``(step, hop) · d``.
+
+    * ``NONE``: windows on the shifted grid that would run past either end are moved inside
+      (a duplicate is dropped), so frames 0 and ``frames - 1`` are always covered.
+    * ``REDUCED``, ``REDUCED_PROMPT``: level-1 windows are laid around the loop from the shifted
+      start until every frame is covered, ``ceil((frames - context) / hop) + 1`` of them, the
+      fewest that cover the loop at this hop; dilated levels do not wrap.
+    * ``AGGRESSIVE``: as ``REDUCED``, and dilated levels wrap too; if no level-1 window holds
+      both the last frame and the first, a window centred on that seam is added.
+
+    Windows come level by level (level 1 first, then the seam window, then dilations 2, 4, ...)
+    in the order they are laid; no window appears twice.
+    """
+    closed_loop = _closed_loop(closed_loop)
+    _check_schedule(context, stride, overlap)
+    _check_int("frames", frames, minimum=1)
+    _check_int("step", step, minimum=0)
+    hop = _hop(context, overlap)
+    return _windows_at_shift(frames, context, stride, hop, window_shift(step, hop), closed_loop)
+
+
+def van_der_corput(n: int) -> Fraction:
+    """The ``n``-th element of the base-2 van der Corput sequence: the binary digits of ``n``
+    mirrored about the binary point (0 → 0, 1 → 1/2, 2 → 1/4, 3 → 3/4, 4 → 1/8, ...).
+
+    Each prefix of the sequence is spread nearly evenly over [0, 1), and consecutive elements
+    lie far apart.
+    """
+    if n == 0:
+        return Fraction(0)
+    return Fraction(int(format(n, "b")[::-1], 2), 2 ** n.bit_length())
+
+
+def window_shift(step: int, hop: int) -> int:
+    """How far the window grid is shifted at ``step``: ``floor(van_der_corput(step) · hop)``,
+    in ``0 .. hop - 1``. Steps 0 and 1 differ whenever ``hop > 1``."""
+    return math.floor(van_der_corput(step) * hop)
+
+
+def window_weights(length: int, kind: str = "flat") -> torch.Tensor:
+    """Weights of the positions of a window when overlapping windows are fused.
+
+    ``flat``: all ones, a plain average. ``pyramid``: 1, 2, ... rising to the centre and falling
+    again (length 4 → 1 2 2 1, length 5 → 1 2 3 2 1), so a frame takes most from the windows in
+    which it lies far from the edges, and a window's influence fades out towards its seams.
+    """
+    _check_int("length", length, minimum=1)
+    if kind == "flat":
+        return torch.ones(length, dtype=torch.float32)
+    if kind == "pyramid":
+        position = torch.arange(length)
+        return torch.minimum(position + 1, length - position).to(torch.float32)
+    raise ValueError(f"kind must be one of {', '.join(map(repr, FUSION_KINDS))}, got {kind!r}")
+
+
+class WindowAccumulator:
+    """Fuses the outputs of overlapping windows into one value per frame, one window at a time.
+
+    Each output is a window and its value, ``(len(window), ...)``; :meth:`result` is, for every
+    frame, the average of the values the windows gave it, weighted by :func:`window_weights`
+    ``(len(window), kind)`` at the frame's position in each window. Only the running weighted
+    sums are held, not the outputs.
+
+    The sums are allocated by the first :meth:`add`, with its value's trailing shape and device,
+    in float32 (or float64 for float64 values); :meth:`result` is in the first value's dtype.
+    """
+
+    def __init__(self, frames: int, kind: str = "flat") -> None:
+        _check_int("frames", frames, minimum=1)
+        window_weights(1, kind)
+        self.frames = frames
+        self.kind = kind
+        self._sums: torch.Tensor | None = None
+        self._totals: torch.Tensor | None = None
+        self._dtype: torch.dtype | None = None
+
+    def add(self, window: list[int], value: torch.Tensor) -> None:
+        if self._sums is None:
+            dtype = _accumulation_dtype(value.dtype)
+            self._sums = value.new_zeros((self.frames, *value.shape[1:]), dtype=dtype)
+            self._totals = value.new_zeros(self.frames, dtype=dtype)
+            self._dtype = value.dtype
+        index, weighted, weights = _weighted(self.frames, window, value, self.kind, self._sums.dtype, self._sums)
+        self._sums.index_add_(0, index, weighted)
+        self._totals.index_add_(0, index, weights)
+
+    def result(self) -> torch.Tensor:
+        if self._sums is None:
+            raise ValueError(_uncovered_message(list(range(self.frames)), self.frames))
+        return _average(self._sums, self._totals, self._dtype)
+
+
+# Window layout
+
+
+def _windows_at_shift(frames: int, context: int, stride: int, hop: int, shift: int, closed_loop: ClosedLoop) -> list[list[int]]:
+    if frames <= context:
+        return [list(range(frames))]
+    windows = _level_windows(frames, context, hop, shift, 1, circular=closed_loop.wraps)
+    # A window of one frame cannot hold two, so the seam cannot be covered then.
+    if closed_loop is ClosedLoop.AGGRESSIVE and context > 1 and not any(_holds_seam(w, frames) for w in windows):
+        windows.append(_seam_window(frames, context))
+    for dilation in _dilations(frames, context, stride)[1:]:
+        windows += _level_windows(frames, context, hop, shift, dilation, circular=closed_loop is ClosedLoop.AGGRESSIVE)
+    return _unique(windows)
+
+
+def _level_windows(frames: int, context: int, hop: int, shift: int, dilation: int, circular: bool) -> list[list[int]]:
+    """The level-1 layout laid on every sequence of each ``dilation``-th frame."""
+    windows = []
+    for sequence in _cycles(frames, dilation) if circular else _strands(frames, dilation):
+        length = len(sequence)
+        if length < context:
+            continue
+        if length == context:
+            starts = [0]
+        elif circular:
+            starts = _circular_starts(length, context, hop, shift)
+        else:
+            starts = _clamped_starts(length, context, hop, shift)
+        windows += [[sequence[(start + k) % length] for k in range(context)] for start in starts]
+    return windows
+
+
+def _clamped_starts(length: int, context: int, hop: int, shift: int) -> list[int]:
+    """Starts of the windows on the grid ``shift + k · hop`` that reach into ``[0, length)``,
+    each moved inside it. The grid covers every position because ``hop <= context``, and moving
+    a window inwards keeps the positions it covered inside the sequence."""
+    last = length - context
+    start = shift - hop if shift else 0
+    starts: list[int] = []
+    while True:
+        clamped = min(max(start, 0), last)
+        if not starts or starts[-1] != clamped:
+            starts.append(clamped)
+        if start + context >= length:
+            return starts
+        start += hop
+
+
+def _circular_starts(length: int, context: int, hop: int, shift: int) -> list[int]:
+    """Starts of the fewest windows ``hop`` apart, from ``shift`` on, that cover a loop of ``length``."""
+    count = -(-(length - context) // hop) + 1
+    return [(shift + k * hop) % length for k in range(count)]
+
+
+def _strands(frames: int, dilation: int) -> list[list[int]]:
+    """Each ``dilation``-th frame, from each of the first ``dilation`` frames."""
+    return [list(range(first, frames, dilation)) for first in range(dilation)]
+
+
+def _cycles(frames: int, dilation: int) -> list[list[int]]:
+    """The cycles of stepping ``dilation`` frames around the loop (one cycle when coprime)."""
+    count = math.gcd(frames, dilation)
+    return [[(first + k * dilation) % frames for k in range(frames // count)] for first in range(count)]
+
+
+def _dilations(frames: int, context: int, stride: int) -> list[int]:
+    """The first ``stride`` dilations 1, 2, 4, ..., keeping those whose windows span no more
+    than the video (a longer window would hold a frame twice, or wrap the loop more than once)."""
+    dilations = []
+    for level in range(stride):
+        dilation = 2**level
+        if dilation >= frames or (context - 1) * dilation >= frames:
+            break  # every later level spans further still
+        dilations.append(dilation)
+    return dilations
+
+
+def _holds_seam(window: list[int], frames: int) -> bool:
+    return any(a == frames - 1 and b == 0 for a, b in zip(window, window[1:]))
+
+
+def _seam_window(frames: int, context: int) -> list[int]:
+    return [(frames - context // 2 + k) % frames for k in range(context)]
+
+
+def _unique(windows: list[list[int]]) -> list[list[int]]:
+    seen: set[tuple[int, ...]] = set()
+    unique = []
+    for window in windows:
+        if tuple(window) not in seen:
+            seen.add(tuple(window))
+            unique.append(window)
+    return unique
+
+
+def _hop(context: int, overlap: int) -> int:
+    return context - (context // 4 if overlap == -1 else overlap)
+
+
+# Fusion
+
+
+def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    # Half-precision sums of many windows lose precision and can overflow.
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _weighted(
+    frames: int, window: list[int], value: torch.Tensor, kind: str, dtype: torch.dtype, like: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The frame index, weighted value and weight of each position of one window, checked
+    against the frame count and the shape of ``like`` and moved to its device."""
+    if len(window) == 0:
+        raise ValueError("a window must hold at least one frame")
+    if value.ndim == 0 or value.shape[0] != len(window):
+        raise ValueError(f"a window of {len(window)} frames needs a value of shape ({len(window)}, ...), got {tuple(value.shape)}")
+    if value.shape[1:] != like.shape[1:]:
+        raise ValueError(f"window values must all have the shape (frames, {', '.join(map(str, like.shape[1:]))}), got {tuple(value.shape)}")
+    outside = [i for i in window if not 0 <= i < frames]
+    if outside:
+        raise ValueError(f"window frames {outside} are outside 0..{frames - 1}")
+    weights = window_weights(len(window), kind).to(like.device, dtype)
+    weighted = value.to(like.device, dtype) * weights.view(-1, *[1] * (value.ndim - 1))
+    return torch.as_tensor(window, dtype=torch.long, device=like.device), weighted, weights
+
+
+def _average(sums: torch.Tensor, totals: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    uncovered = (totals == 0).nonzero().flatten().tolist()
+    if uncovered:
+        raise ValueError(_uncovered_message(uncovered, len(totals)))
+    return (sums / totals.view(-1, *[1] * (sums.ndim - 1))).to(dtype)
+
+
+def _uncovered_message(uncovered: list[int], frames: int) -> str:
+    return f"no window covered frame(s) {_ranges(uncovered)} of {frames}"
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` → ``"0-2, 5, 7-8"``."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1][-1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+# Validation
+
+
+def _check_schedule(context: int, stride: int, overlap: int) -> None:
+    _check_int("context", context, minimum=1)
+    if not _is_int(stride) or stride < 1:
+        raise ValueError(f"stride must be an integer >= 1 (levels of dilation: 3 gives 1, 2, 4), got {stride!r}")
+    if not _is_int(overlap) or not -1 <= overlap < context:
+        raise ValueError(f"overlap must be -1 (context // 4) or an integer from 0 to context - 1 = {context - 1}, got {overlap!r}")
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if not _is_int(value) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _closed_loop(value: ClosedLoop | str) -> ClosedLoop:
+    try:
+        return ClosedLoop(value)
+    except (ValueError, TypeError):
+        allowed = ", ".join(repr(mode.value) for mode in ClosedLoop)
+        raise ValueError(f"closed_loop must be a ClosedLoop or one of {allowed}, got {value!r}") from None

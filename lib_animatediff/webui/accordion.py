@@ -1,0 +1,58 @@
+"""Where each field sits in the AnimateDiff accordion (the script builds it from this and the
+fields' facts in ``params.py``). ``enable`` is the accordion's own checkbox and ``model`` heads
+it, with the module buttons; every other field appears here exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    fields: tuple[str, ...]
+
+    def __init__(self, *fields: str) -> None:
+        object.__setattr__(self, "fields", fields)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A closed sub-accordion."""
+
+    title: str
+    items: tuple[str | Row, ...]
+    img2img_only: bool = False
+
+
+HEADER = ("enable", "model")
+LAYOUT: tuple[str | Row | Section, ...] = (
+    Row("video_length", "fps", "loop_number"),
+    Row("batch_size", "stride", "overlap"),
+    "closed_loop",
+    "format",
+    Row("interp", "interp_x"),
+    Section("Video source", ("video_source", "video_path", "mask_path")),
+    Section(
+        "img2img: first and last frame",
+        (Row("latent_power", "latent_scale"), "last_frame", Row("latent_power_last", "latent_scale_last")),
+        img2img_only=True,
+    ),
+    Section(
+        "FreeInit (several sampling passes, steadier motion)",
+        ("freeinit_enable", Row("freeinit_filter", "freeinit_iters"), Row("freeinit_ds", "freeinit_dt")),
+    ),
+    Row("fuse", "travel_interp"),
+    "request_id",
+)
+
+
+def laid_out_fields(items: tuple[str | Row | Section, ...] = LAYOUT) -> Iterator[str]:
+    """Every field of ``items``, in the order they are shown."""
+    for item in items:
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, Row):
+            yield from item.fields
+        else:
+            yield from laid_out_fields(item.items)

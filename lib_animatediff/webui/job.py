@@ -1,0 +1,331 @@
+"""The life of one AnimateDiff job in the WebUI: validate → enter → sample → write → leave.
+
+A job is written against :class:`Host`, the few things it needs from A1111, which the script
+implements with A1111's own modules; here nothing imports them, so the whole life of a job is
+unit-tested with a stand-in host and processing object. A1111 calls the job from its script
+hooks, in this order:
+
+* ``start`` (``before_process``): the arguments are validated once and frozen, the final
+  values (frames from a video source, the context the module uses) set; the job's
+  :class:`UndoStack` is opened, and the job's frame folder and its wrappers of ``p.sample`` and
+  ``p.close`` are entered on it. Any error fails the job through one path: everything is undone
+  and sampling raises the error (A1111 only logs what ``before_process`` raises).
+* ``before_init`` / ``after_init`` (``process`` / ``before_process_batch``): img2img builds its
+  sampler, which copies the noise schedule, in ``p.init()``; the module's schedule is in place
+  around it.
+* ``sample`` (A1111's ``p.sample``): the WebUI's changes (noise schedule, motion modules, motion
+  LoRA modules, model-call routing, one option) are entered for the length of sampling, then
+  FreeInit's passes, if any, each one A1111's own sampling.
+* ``write`` (``postprocess``): the videos, and what the API answers.
+* ``leave`` (end of ``postprocess``, and ``p.close()``, which A1111 calls after errors too):
+  the job's stack is undone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from PIL import Image
+
+from .. import __version__
+from ..errors import AnimateDiffError, ParameterError
+from ..log import logger
+from ..media.images import decode_image
+from ..media.interpolation import FrameInterpolator
+from ..media.output_folder import safe_output_folder
+from ..media.outputs import OUTPUTS_INFO_KEY, WrittenFile, encoded_videos, outputs_info, write_videos
+from ..media.video_input import FrameFolder, VideoClip, frame_files, read_video_frames, resize_frames
+from ..media.writers import OutputSettings
+from ..model.catalog import strip_mark
+from ..model.files import find_motion_module
+from ..model.injection import MotionModuleInjection
+from ..model.noise_schedule import use_noise_schedule
+from ..params import AnimateDiffParams
+from ..sampling.freeinit import FirstNoiseLevel, FreeInitSettings, PassNoise, PassStart, run_passes
+from ..sampling.latent_mix import frame_mix_weights, mix_start_latents
+from ..sampling.plan import JobPlan, plan_job
+from ..sampling.progress import SamplingProgress
+from ..sampling.routing import ModelCallRouting
+from ..sampling.video_runner import VideoModelRunner
+from ..undo import UndoStack
+from .controlnet import feed_frames, hints_for_rows, own_frame_counts, unit_value, units_to_feed
+from .infotext import INFOTEXT_KEY, animatediff_infotext
+from .lora import LoraExtension, apply_motion_loras
+from .state import WEBUI
+from .travels import PromptTravels
+from .xyz import with_axis_values
+
+JOB_ATTRIBUTE = "_animatediff_job"  # where a job lives on A1111's processing object
+
+
+class Host(Protocol):
+    """What a job needs from the WebUI (the script implements it with A1111's modules)."""
+
+    state: Any  # progress and interrupt state: sampling_step(s), textinfo, interrupted, skipped
+
+    def model_dir(self) -> Path: ...
+    def option(self, key: str) -> Any: ...
+    def options_data(self) -> dict: ...  # the WebUI's settings, to change one for a job
+    def output_settings(self) -> OutputSettings: ...
+    def is_img2img(self, p: Any) -> bool: ...
+    def apply_schedule_overrides(self, p: Any) -> None: ...
+    def encode_image(self, p: Any, image: Image.Image) -> torch.Tensor: ...
+    def on_denoiser(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
+    def on_denoised(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
+    def is_timestep_denoiser(self, denoiser: Any) -> bool: ...
+    def interrupt(self) -> BaseException: ...
+    def lora_extension(self) -> LoraExtension | None: ...
+    def controlnet_units(self, p: Any) -> list: ...
+    def controlnet_params(self, p: Any) -> list: ...
+    def film(self) -> FrameInterpolator | None: ...
+    def short_hash(self, path: Path) -> str: ...
+    def answers_with_videos(self, p: Any) -> bool: ...
+
+
+def final_video_length(params: AnimateDiffParams, source_frames: int | None, unit_frames: Sequence[int]) -> int:
+    """The frames to make: what was asked, shortened to the video source and to the frame
+    folders ControlNet units bring (0 asked: as long as the shortest source, else one window)."""
+    lengths = [count for count in (source_frames, *unit_frames) if count]
+    if lengths and (params.video_length == 0 or params.video_length > min(lengths)):
+        return min(lengths)
+    return params.video_length
+
+
+class AnimationJob:
+    """One enabled job, from its validated parameters to its written videos."""
+
+    def __init__(
+        self, host: Host, params: AnimateDiffParams, plan: JobPlan, model_path: Path, travel: PromptTravels, video: VideoClip | None
+    ):
+        self.host = host
+        self.params = params
+        self.plan = plan
+        self.model_path = model_path
+        self.travel = travel
+        self.video = video
+        self.freeinit = FreeInitSettings.from_params(params)
+        self.stack = UndoStack()
+        self.outputs: list[WrittenFile] = []
+
+    # ------------------------------------------------------------------ validate → enter
+
+    @classmethod
+    def start(cls, host: Host, p: Any, args: Sequence[Any]) -> AnimationJob | None:
+        """The job of ``p``'s AnimateDiff arguments, entered; None when AnimateDiff is off.
+
+        On an error nothing stays changed and ``p.sample`` raises it, so the request fails with
+        the message (HTTP 422 for arguments, see ``errors.py``) and the WebUI keeps serving.
+        """
+        stack = UndoStack()
+        try:
+            params = with_axis_values(AnimateDiffParams.from_args(args), p)
+            if not params.enable:
+                return None
+            job = cls._validated(host, p, params)
+            job.stack = stack
+            job._enter(p)
+            return job
+        except Exception as error:  # noqa: BLE001 - whatever failed, nothing stays changed and the job fails
+            stack.undo_all()
+            _fail_sampling(p, error)
+            return None
+
+    @classmethod
+    def _validated(cls, host: Host, p: Any, params: AnimateDiffParams) -> AnimationJob:
+        path = find_motion_module(host.model_dir(), strip_mark(params.model))
+        video = _read_video_source(params)
+        if video is not None and params.last_frame is not None and host.is_img2img(p):
+            raise ParameterError(
+                "AnimateDiff argument 'last_frame' is for img2img from one image (the main image is the first frame); "
+                "with a video source every frame starts from its own video frame: leave last_frame empty"
+            )
+        unit_frames = own_frame_counts(host.controlnet_units(p), lambda folder: len(frame_files(folder)) if folder.is_dir() else 0)
+        params = dataclasses.replace(params, video_length=final_video_length(params, video and video.frame_count, unit_frames))
+        plan = plan_job(params, WEBUI.motion_modules(path))
+        model = path.relative_to(host.model_dir()).as_posix()
+        params = dataclasses.replace(params, model=model, video_length=plan.frames, batch_size=plan.context)
+        return cls(host, params, plan, path, PromptTravels.of(p, plan.frames), video)
+
+    def _enter(self, p: Any) -> None:
+        stack = self.stack
+        if self.video is not None:
+            self._use_video_frames(p, self.video)
+        self.travel.give_frames_their_prompts(p)
+        p.batch_size = self.plan.frames
+        p.do_not_save_grid = True
+        model_hash = self.host.short_hash(self.model_path)
+        p.extra_generation_params[INFOTEXT_KEY] = animatediff_infotext(self.params, model_hash, __version__, self.host.is_img2img(p))
+        sample, close = p.sample, p.close
+        stack.set_attr(p, "sample", lambda *args, **kwargs: self.sample(p, sample, *args, **kwargs))
+        stack.set_attr(p, "close", lambda: self._close(p, close))
+        stack.set_attr(p, JOB_ATTRIBUTE, self)
+
+    def _use_video_frames(self, p: Any, video: VideoClip) -> None:
+        """Video to video: the source's frames, resized to the job, are kept for the job in a
+        frame folder (removed when the job leaves, unless settings keep it); in img2img they are
+        the frames' init images, and ControlNet units without an input of their own take them."""
+        frames = resize_frames(video.frames[: self.plan.frames], p.width, p.height)
+        extract_to = self.host.option("animatediff_frame_extract_path") or None
+        keep = bool(self.host.option("animatediff_keep_extracted_frames"))
+        folder = self.stack.enter_context(FrameFolder(Path(extract_to) if extract_to else None, keep=keep))
+        folder.save(frames)
+        logger.info("video source: %d frames at %s fps from %s", len(frames), video.fps, video.source)
+        if self.host.is_img2img(p):
+            p.init_images = frames
+        masks = Path(self.params.mask_path) if self.params.mask_path else None
+        for unit in units_to_feed(self.host.controlnet_units(p)):
+            feed_frames(unit, folder.path, masks)
+            logger.info("ControlNet unit %s takes the video's frames", unit_value(unit, "model", "?"))
+
+    # ------------------------------------------------------------------ img2img's sampler
+
+    def before_init(self, p: Any) -> None:
+        """img2img builds its sampler, which copies the noise schedule, in ``p.init()``, before
+        sampling: the module's schedule is in place from here to the first batch."""
+        self.travel.show_original_prompts(p)
+        if self.host.is_img2img(p):
+            self._use_module_schedule(p, WEBUI.begin())
+
+    def after_init(self) -> None:
+        WEBUI.end()
+
+    def _use_module_schedule(self, p: Any, changes: UndoStack) -> None:
+        """The motion module's noise schedule, with the WebUI's overrides (zero terminal SNR, …) on top."""
+        schedule = WEBUI.motion_modules(self.model_path).family.noise_schedule.alphas_cumprod()
+        use_noise_schedule(changes, p.sd_model, schedule, lambda: self.host.apply_schedule_overrides(p))
+
+    # ------------------------------------------------------------------ sample
+
+    def sample(self, p: Any, original_sample: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A1111's sampling, with the motion modules in the UNet, once per FreeInit pass."""
+        if getattr(p, "init_latent", None) is not None and self.video is None:
+            self._mix_start_latents(p)
+        with WEBUI.changes() as changes:
+            progress = self._enter_sampling(p, changes)
+            level = FirstNoiseLevel()
+            pass_noise: list[PassNoise] = []
+            if self.freeinit.enable:
+                timesteps = lambda params: self.host.is_timestep_denoiser(params.denoiser)  # noqa: E731
+                record = lambda params: level.record(  # noqa: E731
+                    float(params.sigma.flatten()[0]), p.sd_model.alphas_cumprod if timesteps(params) else None
+                )
+                changes.callback("remove FreeInit's denoiser callback", self.host.on_denoiser(record))
+
+            def sample_pass(number: int, noise: torch.Tensor | None) -> Any:
+                progress.pass_number = number
+                level.sigma = None
+                with UndoStack() as this_pass:
+                    if self.freeinit.enable:
+                        pass_noise.append(PassNoise(p.rng, noise))  # hands out the pass's start, records it
+                        this_pass.set_attr(p, "rng", pass_noise[-1])
+                    if number < progress.passes - 1 and getattr(p, "enable_hr", False):
+                        this_pass.set_attr(p, "enable_hr", False)  # hires fix only after the last pass
+                    return original_sample(*args, **kwargs)
+
+            def pass_start() -> PassStart:
+                if pass_noise[-1].first is None:
+                    raise AnimateDiffError("FreeInit: the sampler drew no noise, so the pass has no start")
+                return PassStart(getattr(p, "init_latent", None), level.read(), pass_noise[-1].first)
+
+            return run_passes(self.freeinit, self.plan.frames, int(p.seeds[0]), sample_pass, pass_start, lambda: progress.stopped)
+
+    def _enter_sampling(self, p: Any, changes: UndoStack) -> SamplingProgress:
+        """Everything sampling changes in the WebUI, on ``changes``: the module's noise schedule,
+        the motion modules (and motion LoRA modules) in the UNet, every model call through the
+        video runner, and whole videos per call (``batch_cond_uncond``)."""
+        host, plan = self.host, self.plan
+        modules = WEBUI.motion_modules(self.model_path)
+        self._use_module_schedule(p, changes)
+        injection = changes.enter_context(MotionModuleInjection(p.sd_model.model.diffusion_model, modules))
+        lora = host.lora_extension()
+        if lora is not None:
+            apply_motion_loras(changes, modules, lora)
+        progress = SamplingProgress(host.state, host.interrupt, self.freeinit.iterations if self.freeinit.enable else 1)
+        control = host.controlnet_params(p)
+        runner = VideoModelRunner(
+            injection, plan.schedule, plan.frames,
+            videos_per_call=None if host.option("batch_cond_uncond") else 1, fuse=self.params.fuse, on_window=progress.window,
+            around_call=(lambda index: hints_for_rows(control, index, plan.frames)) if control else None,
+        )  # fmt: skip
+        routing = ModelCallRouting(
+            runner, progress, self.travel.routing(self.params.closed_loop_mode.loops_prompts, self.params.travel_interp)
+        )
+        apply_model = p.sd_model.apply_model
+        changes.set_attr(p.sd_model, "apply_model", lambda x, t, cond, *a, **kw: runner(apply_model, x, t, cond, *a, **kw))
+        changes.callback("remove the denoiser callback", host.on_denoiser(routing.before_step))
+        changes.callback("remove the denoised callback", host.on_denoised(routing.after_step))
+        # Motion modules need whole videos per model call; the runner follows the user's memory
+        # preference by running one video at a time when it is off.
+        changes.set_item(host.options_data(), "batch_cond_uncond", True)
+        return progress
+
+    def _mix_start_latents(self, p: Any) -> None:
+        """img2img: the main image is the first frame, the optional last frame the last; the
+        frames between start from a mix of them and noise (latent power / scale)."""
+        params = self.params
+        image = decode_image(params.last_frame, "last_frame")
+        last = None if image is None else self.host.encode_image(p, image).to(p.init_latent.device, p.init_latent.dtype)
+        w_first, w_last = frame_mix_weights(
+            self.plan.frames, params.latent_power, params.latent_scale, params.latent_power_last, params.latent_scale_last, last is not None
+        )
+        generator = torch.Generator().manual_seed(int(p.seeds[0]))
+        noise = torch.randn(p.init_latent.shape, generator=generator).to(p.init_latent.device, p.init_latent.dtype)
+        p.init_latent = mix_start_latents(p.init_latent[0], last, noise, w_first.to(noise.device), w_last.to(noise.device))
+
+    # ------------------------------------------------------------------ write → leave
+
+    def write(self, p: Any, processed: Any) -> None:
+        """The videos of the decoded frames, the files listed in the generation info, and for
+        an API client the encoded videos (then the frames, when PNG was asked) as ``images``."""
+        self.travel.show_original_results(processed)
+        state = self.host.state
+        if (state.interrupted or state.skipped) and not self.host.option("save_incomplete_images"):
+            logger.info("not saving the animation of an interrupted job (Settings: save incomplete images)")
+            return
+        frames = processed.images[processed.index_of_first_image :]
+        outputs_root = Path(p.outpath_samples).parent
+        default = Path(Path(p.outpath_samples).name, "AnimateDiff", datetime.date.today().isoformat())
+        folder = safe_output_folder(outputs_root, self.host.option("animatediff_outdir"), default)
+        film = self.host.film() if self.params.interp == "FILM" else None
+        seeds = processed.all_seeds or [p.seed] * len(frames)
+        self.outputs = write_videos(frames, processed.infotexts, seeds, self.params, self.plan, folder, self.host.output_settings(), film)
+        for file in self.outputs:
+            logger.info("saved %s", file.path)
+        listed = outputs_info(self.outputs, outputs_root)
+        processed.extra_generation_params = {**processed.extra_generation_params, OUTPUTS_INFO_KEY: listed}
+        if self.host.answers_with_videos(p):
+            whole = frames[: len(frames) // self.plan.frames * self.plan.frames]
+            processed.images = encoded_videos(self.outputs) + (list(whole) if "PNG" in self.params.format else [])
+
+    def leave(self) -> None:
+        """Undo everything the job entered (idempotent)."""
+        WEBUI.end()
+        self.stack.undo_all()
+
+    def _close(self, p: Any, close: Callable[[], None]) -> None:
+        try:
+            self.leave()
+        finally:
+            close()
+
+
+def _read_video_source(params: AnimateDiffParams) -> VideoClip | None:
+    """The frames of the video source or frame folder, at most the frames asked for."""
+    source = params.video_source or params.video_path
+    if not source:
+        return None
+    return read_video_frames(Path(source), max_frames=params.video_length or None)
+
+
+def _fail_sampling(p: Any, error: Exception) -> None:
+    logger.error("%s", error)
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise error
+
+    p.sample = fail

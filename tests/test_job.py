@@ -1,0 +1,370 @@
+"""The life of a job (lib_animatediff/webui/job.py) with a stand-in WebUI: a small ldm UNet, a
+processing object that samples the way A1111's does (noise from ``p.rng``, denoiser callbacks
+before and after each step, the model through ``sd_model.apply_model``), and a host that
+records what the job registers. The real WebUI's suite (tests/webui) runs the same job in A1111."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from conftest import SD15_CHANNELS
+from PIL import Image
+
+from lib_animatediff.devtools.random_weights import random_motion_modules, save_motion_modules
+from lib_animatediff.devtools.tiny_unet import CONTEXT_DIM, build_unet
+from lib_animatediff.errors import ParameterError
+from lib_animatediff.media.writers import OutputSettings
+from lib_animatediff.model.families import SD15_ANIMATEDIFF_SCHEDULE, SDXL_STANDARD_SCHEDULE, V2, BaseModel
+from lib_animatediff.model.injection import SplicedMotionModule
+from lib_animatediff.params import AnimateDiffParams
+from lib_animatediff.webui.job import JOB_ATTRIBUTE, AnimationJob, final_video_length
+from lib_animatediff.webui.state import WEBUI
+
+CHECKPOINT_SCHEDULE = SDXL_STANDARD_SCHEDULE.alphas_cumprod()  # SD 1.5's: scaled-linear 0.00085 → 0.012
+MODULE_SCHEDULE = SD15_ANIMATEDIFF_SCHEDULE.alphas_cumprod()
+MODULE = "mm_v2_tiny.safetensors"
+
+
+class Host:
+    """Stands in for the script's A1111 adapter; records the callbacks a job registers."""
+
+    def __init__(self, model_dir: Path, **options: Any) -> None:
+        self.state = SimpleNamespace(interrupted=False, skipped=False, sampling_step=0, sampling_steps=0, textinfo="")
+        self._model_dir = model_dir
+        self.data = {"batch_cond_uncond": False, "save_incomplete_images": False, **options}
+        self.denoiser_callbacks: list = []
+        self.denoised_callbacks: list = []
+
+    def model_dir(self) -> Path:
+        return self._model_dir
+
+    def option(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def options_data(self) -> dict:
+        return self.data
+
+    def output_settings(self) -> OutputSettings:
+        return OutputSettings(gif_palette=False)
+
+    def is_img2img(self, p: Any) -> bool:
+        return hasattr(p, "init_images")
+
+    def apply_schedule_overrides(self, p: Any) -> None:
+        """As A1111's: the working schedule from the original, here with a marker in the last step."""
+        p.sd_model.alphas_cumprod = p.sd_model.alphas_cumprod_original.clone()
+        p.sd_model.alphas_cumprod[-1] = 0.5
+
+    def encode_image(self, p: Any, image: Image.Image) -> torch.Tensor:
+        return torch.full((4, 8, 8), 3.0)
+
+    def on_denoiser(self, callback: Any) -> Any:
+        self.denoiser_callbacks.append(callback)
+        return lambda: self.denoiser_callbacks.remove(callback)
+
+    def on_denoised(self, callback: Any) -> Any:
+        self.denoised_callbacks.append(callback)
+        return lambda: self.denoised_callbacks.remove(callback)
+
+    def is_timestep_denoiser(self, denoiser: Any) -> bool:
+        return False
+
+    def interrupt(self) -> BaseException:
+        return KeyboardInterrupt()
+
+    def lora_extension(self) -> None:
+        return None
+
+    def controlnet_units(self, p: Any) -> list:
+        return []
+
+    def controlnet_params(self, p: Any) -> list:
+        return []
+
+    def film(self) -> None:
+        return None
+
+    def short_hash(self, path: Path) -> str:
+        return "0123456789"
+
+    def answers_with_videos(self, p: Any) -> bool:
+        return True
+
+
+class Noise:
+    """Like A1111's ImageRNG: a new batch of unit noise per draw, one latent per image of the batch."""
+
+    def __init__(self, p: Processing) -> None:
+        self.p = p
+        self.generator = torch.Generator().manual_seed(p.seed)
+        self.draws = 0
+
+    def next(self) -> torch.Tensor:
+        self.draws += 1
+        return torch.randn((self.p.batch_size, 4, 8, 8), generator=self.generator)
+
+
+class Processing:
+    """Like A1111's txt2img processing object, as far as a job touches it."""
+
+    SIGMAS = (10.0, 5.0, 0.0)
+
+    def __init__(self, host: Host, unet: torch.nn.Module, tmp: Path, prompt: str = "a fox") -> None:
+        self.host, self.unet = host, unet
+        self.prompt, self.negative_prompt, self.n_iter, self.batch_size = prompt, "", 1, 1
+        self.width = self.height = 64
+        self.seed, self.seeds = 5, [5]
+        self.extra_generation_params: dict = {}
+        self.outpath_samples = str(tmp / "outputs" / "txt2img-images")
+        self.enable_hr, self.init_latent, self.closed = False, None, 0
+        self.rng = Noise(self)
+        self.sd_model = SimpleNamespace(
+            alphas_cumprod=CHECKPOINT_SCHEDULE.clone(), alphas_cumprod_original=CHECKPOINT_SCHEDULE.clone(),
+            model=SimpleNamespace(diffusion_model=unet), apply_model=self._apply_model,
+        )  # fmt: skip
+        self.during: list[dict] = []  # what sampling saw, once per pass
+
+    def _apply_model(self, x: torch.Tensor, t: torch.Tensor, cond: dict) -> torch.Tensor:
+        return self.unet(x, t, context=cond["c_crossattn"][0])
+
+    def sample(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        frames = self.batch_size
+        self.during.append(
+            {
+                "spliced": sum(isinstance(m, SplicedMotionModule) for m in self.unet.modules()),
+                "schedule": self.sd_model.alphas_cumprod.clone(),
+                "batch_cond_uncond": self.host.data["batch_cond_uncond"],
+                "callbacks": (len(self.host.denoiser_callbacks), len(self.host.denoised_callbacks)),
+            }
+        )
+        x = self.rng.next() * self.SIGMAS[0]
+        self.during[-1]["start"] = x / self.SIGMAS[0]
+        generator = torch.Generator().manual_seed(1)
+        cond, uncond = torch.randn(1, 5, CONTEXT_DIM, generator=generator), torch.randn(1, 5, CONTEXT_DIM, generator=generator)
+        for step, (sigma, following) in enumerate(zip(self.SIGMAS, self.SIGMAS[1:])):
+            params = SimpleNamespace(
+                x=torch.cat([x, x]), sigma=torch.full((2 * frames,), sigma), image_cond=torch.zeros(2 * frames, 5, 1, 1),
+                text_cond=cond.repeat(frames, 1, 1), text_uncond=uncond.repeat(frames, 1, 1), denoiser=SimpleNamespace(step=step),
+                sampling_step=step, total_sampling_steps=2,
+            )  # fmt: skip
+            for callback in list(self.host.denoiser_callbacks):
+                callback(params)
+            conditioning = {"c_crossattn": [torch.cat([params.text_cond, params.text_uncond])]}
+            out = self.sd_model.apply_model(params.x / (sigma**2 + 1) ** 0.5, torch.full((2 * frames,), 500), conditioning)
+            for callback in list(self.host.denoised_callbacks):
+                callback(SimpleNamespace(x=out))
+            eps_cond, eps_uncond = out.chunk(2)
+            denoised = x - sigma * (eps_uncond + 7 * (eps_cond - eps_uncond))
+            x = denoised + (x - denoised) / sigma * following
+        return x
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@pytest.fixture(scope="module")
+def unet() -> torch.nn.Module:
+    return build_unet(BaseModel.SD15, SD15_CHANNELS, seed=3)
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "motion_modules"
+    folder.mkdir()
+    save_motion_modules(random_motion_modules(V2, SD15_CHANNELS, seed=4), folder / MODULE)
+    return folder
+
+
+def args(**values: Any) -> list[dict]:
+    return [{"enable": True, "model": MODULE, "video_length": 4, "batch_size": 4, "format": ["GIF", "PNG"], **values}]
+
+
+def assert_webui_as_before(p: Processing, host: Host) -> None:
+    assert not any(isinstance(m, SplicedMotionModule) for m in p.unet.modules())
+    assert torch.equal(p.sd_model.alphas_cumprod, CHECKPOINT_SCHEDULE) and torch.equal(
+        p.sd_model.alphas_cumprod_original, CHECKPOINT_SCHEDULE
+    )
+    assert (
+        p.sd_model.apply_model == p._apply_model
+        and "apply_model" not in vars(p.sd_model)
+        or vars(p.sd_model)["apply_model"] == p._apply_model
+    )
+    assert host.data["batch_cond_uncond"] is False and not host.denoiser_callbacks and not host.denoised_callbacks
+    assert not WEBUI.active
+
+
+def test_a_job_samples_with_the_module_in_and_leaves_the_webui_as_it_was(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    job = AnimationJob.start(host, p, args())
+    assert getattr(p, JOB_ATTRIBUTE) is job and p.batch_size == 4
+    assert "AnimateDiff" in p.extra_generation_params and "context: 4" in p.extra_generation_params["AnimateDiff"]
+    samples = p.sample()
+    assert samples.shape == (4, 4, 8, 8) and torch.isfinite(samples).all()
+    seen = p.during[0]
+    assert (
+        seen["spliced"] == len(list(random_motion_modules(V2, SD15_CHANNELS).blocks()))
+        and seen["batch_cond_uncond"] is True
+        and seen["callbacks"] == (1, 1)
+    )
+    expected = MODULE_SCHEDULE.clone()
+    expected[-1] = 0.5  # the WebUI's override, on top of the module's schedule
+    assert torch.equal(seen["schedule"], expected)
+    assert_webui_as_before(p, host)  # sampling's changes end with sampling
+
+    p.close()
+    assert p.closed == 1 and not hasattr(p, JOB_ATTRIBUTE) and "sample" not in vars(p) and "close" not in vars(p)
+
+
+def test_the_motion_module_changes_the_video(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    plain = Processing(host, unet, tmp_path)
+    plain.batch_size = 4
+    with torch.no_grad():
+        without = plain.sample()
+    p = Processing(host, unet, tmp_path)
+    AnimationJob.start(host, p, args())
+    with torch.no_grad():
+        animated = p.sample()
+    assert (animated - without).abs().mean() > 1e-3
+
+
+def test_freeinit_passes_start_each_from_the_reinitialised_noise(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    AnimationJob.start(host, p, args(freeinit_enable=True, freeinit_iters=3))
+    with torch.no_grad():
+        p.sample()
+    assert len(p.during) == 3 and [seen["callbacks"] for seen in p.during] == [(2, 1)] * 3  # FreeInit reads the noise level too
+    starts = [seen["start"] for seen in p.during]
+    assert not torch.equal(starts[0], starts[1]) and not torch.equal(starts[1], starts[2])
+    assert p.rng.draws == 1  # only pass 1 draws the seed's noise; later passes are handed theirs
+    assert "freeinit passes: 3" in p.extra_generation_params["AnimateDiff"]
+    assert_webui_as_before(p, host)
+
+
+def test_an_error_in_sampling_undoes_every_change(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    AnimationJob.start(host, p, args())
+
+    def broken(*a: Any, **kw: Any) -> None:
+        raise RuntimeError("sampler broke")
+
+    p.unet.register_forward_pre_hook(lambda module, inputs: broken())
+    try:
+        with pytest.raises(RuntimeError, match="sampler broke"):
+            p.sample()
+    finally:
+        p.unet._forward_pre_hooks.clear()
+    assert_webui_as_before(p, host)
+
+
+@pytest.mark.parametrize(
+    "values, words",
+    [
+        ({"stride": 0}, "'stride'"),
+        ({"model": "absent.safetensors"}, "absent.safetensors"),
+        ({"batch_size": 64}, "at most 32 frames"),
+        ({"format": []}, "'format'"),
+        ({"request_id": "../x"}, "'request_id'"),
+    ],
+)
+def test_bad_arguments_fail_the_job_with_422_and_change_nothing(unet, model_dir, tmp_path, values, words):
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    assert AnimationJob.start(host, p, args(**values)) is None
+    with pytest.raises(Exception, match=words) as error:
+        p.sample()
+    assert error.value.status_code == 422 and words in error.value.detail
+    assert p.batch_size == 1 and not p.extra_generation_params and not hasattr(p, JOB_ATTRIBUTE)
+
+
+def test_a_positional_list_that_is_not_the_documented_one_is_refused(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    AnimationJob.start(host, p, [16, 8, True])
+    with pytest.raises(ParameterError, match="dict of named arguments or the positional list"):
+        p.sample()
+
+
+def test_off_is_no_job(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    assert AnimationJob.start(host, p, [False]) is None and AnimationJob.start(host, p, args(enable=False)) is None
+    assert "sample" not in vars(p) and p.batch_size == 1
+
+
+def test_a_video_source_sets_the_length_and_its_frames_leave_with_the_job(unet, model_dir, tmp_path):
+    source = tmp_path / "frames"
+    source.mkdir()
+    for number in range(5):
+        Image.fromarray(np.full((32, 32, 3), 40 * number, dtype=np.uint8)).save(source / f"{number:03d}.png")
+    extract = tmp_path / "extract"
+    host = Host(model_dir, animatediff_frame_extract_path=str(extract), animatediff_keep_extracted_frames=False)
+    p = Processing(host, unet, tmp_path)
+    p.init_images = [Image.new("RGB", (64, 64))]  # img2img
+    job = AnimationJob.start(host, p, args(video_length=0, video_path=str(source)))
+    assert job.params.video_length == 5 and job.plan.frames == 5 and p.batch_size == 5
+    assert len(p.init_images) == 5 and p.init_images[0].size == (64, 64)
+    folders = list(extract.iterdir())
+    assert len(folders) == 1 and len(list(folders[0].iterdir())) == 5
+    p.close()
+    assert not any(extract.iterdir())
+
+
+def test_a_last_frame_with_a_video_source_is_refused(unet, model_dir, tmp_path):
+    source = tmp_path / "frames"
+    source.mkdir()
+    Image.new("RGB", (32, 32)).save(source / "000.png")
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    p.init_images = [Image.new("RGB", (64, 64))]
+    AnimationJob.start(host, p, args(video_path=str(source), last_frame=Image.new("RGB", (64, 64))))
+    with pytest.raises(ParameterError, match="video source"):
+        p.sample()
+
+
+def test_img2img_has_the_module_schedule_around_init(unet, model_dir, tmp_path):
+    """A1111 builds the img2img sampler in p.init(), between process and the first batch."""
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    p.init_images = [Image.new("RGB", (64, 64))]
+    job = AnimationJob.start(host, p, args())
+    job.before_init(p)
+    assert torch.equal(p.sd_model.alphas_cumprod_original, MODULE_SCHEDULE) and WEBUI.active
+    job.after_init()
+    assert torch.equal(p.sd_model.alphas_cumprod_original, CHECKPOINT_SCHEDULE) and not WEBUI.active
+    job.leave()
+
+
+def test_write_saves_each_video_and_answers_with_them(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    job = AnimationJob.start(host, p, args())
+    frames = [Image.new("RGB", (64, 64), (30 * i, 0, 0)) for i in range(8)]  # two videos of a batch count of 2
+    processed = SimpleNamespace(
+        images=frames, index_of_first_image=0, all_seeds=[5] * 4 + [6] * 4, infotexts=["a"] * 4 + ["b"] * 4, extra_generation_params={},
+        prompt="", negative_prompt="", all_prompts=[""], all_negative_prompts=[""],
+    )  # fmt: skip
+    job.write(p, processed)
+    job.leave()
+    written = sorted(path.name for path in (tmp_path / "outputs").rglob("*.gif"))
+    assert [name.split("-")[1] for name in written] == ["5.gif", "6.gif"]
+    listed = processed.extra_generation_params["AnimateDiff outputs"]
+    assert [entry["format"] for entry in listed] == ["GIF"] + ["PNG"] * 4 + ["GIF"] + ["PNG"] * 4
+    assert len(processed.images) == 2 + 8 and isinstance(processed.images[0], str)  # the encoded GIFs, then the frames
+
+
+def test_final_video_length_follows_the_shortest_source():
+    params = AnimateDiffParams(video_length=0)
+    assert final_video_length(params, None, []) == 0
+    assert final_video_length(params, 12, [20, 9]) == 9
+    assert final_video_length(dataclasses.replace(params, video_length=10), 12, []) == 10
+    assert final_video_length(dataclasses.replace(params, video_length=16), 12, [0]) == 12
