@@ -113,11 +113,12 @@ class A1111:
     def short_hash(self, path: Path) -> str:
         return WEBUI.short_hash(path, EXTENSION_DIR / "cache" / "hashes.json")
 
-    def answers_with_videos(self, p: Any) -> bool:
-        """API answers carry the videos; the X/Y/Z plot draws each cell from ``images[0]``, so
-        its jobs keep their frames even when the plot runs through the API."""
-        in_xyz_grid = any(Path(frame.filename).name == "xyz_grid.py" for frame in traceback.extract_stack())
-        return bool(getattr(p, "is_api", False)) and not in_xyz_grid
+    def is_api(self, p: Any) -> bool:
+        return bool(getattr(p, "is_api", False))
+
+    def inside_xyz_grid(self) -> bool:
+        """The X/Y/Z plot draws each cell from its first image, so its jobs keep their frames."""
+        return any(Path(frame.filename).name == "xyz_grid.py" for frame in traceback.extract_stack())
 
 
 HOST = A1111()

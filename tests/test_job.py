@@ -93,8 +93,11 @@ class Host:
     def short_hash(self, path: Path) -> str:
         return "0123456789"
 
-    def answers_with_videos(self, p: Any) -> bool:
-        return True
+    def is_api(self, p: Any) -> bool:
+        return getattr(p, "is_api", False)
+
+    def inside_xyz_grid(self) -> bool:
+        return False
 
 
 class Noise:
@@ -344,14 +347,16 @@ def test_img2img_has_the_module_schedule_around_init(unet, model_dir, tmp_path):
     job.leave()
 
 
-def test_write_saves_each_video_and_answers_with_them(unet, model_dir, tmp_path):
+@pytest.mark.parametrize("api", [True, False], ids=["api", "ui"])
+def test_write_saves_each_video_and_shows_it(unet, model_dir, tmp_path, api):
     host = Host(model_dir)
     p = Processing(host, unet, tmp_path)
+    p.is_api = api
     job = AnimationJob.start(host, p, args())
     frames = [Image.new("RGB", (64, 64), (30 * i, 0, 0)) for i in range(8)]  # two videos of a batch count of 2
     processed = SimpleNamespace(
         images=frames, index_of_first_image=0, all_seeds=[5] * 4 + [6] * 4, infotexts=["a"] * 4 + ["b"] * 4, extra_generation_params={},
-        prompt="", negative_prompt="", all_prompts=[""], all_negative_prompts=[""],
+        prompt="", negative_prompt="", all_prompts=[""], all_negative_prompts=[""], comments="",
     )  # fmt: skip
     job.write(p, processed)
     job.leave()
@@ -359,7 +364,12 @@ def test_write_saves_each_video_and_answers_with_them(unet, model_dir, tmp_path)
     assert [name.split("-")[1] for name in written] == ["5.gif", "6.gif"]
     listed = processed.extra_generation_params["AnimateDiff outputs"]
     assert [entry["format"] for entry in listed] == ["GIF"] + ["PNG"] * 4 + ["GIF"] + ["PNG"] * 4
-    assert len(processed.images) == 2 + 8 and isinstance(processed.images[0], str)  # the encoded GIFs, then the frames
+    assert len(processed.images) == 2 + 8  # the two animations first, then the frames
+    if api:
+        assert all(isinstance(item, str) for item in processed.images[:2])  # base64 of each GIF
+    else:
+        assert [Path(item.already_saved_as).name for item in processed.images[:2]] == written
+        assert processed.infotexts == ["a", "b"] + ["a"] * 4 + ["b"] * 4
 
 
 def test_final_video_length_follows_the_shortest_source():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from lib_animatediff.sampling.progress import SamplingProgress
 
@@ -36,3 +37,16 @@ def test_an_interrupt_stops_before_the_next_window(flag):
     assert progress.stopped
     with pytest.raises(RuntimeError, match="stop"):
         progress.window(0, 0, 2)
+
+
+def test_the_live_preview_shows_the_frames_of_the_window_being_denoised():
+    every = torch.arange(8).view(8, 1).float()  # the last step's prediction, as the WebUI stored it
+    progress = SamplingProgress(state(current_latent=every), KeyboardInterrupt, frames=8)
+    progress.total_steps = 2
+    progress.window(1, 0, 2, [0, 1, 2, 3])
+    assert progress.state.current_latent.flatten().tolist() == [0, 1, 2, 3]
+    progress.window(1, 1, 2, [4, 5, 6, 7])
+    assert progress.state.current_latent.flatten().tolist() == [4, 5, 6, 7]  # still from the whole video's prediction
+    alone = SamplingProgress(state(current_latent=every), KeyboardInterrupt, frames=8)
+    alone.window(0, 0, 1, list(range(8)))
+    assert alone.state.current_latent is every  # one window: the WebUI's own preview of every frame

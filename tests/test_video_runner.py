@@ -190,8 +190,9 @@ def test_windows_of_a_frame_independent_model_change_nothing():
 def test_on_window_sees_every_window_and_can_stop_sampling(unet):
     seen = []
 
-    def on_window(step, window, windows):
+    def on_window(step, window, windows, frames):
         seen.append((step, window, windows))
+        assert frames == schedule.windows(12, 5)[window]
         if window == 1:
             raise KeyboardInterrupt
 

@@ -56,12 +56,12 @@ def write_videos(
     another, each frame with its infotext and seed), saved in the job's formats into ``folder``
     as ``NNNNN-SEED[-REQUEST_ID].<format>``; the files written."""
     written: list[WrittenFile] = []
-    for first in range(0, len(frames) - plan.frames + 1, plan.frames):
-        video, fps = frames_to_save(frames[first : first + plan.frames], params, plan, film)
+    for video, first in enumerate(range(0, len(frames) - plan.frames + 1, plan.frames)):
+        frames_of_video, fps = frames_to_save(frames[first : first + plan.frames], params, plan, film)
         seed = int(seeds[first])
         meta = VideoMeta(fps=fps, loop=params.loop_number, infotext=infotexts[first])
-        paths = write_animation(video, folder, next_stem(folder, seed, params.request_id), params.format, meta, settings)
-        written += [WrittenFile(path, len(video), fps, seed) for path in paths]
+        paths = write_animation(frames_of_video, folder, next_stem(folder, seed, params.request_id), params.format, meta, settings)
+        written += [WrittenFile(path, len(frames_of_video), fps, seed, video) for path in paths]
     return written
 
 
@@ -74,6 +74,7 @@ class WrittenFile:
     frames: int
     fps: float
     seed: int
+    video: int = 0  # which of the job's videos (batch count) it holds
 
     @property
     def format(self) -> str:

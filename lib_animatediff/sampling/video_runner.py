@@ -82,8 +82,9 @@ class VideoModelRunner:
     """Calls a model (``apply_model``-like: ``model(x, t, cond, ...)``) window by window.
 
     ``videos_per_call`` limits how many videos share one model call (None: all of them);
-    ``on_window(step, window, windows)`` runs before each window, so the WebUI can show
-    progress and stop at an interrupt by raising. ``around_call(index)`` wraps each model
+    ``on_window(step, number, windows, frames)`` runs before each window (``frames``: its frame
+    indices), so the WebUI can show progress and the window's frames, and stop at an interrupt
+    by raising. ``around_call(index)`` wraps each model
     call made of rows ``index`` of the sampler's call (ControlNet narrows its hints there).
     """
 
@@ -92,7 +93,7 @@ class VideoModelRunner:
     frames: int
     videos_per_call: int | None = None
     fuse: str = "flat"
-    on_window: Callable[[int, int, int], None] | None = None
+    on_window: Callable[[int, int, int, list[int]], None] | None = None
     around_call: Callable[[torch.Tensor], ContextManager[None]] | None = None
     # what the sampler says about the coming calls; updated before every step
     step: int = 0
@@ -108,7 +109,7 @@ class VideoModelRunner:
         fused = [WindowAccumulator(self.frames, self.fuse) for _ in videos]
         for number, window in enumerate(windows):
             if self.on_window is not None:
-                self.on_window(self.step, number, len(windows))
+                self.on_window(self.step, number, len(windows), window)
             for first in range(0, len(videos), per_call):
                 group = range(first, min(first + per_call, len(videos)))
                 index = torch.cat([videos[v][window] for v in group])

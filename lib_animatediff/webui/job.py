@@ -38,7 +38,7 @@ from ..log import logger
 from ..media.images import decode_image
 from ..media.interpolation import FrameInterpolator
 from ..media.output_folder import safe_output_folder
-from ..media.outputs import OUTPUTS_INFO_KEY, WrittenFile, encoded_videos, outputs_info, write_videos
+from ..media.outputs import OUTPUTS_INFO_KEY, WrittenFile, outputs_info, write_videos
 from ..media.video_input import FrameFolder, VideoClip, frame_files, read_video_frames, resize_frames
 from ..media.writers import OutputSettings
 from ..model.catalog import strip_mark
@@ -54,6 +54,7 @@ from ..sampling.routing import ModelCallRouting
 from ..sampling.video_runner import VideoModelRunner
 from ..undo import UndoStack
 from .controlnet import feed_frames, hints_for_rows, own_frame_counts, unit_value, units_to_feed
+from .gallery import answer_api, show_in_gallery
 from .infotext import INFOTEXT_KEY, animatediff_infotext
 from .lora import LoraExtension, apply_motion_loras
 from .state import WEBUI
@@ -84,7 +85,8 @@ class Host(Protocol):
     def controlnet_params(self, p: Any) -> list: ...
     def film(self) -> FrameInterpolator | None: ...
     def short_hash(self, path: Path) -> str: ...
-    def answers_with_videos(self, p: Any) -> bool: ...
+    def is_api(self, p: Any) -> bool: ...
+    def inside_xyz_grid(self) -> bool: ...
 
 
 def final_video_length(params: AnimateDiffParams, source_frames: int | None, unit_frames: Sequence[int]) -> int:
@@ -245,7 +247,7 @@ class AnimationJob:
         lora = host.lora_extension()
         if lora is not None:
             apply_motion_loras(changes, modules, lora)
-        progress = SamplingProgress(host.state, host.interrupt, self.freeinit.iterations if self.freeinit.enable else 1)
+        progress = SamplingProgress(host.state, host.interrupt, self.freeinit.iterations if self.freeinit.enable else 1, plan.frames)
         control = host.controlnet_params(p)
         runner = VideoModelRunner(
             injection, plan.schedule, plan.frames,
@@ -280,8 +282,9 @@ class AnimationJob:
     # ------------------------------------------------------------------ write → leave
 
     def write(self, p: Any, processed: Any) -> None:
-        """The videos of the decoded frames, the files listed in the generation info, and for
-        an API client the encoded videos (then the frames, when PNG was asked) as ``images``."""
+        """The videos of the decoded frames, the files listed in the generation info, and what
+        is shown: in the UI's gallery the animations, then the frames when PNG was asked; for an
+        API client the encoded videos, then the frames; the X/Y/Z plot keeps the frames."""
         self.travel.show_original_results(processed)
         state = self.host.state
         if (state.interrupted or state.skipped) and not self.host.option("save_incomplete_images"):
@@ -298,9 +301,10 @@ class AnimationJob:
             logger.info("saved %s", file.path)
         listed = outputs_info(self.outputs, outputs_root)
         processed.extra_generation_params = {**processed.extra_generation_params, OUTPUTS_INFO_KEY: listed}
-        if self.host.answers_with_videos(p):
-            whole = frames[: len(frames) // self.plan.frames * self.plan.frames]
-            processed.images = encoded_videos(self.outputs) + (list(whole) if "PNG" in self.params.format else [])
+        if self.host.inside_xyz_grid():
+            return
+        present = answer_api if self.host.is_api(p) else show_in_gallery
+        present(processed, frames, self.outputs, self.plan.frames, "PNG" in self.params.format)
 
     def leave(self) -> None:
         """Undo everything the job entered (idempotent)."""

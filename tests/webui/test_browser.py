@@ -18,7 +18,7 @@ from typing import Iterator
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageSequence
 from webui_api import (
     ANIMATELCM_MOTION_MODULE,
     BASE_PAYLOAD,
@@ -183,21 +183,33 @@ def _generate(page: Page, server: WebUIServer) -> float:
     return time.monotonic() - start
 
 
-def _gallery_images(page: Page) -> list[np.ndarray]:
-    """The gallery's images, once the browser has loaded them, fetched as the browser did."""
-    thumbnails = "#txt2img_gallery .thumbnail-item img"
+def _gallery_files(page: Page, tab: str = "txt2img") -> list[bytes]:
+    """The files the gallery shows, in order, once the browser has loaded them, fetched as the browser did."""
+    thumbnails = f"#{tab}_gallery .thumbnail-item img"
     page.wait_for_function(
         f"() => [...document.querySelectorAll('{thumbnails}')].every(img => img.complete && img.naturalWidth > 0)",
         timeout=60_000,
     )
     sources = list(dict.fromkeys(page.locator(thumbnails).evaluate_all("images => images.map(img => img.src)")))
-    images = []
+    files = []
     for source in sources:  # the preview strip and the hidden grid show the same files
         answer = page.request.get(source)
         assert answer.ok, f"GET {source}: HTTP {answer.status}"
-        with Image.open(io.BytesIO(answer.body())) as image:
-            images.append(np.asarray(image.convert("RGB")).copy())
-    return images
+        files.append(answer.body())
+    return files
+
+
+def _frames_of(data: bytes) -> list[np.ndarray]:
+    """Every frame of an image file (one for a still image)."""
+    with Image.open(io.BytesIO(data)) as image:
+        return [np.asarray(frame.convert("RGB")).copy() for frame in ImageSequence.Iterator(image)]
+
+
+def _set_format(page: Page, tab: str, name: str, on: bool) -> None:
+    box = page.locator(f"#{tab}_animatediff_format label", has_text=name).locator("input")
+    if box.is_checked() != on:
+        box.click()
+    expect(box).to_be_checked(checked=on)
 
 
 # --------------------------------------------------------------------------- the tests
@@ -228,23 +240,72 @@ def test_animatediff_from_the_txt2img_tab(page: Page, ui_server: WebUIServer, tm
     info = page.locator("#html_info_txt2img").first.inner_text()
     assert "AnimateDiff:" in info and MOTION_MODULE in info and f"frames: {FRAMES}" in info, f"no AnimateDiff in the infotext: {info}"
 
-    shown = _gallery_images(page)
-    assert len(shown) == FRAMES, f"the gallery shows {len(shown)} images, expected the {FRAMES} frames\n{ui_server.log_tail(40)}"
+    files = _gallery_files(page)
+    assert len(files) == 1 + FRAMES, (
+        f"the gallery shows {len(files)} items, expected the animation and the {FRAMES} frames\n{ui_server.log_tail(40)}"
+    )
+    animation, shown = _frames_of(files[0]), [_frames_of(data)[0] for data in files[1:]]
+    assert len(animation) == FRAMES, f"the gallery's first item has {len(animation)} frames: it is not the animation"
     assert all(image.shape == (SIZE, SIZE, 3) for image in shown), [image.shape for image in shown]
     assert any(not np.array_equal(shown[0], image) for image in shown[1:]), "all frames in the gallery are identical"
 
     gifs = sorted(ui_server.gifs("txt2img") - before)
     assert len(gifs) == 1, f"new GIFs {gifs}, expected one\n{ui_server.log_tail(40)}"
     gif = gifs[0]
+    assert files[0] == gif.read_bytes(), "the gallery's animation is not the GIF that was written"
     match = GIF_NAME.match(gif.name)
     assert match and int(match.group(1)) == SEED, f"unexpected GIF name {gif.name} (seed {SEED})"
     assert DATE_FOLDER.match(gif.parent.name), gif
     assert gif.parent.parent == ui_server.data_dir / "outputs" / "txt2img-images" / "AnimateDiff", gif
     video = read_gif(gif)
     assert len(video) == FRAMES, f"{gif.name} has {len(video)} frames, expected {FRAMES}"
-    # the gallery shows the GIF's frames, in order (the GIF palette costs ~7 grey levels)
+    # the frames that follow are the GIF's frames, in order (the GIF palette costs ~7 grey levels)
     errors = [mean_abs_diff(frame, image) for frame, image in zip(video, shown)]
     assert max(errors) < 20, f"the gallery does not show the GIF's frames: mean |diff| per frame {errors}"
+
+    # the infotext under the gallery is the job's, for the animation and for a frame
+    for item in (0, 3):
+        page.locator("#txt2img_gallery .thumbnail-item:visible").nth(item).click()
+        expect(page.locator("#html_info_txt2img").first).to_contain_text(f"frames: {FRAMES}")
+    # Send to img2img from the frame selected (frame 2, after the animation) puts that frame in img2img
+    page.locator("#txt2img_send_to_img2img").click()
+    sent = page.locator("#img2img_image img")
+    expect(sent).to_be_visible(timeout=EVENT_TIMEOUT_S * 1000)
+    received = page.request.get(sent.get_attribute("src"))
+    assert mean_abs_diff(_frames_of(received.body())[0], shown[2]) < 3, "img2img did not get the frame that was sent"
+    page.screenshot(path=str(tmp_path / "sent_to_img2img.png"), full_page=True)
+
+    # the animation's own infotext pastes back: PNG Info → Send to txt2img restores the accordion
+    page.locator("#tabs > .tab-nav button", has_text="PNG Info").first.click()
+    page.locator("#pnginfo_image input[type=file]").set_input_files(str(gif))
+    expect(page.locator("#tab_pnginfo")).to_contain_text("AnimateDiff", timeout=EVENT_TIMEOUT_S * 1000)
+    page.locator("#tab_pnginfo #txt2img_tab").click()  # "Send to txt2img"
+    expect(page.locator("#txt2img_animatediff_video_length input")).to_have_value(str(FRAMES), timeout=EVENT_TIMEOUT_S * 1000)
+    expect(page.locator("#txt2img_animatediff-visible-checkbox")).to_be_checked()
+
+
+def test_without_png_the_gallery_shows_each_animation_of_a_batch_count(page: Page, ui_server: WebUIServer, tmp_path: Path) -> None:
+    """Batch count 2 with PNG off: the gallery shows the two animations, and only them."""
+    before = ui_server.gifs("txt2img")
+    try:
+        _open_txt2img(page, ui_server.url)
+        _enable_animatediff(page)
+        _choose_motion_module(page, MOTION_MODULE)
+        _set_format(page, "txt2img", "PNG", False)
+        _set_number(page, "#txt2img_animatediff_video_length input", FRAMES)
+        _set_number(page, "#txt2img_animatediff_batch_size input", FRAMES)
+        _set_number(page, "#txt2img_batch_count input[type=number]", 2)
+        for field, value in (("steps", 2), ("width", SIZE), ("height", SIZE)):
+            _set_number(page, f"#txt2img_{field} input[type=number]", value)
+        _set_number(page, "#txt2img_seed input", SEED)
+        page.locator("#txt2img_prompt textarea").fill(PROMPT)
+        _generate(page, ui_server)
+    finally:
+        page.screenshot(path=str(tmp_path / "batch_count_two.png"), full_page=True)
+    files = _gallery_files(page)
+    gifs = sorted(ui_server.gifs("txt2img") - before)
+    assert len(gifs) == 2 and files == [gif.read_bytes() for gif in gifs], f"gallery {len(files)} items, new GIFs {gifs}"
+    assert all(len(_frames_of(data)) == FRAMES for data in files) and files[0] != files[1]
 
 
 def test_motion_module_list_and_its_buttons(page: Page, ui_server: WebUIServer) -> None:

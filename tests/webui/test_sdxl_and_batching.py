@@ -3,10 +3,13 @@ must work with (see conftest.py for the set-up)."""
 
 from __future__ import annotations
 
+import base64
+import io
 import threading
 import time
 
 import numpy as np
+from PIL import Image
 from webui_api import (
     EXTRA_PASS_MARKER,
     HOTSHOT_MOTION_MODULE,
@@ -40,7 +43,9 @@ def test_animatediff_sdxl_animates_an_sdxl_checkpoint(server: WebUIServer) -> No
 
 
 def test_hotshot_xl_in_its_native_naming_animates_in_windows(server: WebUIServer) -> None:
-    job = run_job(server, "txt2img", txt2img_payload(**ON_SDXL, alwayson_scripts=animatediff(HOTSHOT_MOTION_MODULE, video_length=12, batch_size=8)))
+    job = run_job(
+        server, "txt2img", txt2img_payload(**ON_SDXL, alwayson_scripts=animatediff(HOTSHOT_MOTION_MODULE, video_length=12, batch_size=8))
+    )
     assert_animation(job, server, frames=12)
     assert "HotShot-XL" in server.log_tail(200)
 
@@ -57,7 +62,9 @@ def test_sdxl_module_is_refused_on_an_sd15_checkpoint(server: WebUIServer) -> No
     assert "for SDXL checkpoints" in job.response.text and "SD 1.5" in job.response.text, job.response.text[:1000]
 
 
-def test_plain_jobs_unchanged_after_sdxl_jobs_and_checkpoint_switches(server: WebUIServer, baseline: tuple[PlainImages, PlainImages]) -> None:
+def test_plain_jobs_unchanged_after_sdxl_jobs_and_checkpoint_switches(
+    server: WebUIServer, baseline: tuple[PlainImages, PlainImages]
+) -> None:
     assert_plain_unchanged(server, baseline, after="SDXL AnimateDiff jobs on a switched checkpoint")
 
 
@@ -89,7 +96,9 @@ def test_prompts_of_different_lengths_with_padding_on_and_off(server: WebUIServe
     # over 75 tokens: two chunks ("cat" here drives the random SD 1.5 fixture to NaN, in plain A1111 too)
     long_prompt = ", ".join(["a very detailed painting of a fox"] * 12)
     for pad in (True, False):
-        _frames(server, prompt=long_prompt, negative_prompt="blurry", alwayson_scripts=animatediff(), override_settings={"pad_cond_uncond": pad})
+        _frames(
+            server, prompt=long_prompt, negative_prompt="blurry", alwayson_scripts=animatediff(), override_settings={"pad_cond_uncond": pad}
+        )
 
 
 def test_three_and_sub_prompts_unpadded_keep_each_video_whole(server: WebUIServer) -> None:
@@ -138,10 +147,42 @@ def test_progress_counts_steps_times_windows(server: WebUIServer) -> None:
     seen = []
     while worker.is_alive():
         state = request(server.url + "/sdapi/v1/progress?skip_current_image=true", timeout=30).body.get("state", {})
-        seen.append((state.get("sampling_steps"), state.get("sampling_step"), request(server.url + "/sdapi/v1/progress", timeout=30).body.get("textinfo")))
+        seen.append(
+            (
+                state.get("sampling_steps"),
+                state.get("sampling_step"),
+                request(server.url + "/sdapi/v1/progress", timeout=30).body.get("textinfo"),
+            )
+        )
         time.sleep(0.3)
     worker.join()
     assert_animation(result["job"], server, frames=24)
     # 24 frames in windows of 8 (overlap 2): at least 4 windows a step, 3 steps
     assert any(total and total >= 3 * 4 for total, _, _ in seen), seen
     assert any(info and "context window" in info for _, _, info in seen), seen
+
+
+def test_the_live_preview_shows_the_frames_of_the_window_being_denoised(server: WebUIServer) -> None:
+    """With live previews on, while a windowed job runs the preview is a grid of one window's
+    frames (4 of the 12 here: 2 × 2 cells), not of the whole video (4 × 3 cells)."""
+    previews = {
+        "live_previews_enable": True, "show_progress_every_n_steps": 1, "show_progress_type": "Approx cheap",
+        "show_progress_grid": True, "n_rows": -1,
+    }  # fmt: skip
+    payload = txt2img_payload(steps=4, override_settings=previews, alwayson_scripts=animatediff(video_length=12, batch_size=4, overlap=0))
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.setdefault("job", run_job(server, "txt2img", payload)), daemon=True)
+    worker.start()
+    sizes = set()
+    while worker.is_alive():
+        encoded = request(server.url + "/sdapi/v1/progress?skip_current_image=false", timeout=30).body.get("current_image")
+        if encoded:
+            with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
+                sizes.add(image.size)
+        time.sleep(0.1)
+    worker.join()
+    assert_animation(result["job"], server, frames=12)
+    squares = {size for size in sizes if size[0] == size[1]}
+    assert squares, f"no preview of one window's 4 frames (2 × 2 cells) among {sizes}"
+    cell = min(squares)[0] // 2
+    assert sizes <= {(2 * cell, 2 * cell), (4 * cell, 3 * cell)}, f"previews {sizes} are neither a window's grid nor the video's"
