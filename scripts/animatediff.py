@@ -25,7 +25,7 @@ from lib_animatediff.model.catalog import strip_mark
 from lib_animatediff.model.checkpoint import checkpoint_base
 from lib_animatediff.model.families import BaseModel
 from lib_animatediff.params import PARAMS, AnimateDiffParams
-from lib_animatediff.webui.accordion import LAYOUT, Row, Section
+from lib_animatediff.webui.accordion import Row, Section, accordion_layout
 from lib_animatediff.webui.deforum import find_deforum_film
 from lib_animatediff.webui.infotext import INFOTEXT_KEY, LEGACY_FREEINIT_KEY, paste_reader
 from lib_animatediff.webui.job import JOB_ATTRIBUTE, AnimationJob
@@ -248,7 +248,7 @@ class AnimateDiffScript(scripts.Script):
             refresh.click(fn=refreshed_model_choices, inputs=[model], outputs=[model])
             to_cpu.click(fn=WEBUI.modules_to_cpu, inputs=[], outputs=[])
             free.click(fn=WEBUI.forget_modules, inputs=[], outputs=[])
-            lay_out(LAYOUT, tab, is_img2img, made)
+            lay_out(accordion_layout(list(PARAMS)), tab, is_img2img, made)
         readable = [name for name, param in PARAMS.items() if param.infotext or name in ("enable", "freeinit_enable")]
         self.infotext_fields = [(made[name], paste_reader(name)) for name in readable if name != "model"]
         self.infotext_fields.append((model, lambda infotext: model_choice(paste_reader("model")(infotext))))

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from lib_animatediff.params import PARAMS, AnimateDiffParams
-from lib_animatediff.webui.accordion import HEADER, LAYOUT, laid_out_fields
+from lib_animatediff.webui.accordion import HEADER, LAYOUT, accordion_layout, laid_out_fields
 from lib_animatediff.webui.hints import hints, hints_js
 from lib_animatediff.webui.xyz import AXES
 
@@ -31,8 +31,13 @@ def test_every_field_has_its_facts_and_the_positional_order_is_sd_webui_animated
 
 
 def test_the_accordion_shows_every_field_exactly_once():
-    shown = [*HEADER, *laid_out_fields(LAYOUT)]
+    shown = [*HEADER, *laid_out_fields(accordion_layout(list(PARAMS)))]
     assert Counter(shown) == Counter(list(PARAMS)), "a field is missing from the accordion or shown twice"
+    assert set(laid_out_fields(LAYOUT)) | set(HEADER) == set(PARAMS), "today every field has its place in LAYOUT"
+    assert (
+        laid_out_fields(accordion_layout([*PARAMS, "new_field"])).__next__()
+        and list(laid_out_fields(accordion_layout([*PARAMS, "new_field"])))[-1] == "new_field"
+    )  # a new field shows up without a layout entry
 
 
 def test_labels_hints_infotext_keys_and_axes_are_unique():

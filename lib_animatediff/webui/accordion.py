@@ -1,6 +1,7 @@
 """Where each field sits in the AnimateDiff accordion (the script builds it from this and the
 fields' facts in ``params.py``). ``enable`` is the accordion's own checkbox and ``model`` heads
-it, with the module buttons; every other field appears here exactly once."""
+it, with the module buttons; a field not placed here is shown after the rest, so a new field
+needs nothing but its facts."""
 
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ LAYOUT: tuple[str | Row | Section, ...] = (
     Row("fuse", "travel_interp"),
     "request_id",
 )
+
+
+def accordion_layout(fields: list[str]) -> tuple[str | Row | Section, ...]:
+    """:data:`LAYOUT`, then every field of ``fields`` it does not place (nor :data:`HEADER`)."""
+    placed = {*HEADER, *laid_out_fields(LAYOUT)}
+    return (*LAYOUT, *(name for name in fields if name not in placed))
 
 
 def laid_out_fields(items: tuple[str | Row | Section, ...] = LAYOUT) -> Iterator[str]:
