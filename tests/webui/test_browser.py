@@ -9,6 +9,7 @@ the test is skipped with the reason. The WebUI serves the UI and the API on one 
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import re
@@ -199,6 +200,15 @@ def _gallery_files(page: Page, tab: str = "txt2img") -> list[bytes]:
     return files
 
 
+def _fetch(page: Page, source: str) -> bytes:
+    """An image's bytes, from its URL or its data URL (gradio shows images sent between tabs inline)."""
+    if source.startswith("data:"):
+        return base64.b64decode(source.split(",", 1)[1])
+    answer = page.request.get(source)
+    assert answer.ok, f"GET {source}: HTTP {answer.status}"
+    return answer.body()
+
+
 def _frames_of(data: bytes) -> list[np.ndarray]:
     """Every frame of an image file (one for a still image)."""
     with Image.open(io.BytesIO(data)) as image:
@@ -271,8 +281,8 @@ def test_animatediff_from_the_txt2img_tab(page: Page, ui_server: WebUIServer, tm
     page.locator("#txt2img_send_to_img2img").click()
     sent = page.locator("#img2img_image img")
     expect(sent).to_be_visible(timeout=EVENT_TIMEOUT_S * 1000)
-    received = page.request.get(sent.get_attribute("src"))
-    assert mean_abs_diff(_frames_of(received.body())[0], shown[2]) < 3, "img2img did not get the frame that was sent"
+    received = _fetch(page, sent.get_attribute("src"))
+    assert mean_abs_diff(_frames_of(received)[0], shown[2]) < 3, "img2img did not get the frame that was sent"
     page.screenshot(path=str(tmp_path / "sent_to_img2img.png"), full_page=True)
 
     # the animation's own infotext pastes back: PNG Info → Send to txt2img restores the accordion
