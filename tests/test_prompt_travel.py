@@ -82,13 +82,17 @@ def test_windows_line_endings():
 @pytest.mark.parametrize(
     "text, frames, line, words",
     [
-        ("head\n0: a\n16: b", 16, 3, "past the last frame"),
-        ("0: a\n99: b", 16, 2, "past the last frame"),
+        ("head\n0: a\n16: b", 16, 3, "outside the video"),
+        ("0: a\n99: b", 16, 2, "outside the video"),
+        ("0: a\n-17: b", 16, 2, "outside the video"),
+        ("0: a\n9-4: b", 16, 2, "ends (frame 4) before it starts"),
+        ("0: a\n-1: b\n15: c", 16, 3, "keyframe 15 is already given on line 2"),
+        ("0-8: a\n4: b", 16, 1, "holds keyframe 4 of line 2"),
         ("0: a\n4: b\n4: c", 16, 3, "already given on line 2"),
         ("head\n0: a\n4:   ", 16, 3, "empty prompt"),
         ("0: a\n4: ,", 16, 2, "empty prompt"),
         ("0: a\nin between\n4: b", 16, 2, "between keyframes"),
-        ("-1: a\n0: b", 16, 1, "not a frame index"),
+        ("+1: a\n0: b", 16, 1, "not a frame index"),
         ("0: a\n2.5: b", 16, 2, "not a frame index"),
     ],
 )
@@ -105,6 +109,15 @@ def test_errors_name_the_line(text, frames, line, words):
 def test_numbers_glued_to_words_are_text():
     travel = parse_travel_prompt("1girl, solo\n0: smiling\n3d render", 4)
     assert travel.head == "1girl, solo" and travel.tail == "3d render"
+
+
+def test_negative_indices_count_from_the_end_and_ranges_hold_a_prompt():
+    travel = parse_travel_prompt("0: a cat\n4-7: a fox\n-1: a bird", 12)
+    assert travel.keyframes == ((0, "a cat"), (4, "a fox"), (7, "a fox"), (11, "a bird"))
+    assert parse_travel_prompt("-12: first\n-1 - -1: last", 12).keyframes == ((0, "first"), (11, "last"))
+    weights = frame_weights(travel.keys, 12)
+    assert weights[5] == (1, 2, pytest.approx(1 / 3))  # between two keyframes of one prompt: that prompt
+    assert keyframe_prompts(travel)[1] == keyframe_prompts(travel)[2]
 
 
 def test_head_and_tail_lines_may_begin_with_a_number():

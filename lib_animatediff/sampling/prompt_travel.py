@@ -8,7 +8,8 @@ A travel prompt is a multi-line prompt with keyframe lines ``N: prompt``::
     8: a girl, [laughing:crying:0.5]
     looking at viewer                  <- tail (any number of lines)
 
-Frame ``N``'s prompt is head, keyframe and tail joined with ``", "``; A1111 syntax inside each
+A negative index counts from the end (``-1:`` is the last frame), and ``N-M:`` holds one prompt
+over frames ``N`` to ``M``. Frame ``N``'s prompt is head, keyframe and tail joined with ``", "``; A1111 syntax inside each
 part (attention, LoRA, prompt editing, ``AND``, ``BREAK``) is passed through untouched. Only the
 keyframes are encoded; every other frame's conditioning is interpolated between its two
 neighbouring keyframes (:func:`frame_weights`, :func:`interpolate_conditioning`).
@@ -28,10 +29,10 @@ from ..errors import AnimateDiffError
 
 INTERPOLATION_METHODS = ("slerp", "lerp")
 
-# A keyframe line: a frame index, a colon, the keyframe's prompt.
-_KEYFRAME = re.compile(r"(\d+)\s*:(.*)", re.DOTALL)
-# A frame index that is not a non-negative integer, followed by a colon: "-1: x", "2.5: x".
-_BAD_INDEX = re.compile(r"([+-]\d+(?:\.\d*)?|\d+\.\d*)\s*:")
+# A keyframe line: a frame index (negative: from the end) or a range of them, a colon, the prompt.
+_KEYFRAME = re.compile(r"(-?\d+)(?:\s*-\s*(-?\d+))?\s*:(.*)", re.DOTALL)
+# A frame index that is not an integer, followed by a colon: "2.5: x", "+1: x".
+_BAD_INDEX = re.compile(r"(\+\d+(?:\.\d*)?|-?\d+\.\d*)\s*:")
 
 
 class PromptTravelError(AnimateDiffError):
@@ -55,17 +56,19 @@ def parse_travel_prompt(text: str, frames: int) -> TravelPrompt | None:
     """Read a travel prompt (see the module docstring), or ``None`` for a plain prompt.
 
     A prompt is a travel prompt when at least one line (leading whitespace aside) starts with a
-    non-negative integer followed by a colon. Then, in the order of the text:
+    frame index, or a range ``N-M`` of them, followed by a colon. A negative index counts from
+    the end (``-1`` is the last frame); a range holds its prompt from ``N`` to ``M`` (a keyframe
+    at each end). Then, in the order of the text:
 
     * lines before the first keyframe are the head, lines after the last are the tail (each
       part's lines are joined with ``", "``); blank lines are ignored everywhere;
     * a non-blank line between two keyframes is an error (a keyframe's prompt is one line);
-    * a keyframe at or past ``frames``, a key given twice, or a keyframe with an empty prompt
-      is an error;
-    * a head or tail line that begins with a negative or fractional index and a colon
-      (``-1: x``, ``2.5: x``) is an error, since it can only be a mistyped keyframe. Any other
-      line that begins with a number (``2 girls``, ``1girl``, ``4k``) is ordinary text: only
-      digits, optional spaces and a colon start a keyframe.
+    * a keyframe outside the video, a key given twice, a range that ends before it starts or
+      holds another keyframe, or a keyframe with an empty prompt is an error;
+    * a head or tail line that begins with a fractional or ``+`` index and a colon (``2.5: x``)
+      is an error, since it can only be a mistyped keyframe. Any other line that begins with a
+      number (``2 girls``, ``1girl``, ``4k``) is ordinary text: only an index or range and a
+      colon start a keyframe.
 
     Each part is stripped of surrounding whitespace and commas, so ``"best quality,"`` and
     ``"0: a cat"`` join as ``"best quality, a cat"``.
@@ -81,6 +84,7 @@ def parse_travel_prompt(text: str, frames: int) -> TravelPrompt | None:
     head: list[str] = []
     tail: list[str] = []
     keys: dict[int, int] = {}  # key -> line number
+    ranges: list[tuple[int, int, int, str]] = []  # (first, last, line number, line)
     keyframes: list[tuple[int, str]] = []
     for number, line in lines:
         if not line:
@@ -98,19 +102,39 @@ def parse_travel_prompt(text: str, frames: int) -> TravelPrompt | None:
                     "'N: prompt'; put text shared by all frames before the first keyframe or after the last"
                 )
             continue
-        key, prompt = int(match.group(1)), _part(match.group(2))
-        if key >= frames:
-            raise PromptTravelError(
-                f"prompt travel, line {number} {line!r}: keyframe {key} is past the last frame of the video "
-                f"({frames} frames: 0 to {frames - 1})"
-            )
-        if key in keys:
-            raise PromptTravelError(f"prompt travel, line {number} {line!r}: keyframe {key} is already given on line {keys[key]}")
+        start = _frame(int(match.group(1)), frames, number, line)
+        end = start if match.group(2) is None else _frame(int(match.group(2)), frames, number, line)
+        prompt = _part(match.group(3))
+        if end < start:
+            raise PromptTravelError(f"prompt travel, line {number} {line!r}: the range ends (frame {end}) before it starts (frame {start})")
         if not prompt:
-            raise PromptTravelError(f"prompt travel, line {number} {line!r}: keyframe {key} has an empty prompt")
-        keys[key] = number
-        keyframes.append((key, prompt))
+            raise PromptTravelError(f"prompt travel, line {number} {line!r}: keyframe {start} has an empty prompt")
+        for key in dict.fromkeys((start, end)):
+            if key in keys:
+                raise PromptTravelError(f"prompt travel, line {number} {line!r}: keyframe {key} is already given on line {keys[key]}")
+            keys[key] = number
+            keyframes.append((key, prompt))
+        if end > start:
+            ranges.append((start, end, number, line))
+    for start, end, number, line in ranges:
+        inside = [key for key in keys if start < key < end]
+        if inside:
+            raise PromptTravelError(
+                f"prompt travel, line {number} {line!r}: the range {start}-{end} holds keyframe {inside[0]} of line "
+                f"{keys[inside[0]]}; a range holds one prompt"
+            )
     return TravelPrompt(_join(head), tuple(sorted(keyframes)), _join(tail))
+
+
+def _frame(index: int, frames: int, number: int, line: str) -> int:
+    """A keyframe's frame: ``index``, or counted from the end when negative."""
+    frame = index + frames if index < 0 else index
+    if not 0 <= frame < frames:
+        raise PromptTravelError(
+            f"prompt travel, line {number} {line!r}: keyframe {index} is outside the video ({frames} frames: 0 to {frames - 1}, "
+            f"or -{frames} to -1 from the end)"
+        )
+    return frame
 
 
 def keyframe_prompts(travel: TravelPrompt) -> list[str]:
