@@ -30,6 +30,9 @@
         "Last frame (optional)": "An image the animation should end on (img2img).",
         "Latent power (last frame)": "Shape of the last frame's fade towards the start, as latent power.",
         "Latent scale (last frame)": "Size of the last frame's fade towards the start, as latent scale.",
+        "Motion scale": "How strongly the motion module acts: 0 = not at all, 1 = as trained, more = exaggerated; one number, or frame keys ('0-7: 1.0, 8-15: 0.6'), interpolated between keys.",
+        "Motion from (fraction of the steps)": "The motion module acts from this point of sampling on (0 = from the first step).",
+        "Motion until (fraction of the steps)": "The motion module acts until this point of sampling (1 = to the last step).",
         "Overlapping windows blend": "How overlapping context windows are averaged: flat, or pyramid (a window's middle frames count more).",
         "Prompt travel blend": "How frames between keyframe prompts blend the keyframes' conditioning: slerp (keeps its scale) or lerp."
     });

@@ -23,6 +23,8 @@ from .media.interpolation import INTERP_MODES
 from .media.writers import FORMATS
 from .sampling.context import FUSION_KINDS, ClosedLoop
 from .sampling.freeinit import FILTER_KINDS
+from .sampling.motion_scale import EXAMPLE as MOTION_SCALE_EXAMPLE
+from .sampling.motion_scale import parses as motion_scale_parses
 from .sampling.prompt_travel import INTERPOLATION_METHODS
 
 CLOSED_LOOP_MODES = tuple(mode.value for mode in ClosedLoop)
@@ -225,6 +227,24 @@ class AnimateDiffParams:
         expected="a plain name: at most 64 ASCII letters, digits, '_' and '-'",
         hint="Added to the output file names, so an API client finds its files.",
     )  # fmt: skip
+    motion_scale: str = _param(
+        "1", label="Motion scale", widget=Widget("textbox"), check=motion_scale_parses, expected=MOTION_SCALE_EXAMPLE,
+        infotext="motion scale", recorded_if=lambda params, img2img: params.motion_scale != "1", xyz="Motion scale",
+        hint="How strongly the motion module acts: 0 = not at all, 1 = as trained, more = exaggerated; one number, or frame keys "
+        "('0-7: 1.0, 8-15: 0.6'), interpolated between keys.",
+    )  # fmt: skip
+    motion_start: float = _param(
+        0.0, label="Motion from (fraction of the steps)", widget=Widget("slider", minimum=0.0, maximum=1.0, step=0.01),
+        check=lambda value: 0 <= value < 1, expected="a fraction of the steps in [0, 1)", infotext="motion start",
+        recorded_if=lambda params, img2img: params.motion_start != 0, xyz="Motion from",
+        hint="The motion module acts from this point of sampling on (0 = from the first step).",
+    )  # fmt: skip
+    motion_end: float = _param(
+        1.0, label="Motion until (fraction of the steps)", widget=Widget("slider", minimum=0.0, maximum=1.0, step=0.01),
+        check=lambda value: 0 < value <= 1, expected="a fraction of the steps in (0, 1]", infotext="motion end",
+        recorded_if=lambda params, img2img: params.motion_end != 1, xyz="Motion until",
+        hint="The motion module acts until this point of sampling (1 = to the last step).",
+    )  # fmt: skip
     fuse: str = _param(
         "flat", label="Overlapping windows blend", widget=Widget("radio"), choices=FUSION_KINDS, infotext="blend",
         hint="How overlapping context windows are averaged: flat, or pyramid (a window's middle frames count more).",
@@ -240,6 +260,10 @@ class AnimateDiffParams:
             if not param.allows(value):
                 raise ParameterError(f"AnimateDiff argument {name!r} must be {param.wanted()}, got {value!r}")
             object.__setattr__(self, name, value)
+        if self.motion_start >= self.motion_end:
+            raise ParameterError(
+                f"AnimateDiff argument 'motion_start' ({self.motion_start}) must be before 'motion_end' ({self.motion_end})"
+            )
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -310,6 +334,8 @@ def _coerce(name: str, value: Any) -> Any:
         return list(dict.fromkeys(item.strip().upper() for item in value))
     if kind == "str":
         value = "" if value is None else value  # an empty textbox or dropdown
+        if name == "motion_scale" and isinstance(value, int | float) and not isinstance(value, bool):
+            value = format(value, "g")  # text because it may hold frame keys; a plain number is fine
         if not isinstance(value, str):
             raise ParameterError(f"AnimateDiff argument {name!r} must be text, got {type(value).__name__} {value!r}")
     return value

@@ -238,6 +238,24 @@ def test_the_motion_module_changes_the_video(unet, model_dir, tmp_path):
     assert (animated - without).abs().mean() > 1e-3
 
 
+def test_a_motion_scale_of_zero_leaves_the_unet_alone_and_one_between_acts_less(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    results = {}
+    for scale in ("0", "0.5", "1"):
+        p = Processing(host, unet, tmp_path)
+        AnimationJob.start(host, p, args(motion_scale=scale))
+        with torch.no_grad():
+            results[scale] = p.sample()
+        assert p.during[0]["spliced"] == (0 if scale == "0" else len(list(random_motion_modules(V2, SD15_CHANNELS).blocks())))
+    plain = Processing(host, unet, tmp_path)
+    plain.batch_size = 4
+    with torch.no_grad():
+        alone = plain.sample()
+    torch.testing.assert_close(results["0"], alone)
+    half, full = (results["0.5"] - alone).abs().mean(), (results["1"] - alone).abs().mean()
+    assert 0 < half < full
+
+
 def test_freeinit_passes_start_each_from_the_reinitialised_noise(unet, model_dir, tmp_path):
     host = Host(model_dir)
     p = Processing(host, unet, tmp_path)

@@ -236,7 +236,7 @@ def test_take_rows_keeps_the_mapping_type():
 class _NoMotion:
     """Stands in for an injection where the model has no motion modules."""
 
-    def video(self, frames):
+    def video(self, frames, scale=None):
         from contextlib import nullcontext
 
         return nullcontext()

@@ -23,10 +23,12 @@ from .unet_layout import motion_module_slots
 
 
 class FrameCount:
-    """Frames per video in the batch the UNet is running now, set by the sampler."""
+    """Frames per video in the batch the UNet is running now, set by the sampler, and how
+    strongly the motion modules act on each of them (None: as trained)."""
 
     def __init__(self) -> None:
         self.count: int | None = None
+        self.scale: torch.Tensor | None = None
 
     def require(self) -> int:
         if self.count is None:
@@ -44,7 +46,14 @@ class SplicedMotionModule(nn.Module):
         self.prefix = prefix
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.motion_module(x, self.frames.require())
+        frames, scale = self.frames.require(), self.frames.scale
+        if scale is None:
+            return self.motion_module(x, frames)
+        if not bool(scale.any()):
+            return x  # the module does nothing for these frames: skip its work
+        residual = self.motion_module(x, frames) - x
+        per_row = scale.to(x.device, x.dtype).repeat(x.shape[0] // frames).view(-1, *[1] * (x.dim() - 1))
+        return x + per_row * residual
 
     def extra_repr(self) -> str:
         return self.prefix
@@ -87,13 +96,15 @@ class MotionModuleInjection:
             logger.info("removed motion module %s", self.modules.name)
 
     @contextmanager
-    def video(self, frames: int) -> Iterator[None]:
-        """Run the UNet on batches of videos of ``frames`` frames inside this block."""
-        previous, self.frames.count = self.frames.count, frames
+    def video(self, frames: int, scale: torch.Tensor | None = None) -> Iterator[None]:
+        """Run the UNet on batches of videos of ``frames`` frames inside this block; ``scale``
+        (``(frames,)``) multiplies what the motion modules add to each frame (None: as trained)."""
+        previous = self.frames.count, self.frames.scale
+        self.frames.count, self.frames.scale = frames, scale
         try:
             yield
         finally:
-            self.frames.count = previous
+            self.frames.count, self.frames.scale = previous
 
     def _inject(self) -> None:
         family = self.modules.family

@@ -85,7 +85,8 @@ class VideoModelRunner:
     ``on_window(step, number, windows, frames)`` runs before each window (``frames``: its frame
     indices), so the WebUI can show progress and the window's frames, and stop at an interrupt
     by raising. ``around_call(index)`` wraps each model
-    call made of rows ``index`` of the sampler's call (ControlNet narrows its hints there).
+    call made of rows ``index`` of the sampler's call (ControlNet narrows its hints there);
+    ``frame_scale(step, window)`` how strongly the motion modules act on the window's frames.
     """
 
     injection: MotionModuleInjection
@@ -95,6 +96,8 @@ class VideoModelRunner:
     fuse: str = "flat"
     on_window: Callable[[int, int, int, list[int]], None] | None = None
     around_call: Callable[[torch.Tensor], ContextManager[None]] | None = None
+    # (step, window) → how strongly the motion modules act on each frame of the window (None: as trained)
+    frame_scale: Callable[[int, list[int]], torch.Tensor | None] | None = None
     # what the sampler says about the coming calls; updated before every step
     step: int = 0
     calls: int = field(default=0, init=False)
@@ -114,7 +117,8 @@ class VideoModelRunner:
                 group = range(first, min(first + per_call, len(videos)))
                 index = torch.cat([videos[v][window] for v in group])
                 around = self.around_call(index) if self.around_call is not None else contextlib.nullcontext()
-                with around, self.injection.video(len(window)):
+                scale = self.frame_scale(self.step, window) if self.frame_scale is not None else None
+                with around, self.injection.video(len(window), scale):
                     out = model(x[index.to(x.device)], take_rows(t, index, rows), take_rows(cond, index, rows), *args, **kwargs)
                 self.calls += 1
                 for v, part in zip(group, out.split(len(window))):

@@ -23,6 +23,7 @@ hooks, in this order:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 from collections.abc import Callable, Sequence
@@ -48,6 +49,7 @@ from ..model.noise_schedule import use_noise_schedule
 from ..params import AnimateDiffParams
 from ..sampling.freeinit import FirstNoiseLevel, FreeInitSettings, PassNoise, PassStart, run_passes
 from ..sampling.latent_mix import frame_mix_weights, mix_start_latents
+from ..sampling.motion_scale import parse_motion_scale
 from ..sampling.plan import JobPlan, plan_job
 from ..sampling.progress import SamplingProgress
 from ..sampling.routing import ModelCallRouting
@@ -62,6 +64,16 @@ from .travels import PromptTravels
 from .xyz import with_axis_values
 
 JOB_ATTRIBUTE = "_animatediff_job"  # where a job lives on A1111's processing object
+
+
+class _NoMotion:
+    """Stands in for the injection when the motion modules never act: the UNet is left alone."""
+
+    def video(self, frames: int, scale: torch.Tensor | None = None) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+NO_MOTION = _NoMotion()
 
 
 class Host(Protocol):
@@ -111,6 +123,7 @@ class AnimationJob:
         self.travel = travel
         self.video = video
         self.freeinit = FreeInitSettings.from_params(params)
+        self.motion = parse_motion_scale(params.motion_scale, params.motion_start, params.motion_end)
         self.stack = UndoStack()
         self.outputs: list[WrittenFile] = []
 
@@ -149,6 +162,7 @@ class AnimationJob:
         unit_frames = own_frame_counts(host.controlnet_units(p), lambda folder: len(frame_files(folder)) if folder.is_dir() else 0)
         params = dataclasses.replace(params, video_length=final_video_length(params, video and video.frame_count, unit_frames))
         plan = plan_job(params, WEBUI.motion_modules(path))
+        parse_motion_scale(params.motion_scale).check_frames(plan.frames)
         model = path.relative_to(host.model_dir()).as_posix()
         params = dataclasses.replace(params, model=model, video_length=plan.frames, batch_size=plan.context)
         return cls(host, params, plan, path, PromptTravels.of(p, plan.frames), video)
@@ -243,7 +257,10 @@ class AnimationJob:
         host, plan = self.host, self.plan
         modules = WEBUI.motion_modules(self.model_path)
         self._use_module_schedule(p, changes)
-        injection = changes.enter_context(MotionModuleInjection(p.sd_model.model.diffusion_model, modules))
+        # a motion scale of 0 throughout leaves the UNet as it is: the checkpoint alone, per frame
+        injection = (
+            NO_MOTION if self.motion.is_off else changes.enter_context(MotionModuleInjection(p.sd_model.model.diffusion_model, modules))
+        )
         lora = host.lora_extension()
         if lora is not None:
             apply_motion_loras(changes, modules, lora)
@@ -253,6 +270,7 @@ class AnimationJob:
             injection, plan.schedule, plan.frames,
             videos_per_call=None if host.option("batch_cond_uncond") else 1, fuse=self.params.fuse, on_window=progress.window,
             around_call=(lambda index: hints_for_rows(control, index, plan.frames)) if control else None,
+            frame_scale=None if self.motion.is_one else self._frame_scale(progress),
         )  # fmt: skip
         routing = ModelCallRouting(
             runner, progress, self.travel.routing(self.params.closed_loop_mode.loops_prompts, self.params.travel_interp)
@@ -265,6 +283,16 @@ class AnimationJob:
         # preference by running one video at a time when it is off.
         changes.set_item(host.options_data(), "batch_cond_uncond", True)
         return progress
+
+    def _frame_scale(self, progress: SamplingProgress) -> Callable[[int, list[int]], torch.Tensor]:
+        """How strongly the motion modules act on a window's frames at a step (``motion_scale``,
+        ``motion_start``, ``motion_end``)."""
+        per_frame = self.motion.per_frame(self.plan.frames)
+
+        def scale(step: int, window: list[int]) -> torch.Tensor:
+            return per_frame[window] if self.motion.acts_at(step, progress.total_steps) else torch.zeros(len(window))
+
+        return scale
 
     def _mix_start_latents(self, p: Any) -> None:
         """img2img: the main image is the first frame, the optional last frame the last; the
