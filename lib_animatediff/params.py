@@ -21,7 +21,7 @@ from typing import Any
 from .errors import ParameterError
 from .media.interpolation import INTERP_MODES
 from .media.writers import FORMATS
-from .sampling.context import FUSION_KINDS, ClosedLoop
+from .sampling.context import FUSION_KINDS, SCHEDULE_KINDS, ClosedLoop
 from .sampling.freeinit import FILTER_KINDS
 from .sampling.motion_scale import EXAMPLE as MOTION_SCALE_EXAMPLE
 from .sampling.motion_scale import parses as motion_scale_parses
@@ -226,6 +226,20 @@ class AnimateDiffParams:
         "", label="Request id", widget=Widget("hidden"), check=lambda value: _PLAIN_NAME.fullmatch(value) is not None,
         expected="a plain name: at most 64 ASCII letters, digits, '_' and '-'",
         hint="Added to the output file names, so an API client finds its files.",
+    )  # fmt: skip
+    context_schedule: str = _param(
+        "uniform", label="Context schedule", widget=Widget("radio"), choices=SCHEDULE_KINDS, infotext="schedule",
+        recorded_if=lambda params, img2img: params.context_schedule != "uniform", xyz="Context schedule",
+        hint="uniform: overlapping windows that shift every step; static: the same windows every step; batched: windows that do "
+        "not overlap (no stride, overlap or closed loop); views: the model sees every frame at once, the motion module attends "
+        "in windows (more memory).",
+    )  # fmt: skip
+    pe_stretch: int = _param(
+        0, label="Stretch positions over (frames; 0 = off)", widget=_number(0), check=_at_least(0),
+        expected="0 (off), or a window length of at least the frames the module was trained on", infotext="pe stretch",
+        recorded_if=lambda params, img2img: params.pe_stretch != 0, xyz="PE stretch",
+        hint="Lets windows grow past what the module supports: a window of this many frames is laid over the positions of the "
+        "frames the module was trained on (16; HotShot-XL 8). 0 = as trained.",
     )  # fmt: skip
     motion_scale: str = _param(
         "1", label="Motion scale", widget=Widget("textbox"), check=motion_scale_parses, expected=MOTION_SCALE_EXAMPLE,

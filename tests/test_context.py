@@ -328,3 +328,34 @@ def test_half_precision_values_are_summed_in_float32():
     assert torch.equal(result, torch.full((3, 3), 60000.0, dtype=torch.float16))
     fused = fuse_windows(3, [([0, 1], value), ([1, 2], value)], "pyramid")
     assert fused.dtype == torch.float16 and torch.equal(fused, result)
+
+
+@pytest.mark.parametrize("frames", [5, 16, 17, 31, 64])
+def test_static_windows_are_step_zeros_at_every_step_and_cover_every_frame(frames):
+    static = ContextSchedule(8, stride=2, overlap=2, kind="static")
+    for step in range(6):
+        windows = static.windows(frames, step)
+        assert windows == ContextSchedule(8, stride=2, overlap=2).windows(frames, 0)
+        assert {i for w in windows for i in w} == set(range(frames))
+
+
+@pytest.mark.parametrize("frames, context", [(10, 4), (16, 8), (17, 8), (3, 8), (1, 1)])
+def test_batched_windows_do_not_overlap_and_cover_every_frame_at_every_step(frames, context):
+    batched = ContextSchedule(context, kind="batched")
+    for step in range(4):
+        windows = batched.windows(frames, step)
+        assert [i for w in windows for i in w] == list(range(frames))  # each frame once, in order
+        assert all(len(w) == context for w in windows[:-1]) and 1 <= len(windows[-1]) <= context
+    assert ContextSchedule(4, kind="batched").windows(10, 3) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+
+
+@pytest.mark.parametrize("settings", [dict(overlap=2), dict(stride=2), dict(closed_loop="R-P")])
+def test_a_batched_schedule_refuses_what_it_cannot_do(settings):
+    with pytest.raises(ValueError, match="batched"):
+        ContextSchedule(8, kind="batched", **settings)
+    with pytest.raises(ValueError, match="kind"):
+        ContextSchedule(8, kind="sliding")
+
+
+def test_views_lay_the_uniform_windows():
+    assert ContextSchedule(8, kind="views").windows(24, 3) == ContextSchedule(8).windows(24, 3)

@@ -13,7 +13,7 @@ from lib_animatediff.webui.controlnet import feed_frames, hints_for_rows, own_fr
 
 
 class _NoMotion:
-    def video(self, frames, scale=None):
+    def video(self, frames, *settings):
         import contextlib
 
         return contextlib.nullcontext()

@@ -16,7 +16,7 @@ FRAMES = 3
 
 
 class NoMotion:
-    def video(self, frames, scale=None):
+    def video(self, frames, *settings):
         from contextlib import nullcontext
 
         return nullcontext()

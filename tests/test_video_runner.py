@@ -180,6 +180,29 @@ def test_windows_cover_long_videos_and_fuse_overlaps(unet):
     assert runner.calls == len(windows)
 
 
+def test_views_run_the_model_once_on_every_frame_and_the_motion_modules_in_windows(unet):
+    """With the "views" schedule the UNet sees all frames in one call; a motion module attends
+    within each window, so with windows that do not overlap each window's frames come out as if
+    the motion module ran on that window alone (the spatial layers run on every frame anyway)."""
+    x, prompts = make_video(1)
+    rows_x, t, cond = a1111_rows(x, prompts, conds_per_frame=1, with_uncond=False)
+    views = ContextSchedule(context=3, overlap=0, kind="views")
+    with torch.no_grad(), MotionModuleInjection(unet, random_motion_modules(V2, SD15_CHANNELS, seed=6)) as injection:
+        runner = VideoModelRunner(injection, views, FRAMES, step=0)
+        out = runner(apply_model(unet), rows_x, t, cond)
+        assert runner.calls == 1
+        windows = views.windows(FRAMES, 0)
+        assert windows == [[0, 1, 2], [3, 4, 5]]
+        module = injection.modules.block("down_blocks.0.motion_modules.0")
+        probe = torch.randn(FRAMES, module.channels, 4, 4)
+        with injection.video(FRAMES, None, [(w, torch.ones(len(w))) for w in windows]):
+            spliced = next(m for m in unet.modules() if getattr(m, "motion_module", None) is module)
+            windowed = spliced(probe)
+        separately = torch.cat([module(probe[w], len(w)) for w in windows])
+    torch.testing.assert_close(windowed, separately, atol=1e-5, rtol=1e-5)
+    assert torch.isfinite(out).all()
+
+
 def test_windows_of_a_frame_independent_model_change_nothing():
     x = torch.randn(2 * 10, 3)
     runner = VideoModelRunner(_NoMotion(), ContextSchedule(context=4, overlap=1), 10)
@@ -236,7 +259,7 @@ def test_take_rows_keeps_the_mapping_type():
 class _NoMotion:
     """Stands in for an injection where the model has no motion modules."""
 
-    def video(self, frames, scale=None):
+    def video(self, frames, *settings):
         from contextlib import nullcontext
 
         return nullcontext()

@@ -17,18 +17,21 @@ from torch import nn
 from ..log import logger
 from ..undo import UndoStack
 from .families import GroupNormMode
-from .motion_module import MotionModule, MotionModuleSet, video_group_norm
+from .motion_module import MotionModule, MotionModuleSet, stretched_positions, video_group_norm
 from .noise_schedule import use_noise_schedule
 from .unet_layout import motion_module_slots
 
 
 class FrameCount:
-    """Frames per video in the batch the UNet is running now, set by the sampler, and how
-    strongly the motion modules act on each of them (None: as trained)."""
+    """Frames per video in the batch the UNet is running now, set by the sampler; how strongly
+    the motion modules act on each of them (None: as trained); and, when the UNet runs every
+    frame at once, the windows the motion modules attend in, each with the weights its frames
+    have where windows overlap (None: all frames together)."""
 
     def __init__(self) -> None:
         self.count: int | None = None
         self.scale: torch.Tensor | None = None
+        self.windows: list[tuple[list[int], torch.Tensor]] | None = None
 
     def require(self) -> int:
         if self.count is None:
@@ -39,19 +42,30 @@ class FrameCount:
 class SplicedMotionModule(nn.Module):
     """A motion module as a UNet layer: A1111 calls it with ``x`` alone."""
 
-    def __init__(self, module: MotionModule, frames: FrameCount, prefix: str):
+    def __init__(self, module: MotionModule, frames: FrameCount, prefix: str, pe_spacing: float | None = None):
         super().__init__()
         self.motion_module = module
         self.frames = frames
         self.prefix = prefix
+        self.pe_spacing = pe_spacing
+
+    def run(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        """The motion module on ``x``, its positions stretched when the job asks."""
+        positions = None if self.pe_spacing is None else stretched_positions(frames, self.pe_spacing)
+        return self.motion_module(x, frames, positions)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        frames, scale = self.frames.require(), self.frames.scale
-        if scale is None:
-            return self.motion_module(x, frames)
-        if not bool(scale.any()):
+        frames, scale, windows = self.frames.require(), self.frames.scale, self.frames.windows
+        if scale is None and windows is None:
+            return self.run(x, frames)
+        if scale is not None and not bool(scale.any()):
             return x  # the module does nothing for these frames: skip its work
-        residual = self.motion_module(x, frames) - x
+        if windows is None:
+            residual = self.run(x, frames) - x
+        else:
+            residual = windowed_residual(self.run, x, frames, windows)
+        if scale is None:
+            return x + residual
         per_row = scale.to(x.device, x.dtype).repeat(x.shape[0] // frames).view(-1, *[1] * (x.dim() - 1))
         return x + per_row * residual
 
@@ -62,16 +76,18 @@ class SplicedMotionModule(nn.Module):
 class MotionModuleInjection:
     """Context manager: motion modules are in the UNet between enter and exit.
 
-    ``schedule_owner`` is the object holding the model's ``alphas_cumprod`` (A1111's
+    ``pe_spacing`` stretches the positional encoding (see ``stretched_positions``; None: as
+    trained). ``schedule_owner`` is the object holding the model's ``alphas_cumprod`` (A1111's
     ``sd_model``); when given, the family's noise schedule replaces it while injected
     (:func:`use_noise_schedule`, without the WebUI's overrides; the WebUI job puts the schedule
     in place itself, before the img2img sampler is built).
     """
 
-    def __init__(self, unet: nn.Module, modules: MotionModuleSet, schedule_owner: Any = None):
+    def __init__(self, unet: nn.Module, modules: MotionModuleSet, schedule_owner: Any = None, pe_spacing: float | None = None):
         self.unet = unet
         self.modules = modules
         self.schedule_owner = schedule_owner
+        self.pe_spacing = pe_spacing
         self.frames = FrameCount()
         self._undo = UndoStack()
 
@@ -96,15 +112,20 @@ class MotionModuleInjection:
             logger.info("removed motion module %s", self.modules.name)
 
     @contextmanager
-    def video(self, frames: int, scale: torch.Tensor | None = None) -> Iterator[None]:
+    def video(
+        self, frames: int, scale: torch.Tensor | None = None, windows: list[tuple[list[int], torch.Tensor]] | None = None
+    ) -> Iterator[None]:
         """Run the UNet on batches of videos of ``frames`` frames inside this block; ``scale``
-        (``(frames,)``) multiplies what the motion modules add to each frame (None: as trained)."""
-        previous = self.frames.count, self.frames.scale
-        self.frames.count, self.frames.scale = frames, scale
+        (``(frames,)``) multiplies what the motion modules add to each frame (None: as trained);
+        ``windows`` (frame indices, their weights) makes the motion modules attend within each
+        window, their residuals blended by the weights (None: over all frames at once)."""
+        state = self.frames
+        previous = state.count, state.scale, state.windows
+        state.count, state.scale, state.windows = frames, scale, windows
         try:
             yield
         finally:
-            self.frames.count, self.frames.scale = previous
+            state.count, state.scale, state.windows = previous
 
     def _inject(self) -> None:
         family = self.modules.family
@@ -112,7 +133,7 @@ class MotionModuleInjection:
         reference = next(self.unet.parameters())
         self.modules.to(device=reference.device, dtype=reference.dtype)
         for slot in slots:
-            spliced = SplicedMotionModule(self.modules.block(slot.prefix), self.frames, slot.prefix)
+            spliced = SplicedMotionModule(self.modules.block(slot.prefix), self.frames, slot.prefix, self.pe_spacing)
             self._undo.insert_module(slot.block, slot.index, spliced)
         if family.unet_groupnorm is GroupNormMode.PER_VIDEO:
             for norm in unet_resblock_groupnorms(self.unet):
@@ -120,6 +141,26 @@ class MotionModuleInjection:
         if self.schedule_owner is not None:
             use_noise_schedule(self._undo, self.schedule_owner, family.noise_schedule.alphas_cumprod())
         logger.info("injected %s (%s, %d modules)", self.modules.name, family.title, len(slots))
+
+
+def windowed_residual(
+    module: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor, frames: int, windows: list[tuple[list[int], torch.Tensor]]
+) -> torch.Tensor:
+    """What ``module`` adds to each frame when it attends within each window of frames only:
+    every window's residual, blended per frame by the windows' weights."""
+    videos = x.shape[0] // frames
+    per_video = x.view(videos, frames, *x.shape[1:])
+    sums = torch.zeros_like(per_video, dtype=torch.promote_types(x.dtype, torch.float32))
+    totals = torch.zeros(frames, dtype=sums.dtype, device=x.device)
+    for window, weights in windows:
+        part = per_video[:, window].reshape(videos * len(window), *x.shape[1:])
+        residual = (module(part, len(window)) - part).view(videos, len(window), *x.shape[1:])
+        weights = weights.to(x.device, sums.dtype)
+        sums[:, window] += residual.to(sums.dtype) * weights.view(1, -1, *[1] * (x.dim() - 1))
+        totals[window] += weights
+    if bool((totals == 0).any()):
+        raise ValueError(f"no window covered frame(s) {(totals == 0).nonzero().flatten().tolist()} of {frames}")
+    return (sums / totals.view(1, -1, *[1] * (x.dim() - 1))).to(x.dtype).view_as(x)
 
 
 def unet_resblock_groupnorms(unet: nn.Module) -> list[nn.GroupNorm]:

@@ -33,6 +33,23 @@ def sinusoidal_positions(length: int, channels: int) -> torch.Tensor:
     return pe.unsqueeze(0).float()
 
 
+def interpolated_rows(table: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Rows of ``table`` (``(length, C)``) at fractional ``positions``, linear between neighbours."""
+    positions = positions.to(table.device, torch.float32)
+    if positions.numel() and (positions.min() < 0 or positions.max() > table.shape[0] - 1):
+        raise ValueError(f"positions {positions.min():.2f}..{positions.max():.2f} lie outside the table's 0..{table.shape[0] - 1}")
+    low = positions.floor().long()
+    high = positions.ceil().long()
+    weight = (positions - low).unsqueeze(1).to(table.dtype)
+    return table[low] * (1 - weight) + table[high] * weight
+
+
+def stretched_positions(frames: int, spacing: float) -> torch.Tensor:
+    """Positions of a window's frames ``spacing`` apart: spacing ``T / N`` lays a window of ``N``
+    frames over the ``T`` positions a module was trained on."""
+    return torch.arange(frames, dtype=torch.float32) * spacing
+
+
 def video_group_norm(
     x: torch.Tensor,
     frames: int,
@@ -59,13 +76,18 @@ class PositionalEncoding(nn.Module):
     def max_len(self) -> int:
         return self.pe.shape[1]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` plus each frame's encoding: frame ``i``'s, or at ``positions`` (one per frame,
+        fractional ones interpolated linearly between the table's rows) when given."""
         frames = x.shape[1]
-        if frames > self.max_len:
-            raise ValueError(
-                f"{frames} frames in one window, but this motion module supports at most {self.max_len}; use a smaller context batch size"
-            )
-        return x + self.pe[:, :frames].to(x.dtype)
+        if positions is None:
+            if frames > self.max_len:
+                raise ValueError(
+                    f"{frames} frames in one window, but this motion module supports at most {self.max_len}; "
+                    "use a smaller context batch size"
+                )
+            return x + self.pe[:, :frames].to(x.dtype)
+        return x + interpolated_rows(self.pe[0], positions).unsqueeze(0).to(x.dtype)
 
 
 class TemporalSelfAttention(nn.Module):
@@ -80,9 +102,9 @@ class TemporalSelfAttention(nn.Module):
         self.to_out = nn.Sequential(nn.Linear(channels, channels), nn.Dropout(0.0))
         self.pos_encoder = PositionalEncoding(channels, pe_len)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         """x: (sequences, frames, channels)."""
-        x = self.pos_encoder(x)
+        x = self.pos_encoder(x, positions)
         q, k, v = (rearrange(proj(x), "n f (h d) -> n h f d", h=self.heads) for proj in (self.to_q, self.to_k, self.to_v))
         out = F.scaled_dot_product_attention(q, k, v)
         return self.to_out(rearrange(out, "n h f d -> n f (h d)"))
@@ -115,9 +137,9 @@ class TemporalTransformerBlock(nn.Module):
         self.ff = FeedForward(channels)
         self.ff_norm = nn.LayerNorm(channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         for attention, norm in zip(self.attention_blocks, self.norms):
-            x = attention(norm(x)) + x
+            x = attention(norm(x), positions) + x
         return self.ff(self.ff_norm(x)) + x
 
 
@@ -130,7 +152,7 @@ class TemporalTransformer(nn.Module):
         self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(channels, pe_len)])
         self.proj_out = nn.Linear(channels, channels)
 
-    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frames: int, positions: torch.Tensor | None = None) -> torch.Tensor:
         height, width = x.shape[-2:]
         norm = self.norm
         h = video_group_norm(x, frames, self.norm_mode, norm.num_groups, norm.weight, norm.bias, norm.eps)
@@ -139,7 +161,7 @@ class TemporalTransformer(nn.Module):
         h = rearrange(h, "(b f) c h w -> (b h w) f c", f=frames)
         h = self.proj_in(h)
         for block in self.transformer_blocks:
-            h = block(h)
+            h = block(h, positions)
         h = self.proj_out(h)
         return rearrange(h, "(b h w) f c -> (b f) c h w", h=height, w=width) + x
 
@@ -155,11 +177,13 @@ class MotionModule(nn.Module):
     def channels(self) -> int:
         return self.temporal_transformer.proj_in.in_features
 
-    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frames: int, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """``positions``: where each frame sits in the positional encoding (None: frame ``i`` at
+        ``i``; see :func:`stretched_positions`)."""
         if frames < 1 or x.shape[0] % frames:
             raise ValueError(f"a batch of {x.shape[0]} rows is not a whole number of {frames}-frame videos")
         weight = self.temporal_transformer.proj_in.weight
-        return self.temporal_transformer(x.to(weight.dtype), frames).to(x.dtype)
+        return self.temporal_transformer(x.to(weight.dtype), frames, positions).to(x.dtype)
 
 
 class MotionModuleGroup(nn.Module):

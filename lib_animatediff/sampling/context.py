@@ -31,6 +31,8 @@ from fractions import Fraction
 import torch
 
 FUSION_KINDS = ("flat", "pyramid")
+# How windows are laid from step to step (see :class:`ContextSchedule`).
+SCHEDULE_KINDS = ("uniform", "static", "batched", "views")
 
 
 class ClosedLoop(enum.Enum):
@@ -57,17 +59,29 @@ class ContextSchedule:
     """The settings that place the context windows; see :func:`context_windows`.
 
     ``closed_loop`` may also be given as its value (``"N"``, ``"R-P"``, ``"R+P"``, ``"A"``), as
-    API payloads and infotext carry it; it is stored as a :class:`ClosedLoop`.
+    API payloads and infotext carry it; it is stored as a :class:`ClosedLoop`. ``kind``:
+
+    * ``uniform``: the windows of :func:`context_windows`, shifted from step to step;
+    * ``static``: the same windows at every step (those of step 0);
+    * ``batched``: consecutive windows that do not overlap (:func:`batched_windows`), at every
+      step; no overlap, no dilated levels and no wrapping apply;
+    * ``views``: the ``uniform`` windows, for the motion modules only: the model itself runs on
+      every frame at once (the caller's part, see ``VideoModelRunner``).
     """
 
     context: int
     stride: int = 1
     overlap: int = -1
     closed_loop: ClosedLoop = ClosedLoop.NONE
+    kind: str = "uniform"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "closed_loop", _closed_loop(self.closed_loop))
         _check_schedule(self.context, self.stride, self.overlap)
+        if self.kind not in SCHEDULE_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, SCHEDULE_KINDS))}, got {self.kind!r}")
+        if self.kind == "batched" and (self.overlap > 0 or self.stride > 1 or self.closed_loop.wraps):
+            raise ValueError("batched windows neither overlap, nor dilate, nor wrap: overlap must be 0 or -1, stride 1, closed loop N")
 
     @property
     def hop(self) -> int:
@@ -75,7 +89,18 @@ class ContextSchedule:
         return _hop(self.context, self.overlap)
 
     def windows(self, frames: int, step: int) -> list[list[int]]:
-        return context_windows(frames, step, self.context, self.stride, self.overlap, self.closed_loop)
+        if self.kind == "batched":
+            return batched_windows(frames, self.context)
+        shift_step = 0 if self.kind == "static" else step
+        return context_windows(frames, shift_step, self.context, self.stride, self.overlap, self.closed_loop)
+
+
+def batched_windows(frames: int, context: int) -> list[list[int]]:
+    """Consecutive windows of ``context`` frames that do not overlap, the last one shorter when
+    ``context`` does not divide ``frames``: 10 frames in windows of 4 → 0-3, 4-7, 8-9."""
+    _check_int("frames", frames, minimum=1)
+    _check_int("context", context, minimum=1)
+    return [list(range(start, min(start + context, frames))) for start in range(0, frames, context)]
 
 
 def context_windows(

@@ -19,7 +19,7 @@ import torch
 
 from ..errors import AnimateDiffError
 from ..model.injection import MotionModuleInjection
-from .context import ContextSchedule, WindowAccumulator
+from .context import ContextSchedule, WindowAccumulator, window_weights
 
 ModelCall = Callable[..., torch.Tensor]
 
@@ -107,7 +107,10 @@ class VideoModelRunner:
         rows = x.shape[0]
         videos = video_rows(rows, self.frames)
         self.rows_this_step += rows
-        windows = self.schedule.windows(self.frames, self.step)
+        # "views": the model runs every frame at once, the motion modules attend in windows
+        views = self.schedule.kind == "views" and self.frames > self.schedule.context
+        motion_windows = [(w, window_weights(len(w), self.fuse)) for w in self.schedule.windows(self.frames, self.step)] if views else None
+        windows = [list(range(self.frames))] if views else self.schedule.windows(self.frames, self.step)
         per_call = self.videos_per_call or len(videos)
         fused = [WindowAccumulator(self.frames, self.fuse) for _ in videos]
         for number, window in enumerate(windows):
@@ -118,7 +121,7 @@ class VideoModelRunner:
                 index = torch.cat([videos[v][window] for v in group])
                 around = self.around_call(index) if self.around_call is not None else contextlib.nullcontext()
                 scale = self.frame_scale(self.step, window) if self.frame_scale is not None else None
-                with around, self.injection.video(len(window), scale):
+                with around, self.injection.video(len(window), scale, motion_windows):
                     out = model(x[index.to(x.device)], take_rows(t, index, rows), take_rows(cond, index, rows), *args, **kwargs)
                 self.calls += 1
                 for v, part in zip(group, out.split(len(window))):

@@ -30,6 +30,7 @@ HEADER = ("enable", "model")
 LAYOUT: tuple[str | Row | Section, ...] = (
     Row("video_length", "fps", "loop_number"),
     Row("batch_size", "stride", "overlap"),
+    Row("context_schedule", "pe_stretch"),
     "closed_loop",
     "format",
     Row("interp", "interp_x"),

@@ -69,7 +69,7 @@ JOB_ATTRIBUTE = "_animatediff_job"  # where a job lives on A1111's processing ob
 class _NoMotion:
     """Stands in for the injection when the motion modules never act: the UNet is left alone."""
 
-    def video(self, frames: int, scale: torch.Tensor | None = None) -> contextlib.AbstractContextManager[None]:
+    def video(self, frames: int, *settings: Any) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
 
@@ -259,7 +259,9 @@ class AnimationJob:
         self._use_module_schedule(p, changes)
         # a motion scale of 0 throughout leaves the UNet as it is: the checkpoint alone, per frame
         injection = (
-            NO_MOTION if self.motion.is_off else changes.enter_context(MotionModuleInjection(p.sd_model.model.diffusion_model, modules))
+            NO_MOTION
+            if self.motion.is_off
+            else changes.enter_context(MotionModuleInjection(p.sd_model.model.diffusion_model, modules, pe_spacing=plan.pe_spacing))
         )
         lora = host.lora_extension()
         if lora is not None:
