@@ -227,6 +227,12 @@ class AnimateDiffParams:
         expected="a plain name: at most 64 ASCII letters, digits, '_' and '-'",
         hint="Added to the output file names, so an API client finds its files.",
     )  # fmt: skip
+    freenoise: bool = _param(
+        False, label="FreeNoise", widget=Widget("checkbox"), infotext="freenoise", recorded_if=lambda params, img2img: params.freenoise,
+        xyz="FreeNoise",
+        hint="Long videos: every window starts from the first window's noise, shuffled in local stretches (FreeNoise), so far-apart "
+        "windows stay alike.",
+    )  # fmt: skip
     context_schedule: str = _param(
         "uniform", label="Context schedule", widget=Widget("radio"), choices=SCHEDULE_KINDS, infotext="schedule",
         recorded_if=lambda params, img2img: params.context_schedule != "uniform", xyz="Context schedule",

@@ -270,6 +270,24 @@ def test_freeinit_passes_start_each_from_the_reinitialised_noise(unet, model_dir
     assert_webui_as_before(p, host)
 
 
+def test_freenoise_starts_later_windows_from_the_first_windows_noise(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    AnimationJob.start(host, p, args(video_length=10, batch_size=4, overlap=0, freenoise=True))
+    with torch.no_grad():
+        p.sample()
+    start = p.during[0]["start"]
+    assert start.shape[0] == 10 and "freenoise: True" in p.extra_generation_params["AnimateDiff"]
+    first_window = [start[f] for f in range(4)]
+    for frame in range(4, 10):  # every later frame's noise is one of the first window's
+        assert any(torch.equal(start[frame], noise) for noise in first_window), frame
+    plain = Processing(host, unet, tmp_path)
+    AnimationJob.start(host, plain, args(video_length=10, batch_size=4, overlap=0))
+    with torch.no_grad():
+        plain.sample()
+    assert torch.equal(plain.during[0]["start"][:4], start[:4]) and not torch.equal(plain.during[0]["start"], start)
+
+
 def test_an_error_in_sampling_undoes_every_change(unet, model_dir, tmp_path):
     host = Host(model_dir)
     p = Processing(host, unet, tmp_path)

@@ -159,17 +159,25 @@ class PassNoise:
     """Stands in for the WebUI's noise source (``p.rng``: ``next()`` draws the next batch of unit
     noise) for one sampling pass. The sampler's first draw is ``start`` when given (a later
     FreeInit pass's start noise), else the source's own; every later draw (the per-step noise of
-    ancestral samplers) comes from the source, as in any pass. ``first`` keeps the first draw."""
+    ancestral samplers) comes from the source, as in any pass. ``reschedule`` changes the
+    source's first draw (FreeNoise). ``first`` keeps the first draw."""
 
-    def __init__(self, source: Any, start: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, source: Any, start: torch.Tensor | None = None, reschedule: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> None:
         self._source = source
         self._start = start
+        self._reschedule = reschedule
         self.first: torch.Tensor | None = None
 
     def next(self) -> torch.Tensor:
         if self.first is not None:
             return self._source.next()
-        drawn = self._start.clone() if self._start is not None else self._source.next()
+        if self._start is not None:
+            drawn = self._start.clone()
+        else:
+            drawn = self._source.next()
+            drawn = self._reschedule(drawn) if self._reschedule is not None else drawn
         self.first = drawn.clone()  # the sampler may scale its copy in place
         return drawn
 

@@ -31,6 +31,7 @@ LAYOUT: tuple[str | Row | Section, ...] = (
     Row("video_length", "fps", "loop_number"),
     Row("batch_size", "stride", "overlap"),
     Row("context_schedule", "pe_stretch"),
+    "freenoise",
     "closed_loop",
     "format",
     Row("interp", "interp_x"),

@@ -48,6 +48,7 @@ from ..model.injection import MotionModuleInjection
 from ..model.noise_schedule import use_noise_schedule
 from ..params import AnimateDiffParams
 from ..sampling.freeinit import FirstNoiseLevel, FreeInitSettings, PassNoise, PassStart, run_passes
+from ..sampling.freenoise import freenoise
 from ..sampling.latent_mix import frame_mix_weights, mix_start_latents
 from ..sampling.motion_scale import parse_motion_scale
 from ..sampling.plan import JobPlan, plan_job
@@ -232,12 +233,14 @@ class AnimationJob:
                 )
                 changes.callback("remove FreeInit's denoiser callback", self.host.on_denoiser(record))
 
+            reschedule = self._freenoise(int(p.seeds[0])) if self.params.freenoise else None
+
             def sample_pass(number: int, noise: torch.Tensor | None) -> Any:
                 progress.pass_number = number
                 level.sigma = None
                 with UndoStack() as this_pass:
-                    if self.freeinit.enable:
-                        pass_noise.append(PassNoise(p.rng, noise))  # hands out the pass's start, records it
+                    if self.freeinit.enable or reschedule is not None:
+                        pass_noise.append(PassNoise(p.rng, noise, reschedule))  # hands out the pass's start, records it
                         this_pass.set_attr(p, "rng", pass_noise[-1])
                     if number < progress.passes - 1 and getattr(p, "enable_hr", False):
                         this_pass.set_attr(p, "enable_hr", False)  # hires fix only after the last pass
@@ -285,6 +288,12 @@ class AnimationJob:
         # preference by running one video at a time when it is off.
         changes.set_item(host.options_data(), "batch_cond_uncond", True)
         return progress
+
+    def _freenoise(self, seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        """FreeNoise over the job's windows: the first window's noise, shuffled, for every later stretch."""
+        schedule = self.plan.schedule
+        hop = schedule.context if schedule.kind == "batched" else schedule.hop
+        return lambda noise: freenoise(noise, self.plan.context, hop, seed)
 
     def _frame_scale(self, progress: SamplingProgress) -> Callable[[int, list[int]], torch.Tensor]:
         """How strongly the motion modules act on a window's frames at a step (``motion_scale``,
