@@ -30,13 +30,13 @@
         "Last frame (optional)": "An image the animation should end on (img2img).",
         "Latent power (last frame)": "Shape of the last frame's fade towards the start, as latent power.",
         "Latent scale (last frame)": "Size of the last frame's fade towards the start, as latent scale.",
+        "Overlapping windows blend": "How overlapping context windows are averaged: flat, or pyramid (a window's middle frames count more).",
+        "Prompt travel blend": "How frames between keyframe prompts blend the keyframes' conditioning: slerp (keeps its scale) or lerp.",
         "FreeNoise": "Long videos: every window starts from the first window's noise, shuffled in local stretches (FreeNoise), so far-apart windows stay alike.",
         "Context schedule": "uniform: overlapping windows that shift every step; static: the same windows every step; batched: windows that do not overlap (no stride, overlap or closed loop); views: the model sees every frame at once, the motion module attends in windows (more memory).",
         "Stretch positions over (frames; 0 = off)": "Lets windows grow past what the module supports: a window of this many frames is laid over the positions of the frames the module was trained on (16; HotShot-XL 8). 0 = as trained.",
         "Motion scale": "How strongly the motion module acts: 0 = not at all, 1 = as trained, more = exaggerated; one number, or frame keys ('0-7: 1.0, 8-15: 0.6'), interpolated between keys.",
         "Motion from (fraction of the steps)": "The motion module acts from this point of sampling on (0 = from the first step).",
-        "Motion until (fraction of the steps)": "The motion module acts until this point of sampling (1 = to the last step).",
-        "Overlapping windows blend": "How overlapping context windows are averaged: flat, or pyramid (a window's middle frames count more).",
-        "Prompt travel blend": "How frames between keyframe prompts blend the keyframes' conditioning: slerp (keeps its scale) or lerp."
+        "Motion until (fraction of the steps)": "The motion module acts until this point of sampling (1 = to the last step)."
     });
 })();

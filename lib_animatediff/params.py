@@ -227,6 +227,14 @@ class AnimateDiffParams:
         expected="a plain name: at most 64 ASCII letters, digits, '_' and '-'",
         hint="Added to the output file names, so an API client finds its files.",
     )  # fmt: skip
+    fuse: str = _param(
+        "flat", label="Overlapping windows blend", widget=Widget("radio"), choices=FUSION_KINDS, infotext="blend",
+        hint="How overlapping context windows are averaged: flat, or pyramid (a window's middle frames count more).",
+    )  # fmt: skip
+    travel_interp: str = _param(
+        "slerp", label="Prompt travel blend", widget=Widget("radio"), choices=INTERPOLATION_METHODS, infotext="travel blend",
+        hint="How frames between keyframe prompts blend the keyframes' conditioning: slerp (keeps its scale) or lerp.",
+    )  # fmt: skip
     freenoise: bool = _param(
         False, label="FreeNoise", widget=Widget("checkbox"), infotext="freenoise", recorded_if=lambda params, img2img: params.freenoise,
         xyz="FreeNoise",
@@ -264,14 +272,6 @@ class AnimateDiffParams:
         check=lambda value: 0 < value <= 1, expected="a fraction of the steps in (0, 1]", infotext="motion end",
         recorded_if=lambda params, img2img: params.motion_end != 1, xyz="Motion until",
         hint="The motion module acts until this point of sampling (1 = to the last step).",
-    )  # fmt: skip
-    fuse: str = _param(
-        "flat", label="Overlapping windows blend", widget=Widget("radio"), choices=FUSION_KINDS, infotext="blend",
-        hint="How overlapping context windows are averaged: flat, or pyramid (a window's middle frames count more).",
-    )  # fmt: skip
-    travel_interp: str = _param(
-        "slerp", label="Prompt travel blend", widget=Widget("radio"), choices=INTERPOLATION_METHODS, infotext="travel blend",
-        hint="How frames between keyframe prompts blend the keyframes' conditioning: slerp (keeps its scale) or lerp.",
     )  # fmt: skip
 
     def __post_init__(self) -> None:

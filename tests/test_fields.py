@@ -19,12 +19,16 @@ SWA_ORDER = [
     "interp_x", "video_source", "video_path", "mask_path", "freeinit_enable", "freeinit_filter", "freeinit_ds", "freeinit_dt",
     "freeinit_iters", "latent_power", "latent_scale", "last_frame", "latent_power_last", "latent_scale_last", "request_id",
 ]  # fmt: skip
+# this extension's fields after them, in the order they were released: a new field goes last,
+# so positional lists sent to an earlier version keep their meaning
+RELEASED_ORDER = ["fuse", "travel_interp", "freenoise", "context_schedule", "pe_stretch", "motion_scale", "motion_start", "motion_end"]
 
 
 def test_every_field_has_its_facts_and_the_positional_order_is_sd_webui_animatediffs():
     names = [f.name for f in dataclasses.fields(AnimateDiffParams)]
     assert list(PARAMS) == names == AnimateDiffParams.field_names()
     assert names[: len(SWA_ORDER)] == SWA_ORDER
+    assert names[len(SWA_ORDER) : len(SWA_ORDER) + len(RELEASED_ORDER)] == RELEASED_ORDER
     for name, param in PARAMS.items():
         assert param.label and param.hint, name
         assert param.check is None or param.expected, f"{name}: a check needs the words for its error message"
