@@ -1,13 +1,17 @@
-"""Time and peak memory of denoising one long video with each context schedule (CPU).
+"""Time and peak memory of denoising one long video with each context schedule.
 
     python bench/context_schedules.py [--frames 64] [--context 16] [--size 32] [--steps 2]
+        [--device cpu|cuda] [--dtype float32|float16|bfloat16] [--channels 64,128,128,128]
 
 uniform (overlapping windows that shift every step), static (the same windows every step),
 batched (windows that do not overlap) and views (the UNet on every frame at once, the motion
-modules in uniform windows). Each schedule runs in a fresh process with one thread; memory is
-the growth of the process's peak resident size over its size just before sampling (the model
-itself is not counted). The same small random SD 1.5-shaped UNet and v2 motion modules as
-bench/context_memory.py; cond and uncond as one batch; two Euler steps.
+modules in uniform windows). Each schedule runs in a fresh process (one thread on the CPU).
+Memory: on the CPU the growth of the process's peak resident size over its size just before
+sampling, on CUDA the peak of allocated memory over what was allocated before (the model
+itself is not counted either way). A random SD 1.5-shaped UNet (small channels by default;
+``--channels 320,640,1280,1280`` is SD 1.5's own) and v2 motion modules; cond and uncond as
+one batch; Euler steps; the UNet's attention through scaled_dot_product_attention and half
+precision through autocast, as A1111 runs on a GPU.
 """
 
 from __future__ import annotations
@@ -26,7 +30,22 @@ sys.path.insert(0, str(ROOT))
 KINDS = ("uniform", "static", "batched", "views")
 
 
-def measure(kind: str, frames: int, context: int, size: int, steps: int) -> dict:
+def use_sdp_attention() -> None:
+    """The UNet's attention through torch's scaled_dot_product_attention, as A1111's default
+    optimization runs it (ldm's own builds the whole attention matrix: ~100 GiB at 64×64)."""
+    import torch.nn.functional as F
+    from einops import rearrange
+    from ldm.modules.attention import CrossAttention
+
+    def forward(self, x, context=None, mask=None):
+        context = x if context is None else context
+        q, k, v = (rearrange(t, "b n (h d) -> b h n d", h=self.heads) for t in (self.to_q(x), self.to_k(context), self.to_v(context)))
+        return self.to_out(rearrange(F.scaled_dot_product_attention(q, k, v), "b h n d -> b n (h d)"))
+
+    CrossAttention.forward = forward
+
+
+def measure(kind: str, args: argparse.Namespace) -> dict:
     import torch
 
     from lib_animatediff.devtools.demo import denoise_video
@@ -35,20 +54,38 @@ def measure(kind: str, frames: int, context: int, size: int, steps: int) -> dict
     from lib_animatediff.model.families import V2
     from lib_animatediff.sampling.context import ContextSchedule
 
-    torch.set_num_threads(1)
-    channels = (64, 128, 128, 128)
+    use_sdp_attention()
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    cuda = device.type == "cuda"
+    if not cuda:
+        torch.set_num_threads(1)
+    channels = tuple(int(c) for c in args.channels.split(","))
     modules = random_motion_modules(V2, channels, seed=0)
-    unet = build_unet(V2.base, channels, seed=0)
+    # A1111 keeps a GPU's UNet in half precision; on the CPU, group_norm refuses half weights
+    # with float input, so there the weights stay float32 and autocast alone lowers the math
+    unet = build_unet(V2.base, channels, seed=0).to(device, dtype if cuda else torch.float32)
     overlap = 0 if kind == "batched" else -1
-    schedule = ContextSchedule(context=context, overlap=overlap, kind=kind)
-    windows = len(schedule.windows(frames, 0))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    schedule = ContextSchedule(context=args.context, overlap=overlap, kind=kind)
+    windows = len(schedule.windows(args.frames, 0))
+
+    def run() -> None:
+        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            denoise_video(modules, frames=args.frames, steps=args.steps, latent_size=(args.size, args.size), schedule=schedule,
+                          unet=unet, device=device)  # fmt: skip
+        if cuda:
+            torch.cuda.synchronize()
+
+    if cuda:
+        run()  # kernels chosen and memory pools built before timing
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+    else:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start = time.perf_counter()
-    with torch.no_grad():
-        denoise_video(modules, frames=frames, steps=steps, latent_size=(size, size), schedule=schedule, unet=unet)
+    run()
     seconds = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"kind": kind, "seconds": seconds, "growth_mib": (after - before) / 1024, "windows": windows}
+    after = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"kind": kind, "seconds": seconds, "growth_mib": (after - before) / 2**20, "windows": windows}
 
 
 def main() -> None:
@@ -57,17 +94,25 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=16)
     parser.add_argument("--size", type=int, default=32, help="latent height and width")
     parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"))
+    parser.add_argument("--channels", default="64,128,128,128", help="the UNet's channels per level")
     parser.add_argument("--child", choices=KINDS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.child, args.frames, args.context, args.size, args.steps)))
+        print(json.dumps(measure(args.child, args)))
         return
     rows = []
     for kind in KINDS:
-        command = [sys.executable, __file__, "--child", kind, "--frames", str(args.frames), "--context", str(args.context),
-                   "--size", str(args.size), "--steps", str(args.steps)]  # fmt: skip
+        command = [sys.executable, __file__, *sys.argv[1:], "--child", kind]
         rows.append(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]))
-    print(f"{args.frames} frames, context {args.context}, latent {args.size}×{args.size}, cond+uncond, {args.steps} Euler steps, CPU, 1 thread")
+    where = "CPU, 1 thread" if args.device == "cpu" else args.device
+    if args.device.startswith("cuda"):
+        import torch
+
+        where = torch.cuda.get_device_name(args.device)
+    print(f"{args.frames} frames, context {args.context}, latent {args.size}×{args.size}, channels {args.channels}, cond+uncond, "
+          f"{args.steps} Euler steps, {args.dtype}, {where}")  # fmt: skip
     print("| schedule | windows (step 0) | seconds | peak growth MiB |")
     print("|---|---|---|---|")
     for row in rows:

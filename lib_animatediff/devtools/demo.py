@@ -30,19 +30,22 @@ def denoise_video(
     seed: int = 0,
     schedule: ContextSchedule | None = None,
     unet: torch.nn.Module | None = None,
+    device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """Latents (frames, 4, h, w) denoised by a random UNet with ``modules`` injected.
 
     Cond and uncond run as one batch of two videos, as A1111 batches them; a video longer
-    than the schedule's context is denoised in windows.
+    than the schedule's context is denoised in windows. The UNet runs on ``device``, where it
+    is moved; the draws come from a CPU generator, so every device starts from the same noise.
     """
-    unet = unet or build_unet(modules.family.base, modules.level_channels, seed=seed)
+    unet = (unet or build_unet(modules.family.base, modules.level_channels, seed=seed)).to(device)
     schedule = schedule or ContextSchedule(context=min(frames, modules.pe_len))
     model = SimpleNamespace(alphas_cumprod=SD_SCHEDULE.alphas_cumprod())
     generator = torch.Generator().manual_seed(seed)
     noise = torch.randn((frames, 4, *latent_size), generator=generator)
     cond = torch.randn((1, 7, CONTEXT_DIM), generator=generator)
-    context = torch.cat([cond, torch.zeros_like(cond)]).repeat_interleave(frames, dim=0)
+    context = torch.cat([cond, torch.zeros_like(cond)]).repeat_interleave(frames, dim=0).to(device)
+    noise = noise.to(device)
     with MotionModuleInjection(unet, modules, schedule_owner=model) as injection:
         runner = VideoModelRunner(injection, schedule, frames)
         denoise_rows = epsilon_denoiser(lambda x, t, c: runner(unet_call(unet), x, t, c), model.alphas_cumprod, c=context)

@@ -31,7 +31,7 @@ def epsilon_denoiser(model: Callable[..., torch.Tensor], alphas_cumprod: torch.T
 
     def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         t = (table - sigma.double()).abs().argmin()
-        eps = model(x / (sigma**2 + 1) ** 0.5, t.expand(x.shape[0]), **model_kwargs)
+        eps = model(x / (sigma**2 + 1) ** 0.5, t.expand(x.shape[0]).to(x.device), **model_kwargs)
         return x - eps * sigma
 
     return denoise
