@@ -37,6 +37,7 @@
         "Stretch positions over (frames; 0 = off)": "Lets windows grow past what the module supports: a window of this many frames is laid over the positions of the frames the module was trained on (16; HotShot-XL 8). 0 = as trained.",
         "Motion scale": "How strongly the motion module acts: 0 = not at all, 1 = as trained, more = exaggerated; one number, or frame keys ('0-7: 1.0, 8-15: 0.6'), interpolated between keys.",
         "Motion from (fraction of the steps)": "The motion module acts from this point of sampling on (0 = from the first step).",
-        "Motion until (fraction of the steps)": "The motion module acts until this point of sampling (1 = to the last step)."
+        "Motion until (fraction of the steps)": "The motion module acts until this point of sampling (1 = to the last step).",
+        "Motion attention scale": "Temperature of the motion module's attention across frames (multiplies its 1/sqrt(d)): above 1 frames follow their most similar frames more sharply (often more motion), below 1 they blend more evenly (less); 1 = as trained."
     });
 })();

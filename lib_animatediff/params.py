@@ -273,6 +273,13 @@ class AnimateDiffParams:
         recorded_if=lambda params, img2img: params.motion_end != 1, xyz="Motion until",
         hint="The motion module acts until this point of sampling (1 = to the last step).",
     )  # fmt: skip
+    motion_attention_scale: float = _param(
+        1.0, label="Motion attention scale", widget=_number(), check=_positive, expected="a number > 0",
+        infotext="motion attention scale", recorded_if=lambda params, img2img: params.motion_attention_scale != 1,
+        xyz="Motion attention scale",
+        hint="Temperature of the motion module's attention across frames (multiplies its 1/sqrt(d)): above 1 frames follow "
+        "their most similar frames more sharply (often more motion), below 1 they blend more evenly (less); 1 = as trained.",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         for name, param in PARAMS.items():

@@ -21,7 +21,10 @@ SWA_ORDER = [
 ]  # fmt: skip
 # this extension's fields after them, in the order they were released: a new field goes last,
 # so positional lists sent to an earlier version keep their meaning
-RELEASED_ORDER = ["fuse", "travel_interp", "freenoise", "context_schedule", "pe_stretch", "motion_scale", "motion_start", "motion_end"]
+RELEASED_ORDER = [
+    "fuse", "travel_interp", "freenoise", "context_schedule", "pe_stretch", "motion_scale", "motion_start", "motion_end",
+    "motion_attention_scale",
+]  # fmt: skip
 
 
 def test_every_field_has_its_facts_and_the_positional_order_is_sd_webui_animatediffs():

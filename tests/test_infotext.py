@@ -34,7 +34,7 @@ def test_every_recorded_field_round_trips():
         interp="FILM", interp_x=3, freeinit_enable=True, freeinit_filter="gaussian", freeinit_ds=0.5, freeinit_dt=0.125,
         freeinit_iters=4, latent_power=1.5, latent_scale=16.0, latent_power_last=2.0, latent_scale_last=8.0, fuse="pyramid",
         travel_interp="lerp", freenoise=True, context_schedule="static", pe_stretch=24, motion_scale="0-3: 1.2, 6: 0.5",
-        motion_start=0.1, motion_end=0.9,
+        motion_start=0.1, motion_end=0.9, motion_attention_scale=1.25,
     )  # fmt: skip
     values = pasted_values({"AnimateDiff": animatediff_infotext(params, "h", "0.2.0", img2img=True)})
     for name, param in PARAMS.items():

@@ -42,17 +42,21 @@ class FrameCount:
 class SplicedMotionModule(nn.Module):
     """A motion module as a UNet layer: A1111 calls it with ``x`` alone."""
 
-    def __init__(self, module: MotionModule, frames: FrameCount, prefix: str, pe_spacing: float | None = None):
+    def __init__(
+        self, module: MotionModule, frames: FrameCount, prefix: str, pe_spacing: float | None = None, temperature: float = 1.0
+    ):
         super().__init__()
         self.motion_module = module
         self.frames = frames
         self.prefix = prefix
         self.pe_spacing = pe_spacing
+        self.temperature = temperature
 
     def run(self, x: torch.Tensor, frames: int) -> torch.Tensor:
-        """The motion module on ``x``, its positions stretched when the job asks."""
+        """The motion module on ``x``, its positions stretched and its attention sharpened or
+        softened when the job asks."""
         positions = None if self.pe_spacing is None else stretched_positions(frames, self.pe_spacing)
-        return self.motion_module(x, frames, positions)
+        return self.motion_module(x, frames, positions, self.temperature)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         frames, scale, windows = self.frames.require(), self.frames.scale, self.frames.windows
@@ -77,17 +81,25 @@ class MotionModuleInjection:
     """Context manager: motion modules are in the UNet between enter and exit.
 
     ``pe_spacing`` stretches the positional encoding (see ``stretched_positions``; None: as
-    trained). ``schedule_owner`` is the object holding the model's ``alphas_cumprod`` (A1111's
+    trained); ``temperature`` scales the temporal attention's logits (1: as trained). ``schedule_owner`` is the object holding the model's ``alphas_cumprod`` (A1111's
     ``sd_model``); when given, the family's noise schedule replaces it while injected
     (:func:`use_noise_schedule`, without the WebUI's overrides; the WebUI job puts the schedule
     in place itself, before the img2img sampler is built).
     """
 
-    def __init__(self, unet: nn.Module, modules: MotionModuleSet, schedule_owner: Any = None, pe_spacing: float | None = None):
+    def __init__(
+        self,
+        unet: nn.Module,
+        modules: MotionModuleSet,
+        schedule_owner: Any = None,
+        pe_spacing: float | None = None,
+        temperature: float = 1.0,
+    ):
         self.unet = unet
         self.modules = modules
         self.schedule_owner = schedule_owner
         self.pe_spacing = pe_spacing
+        self.temperature = temperature
         self.frames = FrameCount()
         self._undo = UndoStack()
 
@@ -133,7 +145,8 @@ class MotionModuleInjection:
         reference = next(self.unet.parameters())
         self.modules.to(device=reference.device, dtype=reference.dtype)
         for slot in slots:
-            spliced = SplicedMotionModule(self.modules.block(slot.prefix), self.frames, slot.prefix, self.pe_spacing)
+            block = self.modules.block(slot.prefix)
+            spliced = SplicedMotionModule(block, self.frames, slot.prefix, self.pe_spacing, self.temperature)
             self._undo.insert_module(slot.block, slot.index, spliced)
         if family.unet_groupnorm is GroupNormMode.PER_VIDEO:
             for norm in unet_resblock_groupnorms(self.unet):

@@ -102,11 +102,13 @@ class TemporalSelfAttention(nn.Module):
         self.to_out = nn.Sequential(nn.Linear(channels, channels), nn.Dropout(0.0))
         self.pos_encoder = PositionalEncoding(channels, pe_len)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (sequences, frames, channels)."""
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """x: (sequences, frames, channels). ``temperature`` multiplies the logits' usual
+        1/sqrt(head dim): above 1 each frame attends more sharply to the frames most like it."""
         x = self.pos_encoder(x, positions)
         q, k, v = (rearrange(proj(x), "n f (h d) -> n h f d", h=self.heads) for proj in (self.to_q, self.to_k, self.to_v))
-        out = F.scaled_dot_product_attention(q, k, v)
+        scale = None if temperature == 1.0 else temperature / math.sqrt(q.shape[-1])
+        out = F.scaled_dot_product_attention(q, k, v, scale=scale)
         return self.to_out(rearrange(out, "n h f d -> n f (h d)"))
 
 
@@ -137,9 +139,9 @@ class TemporalTransformerBlock(nn.Module):
         self.ff = FeedForward(channels)
         self.ff_norm = nn.LayerNorm(channels)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
         for attention, norm in zip(self.attention_blocks, self.norms):
-            x = attention(norm(x), positions) + x
+            x = attention(norm(x), positions, temperature) + x
         return self.ff(self.ff_norm(x)) + x
 
 
@@ -152,7 +154,7 @@ class TemporalTransformer(nn.Module):
         self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(channels, pe_len)])
         self.proj_out = nn.Linear(channels, channels)
 
-    def forward(self, x: torch.Tensor, frames: int, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frames: int, positions: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
         height, width = x.shape[-2:]
         norm = self.norm
         h = video_group_norm(x, frames, self.norm_mode, norm.num_groups, norm.weight, norm.bias, norm.eps)
@@ -161,7 +163,7 @@ class TemporalTransformer(nn.Module):
         h = rearrange(h, "(b f) c h w -> (b h w) f c", f=frames)
         h = self.proj_in(h)
         for block in self.transformer_blocks:
-            h = block(h, positions)
+            h = block(h, positions, temperature)
         h = self.proj_out(h)
         return rearrange(h, "(b h w) f c -> (b f) c h w", h=height, w=width) + x
 
@@ -177,13 +179,14 @@ class MotionModule(nn.Module):
     def channels(self) -> int:
         return self.temporal_transformer.proj_in.in_features
 
-    def forward(self, x: torch.Tensor, frames: int, positions: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frames: int, positions: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
         """``positions``: where each frame sits in the positional encoding (None: frame ``i`` at
-        ``i``; see :func:`stretched_positions`)."""
+        ``i``; see :func:`stretched_positions`). ``temperature``: the temporal attention's
+        (see :class:`TemporalSelfAttention`; 1 = as trained)."""
         if frames < 1 or x.shape[0] % frames:
             raise ValueError(f"a batch of {x.shape[0]} rows is not a whole number of {frames}-frame videos")
         weight = self.temporal_transformer.proj_in.weight
-        return self.temporal_transformer(x.to(weight.dtype), frames, positions).to(x.dtype)
+        return self.temporal_transformer(x.to(weight.dtype), frames, positions, temperature).to(x.dtype)
 
 
 class MotionModuleGroup(nn.Module):

@@ -45,7 +45,7 @@ LAYOUT: tuple[str | Row | Section, ...] = (
         "FreeInit (several sampling passes, steadier motion)",
         ("freeinit_enable", Row("freeinit_filter", "freeinit_iters"), Row("freeinit_ds", "freeinit_dt")),
     ),
-    Section("Motion strength", ("motion_scale", Row("motion_start", "motion_end"))),
+    Section("Motion strength", (Row("motion_scale", "motion_attention_scale"), Row("motion_start", "motion_end"))),
     Row("fuse", "travel_interp"),
     "request_id",
 )

@@ -264,7 +264,11 @@ class AnimationJob:
         injection = (
             NO_MOTION
             if self.motion.is_off
-            else changes.enter_context(MotionModuleInjection(p.sd_model.model.diffusion_model, modules, pe_spacing=plan.pe_spacing))
+            else changes.enter_context(
+                MotionModuleInjection(
+                    p.sd_model.model.diffusion_model, modules, pe_spacing=plan.pe_spacing, temperature=self.params.motion_attention_scale
+                )
+            )
         )
         lora = host.lora_extension()
         if lora is not None:

@@ -90,6 +90,17 @@ def test_motion_scale_per_frame_and_per_step_change_the_animation_and_paste_back
     assert pasted_values({"AnimateDiff": entry})["motion_scale"] == "0-3: 0, 4-7: 1"
 
 
+def test_the_motion_attention_scale_changes_what_the_sampler_ends_on_and_pastes_back(server: WebUIServer) -> None:
+    _, trained = run_recorded(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff()))
+    job, sharper = run_recorded(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(motion_attention_scale=4.0)))
+    assert_animation(job, server, frames=8)
+    change = (_last_denoised(sharper) - _last_denoised(trained)).abs().mean().item()
+    assert change > 0.01, f"motion attention scale 4 changed the latents by only {change}"
+    assert _entry(job)["motion_attention_scale"] == 4.0
+    refused = run_job(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(motion_attention_scale=-1)))
+    assert refused.response.status == 422 and "'motion_attention_scale'" in refused.response.text, describe(refused, server)
+
+
 def test_a_motion_scale_that_does_not_parse_is_422(server: WebUIServer) -> None:
     job = run_job(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(motion_scale="lots")))
     assert job.response.status == 422 and "'motion_scale'" in job.response.text, describe(job, server)
@@ -98,7 +109,7 @@ def test_a_motion_scale_that_does_not_parse_is_422(server: WebUIServer) -> None:
 def test_the_new_controls_are_x_y_z_axes(server: WebUIServer) -> None:
     plot = next(s for s in server.get("/sdapi/v1/script-info").body if s["name"] == "x/y/z plot" and not s["is_img2img"])
     choices = plot["args"][0]["choices"]
-    for label in ("Motion scale", "Motion from", "Motion until", "Context schedule", "PE stretch", "FreeNoise"):
+    for label in ("Motion scale", "Motion from", "Motion until", "Motion attention scale", "Context schedule", "PE stretch", "FreeNoise"):
         assert f"[AnimateDiff] {label}" in choices, choices
 
 
