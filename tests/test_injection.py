@@ -225,3 +225,24 @@ def test_motion_modules_travel_with_the_blocks_they_sit_in(unets):
                     block_params = {id(p) for p in block.parameters()}
                     assert all(id(p) in block_params for p in layer.motion_module.parameters())
         assert sum(isinstance(m, SplicedMotionModule) for m in unet.modules()) == len(list(modules.blocks()))
+
+
+def test_under_fp8_weight_storage_the_modules_take_the_compute_dtype_and_run(unets):
+    """A1111's "FP8 weight" keeps the UNet's convolution and linear weights in float8 and runs
+    the UNet under autocast (bfloat16 on a CPU): the motion modules stay in the dtype of the
+    layers left unconverted and the injected UNet gives a finite video."""
+    import copy
+
+    unet = copy.deepcopy(unets[BaseModel.SD15])
+    for module in unet.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            module.to(torch.float8_e4m3fn)
+    modules = _modules(V2)
+    x = torch.randn(8, 4, 8, 8)
+    t = torch.full((8,), 500)
+    context = torch.randn(8, 7, CONTEXT_DIM)
+    with MotionModuleInjection(unet, modules) as injection, injection.video(frames=8):
+        assert modules.dtype == torch.float32
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            out = unet(x, t, context=context)
+    assert out.shape == x.shape and torch.isfinite(out).all()

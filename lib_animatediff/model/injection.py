@@ -77,6 +77,19 @@ class SplicedMotionModule(nn.Module):
         return self.prefix
 
 
+FLOAT8_TYPES = frozenset(getattr(torch, name) for name in ("float8_e4m3fn", "float8_e5m2") if hasattr(torch, name))
+
+
+def compute_parameter(unet: nn.Module) -> torch.Tensor:
+    """A parameter of ``unet`` in the dtype it computes in, to put the motion modules beside.
+
+    A1111's FP8 weight setting stores convolution and linear weights in float8 and casts them
+    for each call; the motion modules cannot compute in float8, so they take the dtype of the
+    layers left as they were (the norms)."""
+    parameters = list(unet.parameters())
+    return next((p for p in parameters if p.dtype not in FLOAT8_TYPES), parameters[0])
+
+
 class MotionModuleInjection:
     """Context manager: motion modules are in the UNet between enter and exit.
 
@@ -142,7 +155,7 @@ class MotionModuleInjection:
     def _inject(self) -> None:
         family = self.modules.family
         slots = motion_module_slots(self.unet, self.modules)
-        reference = next(self.unet.parameters())
+        reference = compute_parameter(self.unet)
         self.modules.to(device=reference.device, dtype=reference.dtype)
         for slot in slots:
             block = self.modules.block(slot.prefix)
@@ -153,7 +166,7 @@ class MotionModuleInjection:
                 self._undo.set_attr(norm, "forward", cross_frame_forward(norm, self.frames))
         if self.schedule_owner is not None:
             use_noise_schedule(self._undo, self.schedule_owner, family.noise_schedule.alphas_cumprod())
-        logger.info("injected %s (%s, %d modules)", self.modules.name, family.title, len(slots))
+        logger.info("injected %s (%s, %d modules, %s)", self.modules.name, family.title, len(slots), self.modules.dtype)
 
 
 def windowed_residual(
