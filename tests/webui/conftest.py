@@ -583,9 +583,11 @@ def _running_server(
     extensions_beside: tuple[Path, ...] = (),
     ui: bool = False,
     test_extensions: dict[str, str] | None = None,
+    full_precision: bool = True,
 ) -> Iterator[WebUIServer]:
     """A WebUI on a free port for the ``with`` block. API only, unless ``ui``: then the gradio
-    UI is served too, on the same port (building it costs start-up time the API tests skip)."""
+    UI is served too, on the same port (building it costs start-up time the API tests skip).
+    ``full_precision`` False starts it as users run it on a GPU: the UNet in float16."""
     checkpoint, motion_modules = _data_dir(data, files, extensions_beside, test_extensions)
     port = _free_port()
     log_path = data / "webui.log"
@@ -593,7 +595,7 @@ def _running_server(
         str(install.python), "launch.py",
         "--data-dir", str(data), "--server-name", "127.0.0.1", "--port", str(port),
         "--skip-prepare-environment", "--skip-torch-cuda-test", "--skip-version-check",
-        "--use-cpu", "all", "--no-half", "--precision", "full", "--api", *(() if ui else ("--nowebui",)),
+        "--use-cpu", "all", *(("--no-half", "--precision", "full") if full_precision else ()), "--api", *(() if ui else ("--nowebui",)),
         "--no-download-sd-model", "--ckpt", str(checkpoint),
         "--animatediff-model-dir", str(motion_modules), *extra_args,
     ]  # fmt: skip
@@ -622,6 +624,75 @@ def medvram_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPat
     """A second WebUI, started with --medvram: A1111 then moves UNet blocks between devices
     with hooks, for the length of the module that uses it."""
     with _running_server(webui_install, tmp_path_factory.mktemp("webui-medvram"), server_files, ("--medvram",)) as server:
+        yield server
+
+
+HALF_ON_CPU_SCRIPT = '''\
+"""Test-only extension written by tests/webui/conftest.py: lets a float16 WebUI run on a CPU
+the way it runs on a GPU.
+
+- A1111's autocast() asks CUDA about the device (cuda_no_autocast) and then enters CUDA's
+  autocast; on this CPU host the first fails and the second would do nothing. Here a float16
+  WebUI on the CPU enters the CPU's autocast in float16 instead: what torch.autocast("cuda")
+  does on a GPU.
+- ldm's GroupNorm32 hands group_norm float32 input with float16 weights; CUDA's kernel takes
+  that, the CPU's refuses it ("mixed dtype (CPU)"). On the CPU, group_norm's weight and bias
+  follow the input's dtype, which is what CUDA computes.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from modules import devices
+
+_autocast = devices.autocast
+
+
+def autocast(disable=False):
+    if not disable and devices.device.type == "cpu" and devices.dtype == torch.float16 and not devices.fp8 and not devices.force_fp16:
+        return torch.autocast("cpu", dtype=torch.float16)
+    return _autocast(disable)
+
+
+devices.autocast = autocast
+
+_group_norm = F.group_norm
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    if input.device.type == "cpu":
+        weight = None if weight is None else weight.to(input.dtype)
+        bias = None if bias is None else bias.to(input.dtype)
+    return _group_norm(input, num_groups, weight, bias, eps)
+
+
+F.group_norm = group_norm
+'''
+
+# the VAE in float32 (--no-half-vae, common with float16 UNets): float16 convolutions on a CPU
+# take about a minute per 64×64 image, and the VAE is not what these tests are about
+HALF_PRECISION_MODES = {"float16": ("--no-half-vae",), "upcast-sampling": ("--no-half-vae", "--upcast-sampling")}
+
+
+@pytest.fixture(scope="module", params=list(HALF_PRECISION_MODES))
+def half_server(
+    request: pytest.FixtureRequest, webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles
+) -> Iterator[WebUIServer]:
+    """A WebUI without --no-half (the UNet in float16, as on a GPU), plain and with
+    --upcast-sampling, for the length of the module that uses it."""
+    data = tmp_path_factory.mktemp(f"webui-{request.param}")
+    with _running_server(
+        webui_install, data, server_files, HALF_PRECISION_MODES[request.param],
+        test_extensions={"half_on_cpu": HALF_ON_CPU_SCRIPT}, full_precision=False,
+    ) as server:  # fmt: skip
+        yield server
+
+
+@pytest.fixture(scope="module")
+def fp8_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles) -> Iterator[WebUIServer]:
+    """A WebUI of its own for switching Settings → FP8 weight on and off (each switch reloads
+    the checkpoint), for the length of the module that uses it."""
+    with _running_server(webui_install, tmp_path_factory.mktemp("webui-fp8"), server_files) as server:
         yield server
 
 

@@ -62,7 +62,7 @@ PASTED_INFOTEXT = (
     "Steps: 2, Sampler: Euler, Schedule type: Automatic, CFG scale: 7, Seed: 1234, Size: 64x64, Model: random_sd15, "
     f'AnimateDiff: "model: {MOTION_MODULE}, model hash: 0123456789, frames: 12, fps: 10, context: 8, stride: 1, '
     'overlap: 2, closed loop: N, freenoise: True, schedule: static, pe stretch: 24, motion scale: 0-3: 1, 7: 0.5, '
-    'motion start: 0.25, version: 1", '
+    'motion start: 0.25, motion attention scale: 1.5, version: 1", '
     'FreeInit: "gaussian d_s=0.5 d_t=0.125 iterations=2", Version: v1.10.1'
 )
 
@@ -371,6 +371,7 @@ def test_pasted_parameters_fill_the_accordion(page: Page, ui_server: WebUIServer
     expect(page.locator(f"{accordion}_pe_stretch input")).to_have_value("24")
     expect(page.locator(f"{accordion}_motion_scale").locator("textarea, input").first).to_have_value("0-3: 1, 7: 0.5")
     expect(page.locator(f"{accordion}_motion_start input[type=number]")).to_have_value("0.25")
+    expect(page.locator(f"{accordion}_motion_attention_scale input")).to_have_value("1.5")
     expect(page.locator(f"{accordion}_freeinit_enable input")).to_be_checked()
     expect(page.locator(f"{accordion}_freeinit_filter input")).to_have_value("gaussian")
     for field, value in (("iters", "2"), ("ds", "0.5"), ("dt", "0.125")):

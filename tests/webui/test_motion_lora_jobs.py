@@ -13,31 +13,20 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
-from webui_api import WebUIServer, animatediff, assert_animation, describe, mean_abs_diff, run_job, txt2img_payload
+from webui_api import (
+    MOTION_LORA_RANK,
+    WebUIServer,
+    animatediff,
+    assert_animation,
+    describe,
+    guoyww_motion_lora,
+    mean_abs_diff,
+    run_job,
+    txt2img_payload,
+)
 
-V2_LEVELS = (320, 640, 1280, 1280)
-RANK = 8
+RANK = MOTION_LORA_RANK
 PROMPT = "a red ball bouncing on a wooden floor"
-
-
-def _motion_blocks() -> list[tuple[str, int]]:
-    blocks = [(f"down_blocks.{level}.motion_modules.{m}", c) for level, c in enumerate(V2_LEVELS) for m in range(2)]
-    blocks += [("mid_block.motion_modules.0", V2_LEVELS[-1])]
-    blocks += [(f"up_blocks.{level}.motion_modules.{m}", c) for level, c in enumerate(reversed(V2_LEVELS)) for m in range(3)]
-    return blocks
-
-
-def _guoyww_motion_lora(channels_of=lambda c: c, seed: int = 3) -> dict[str, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    tensors = {}
-    for block, level_channels in _motion_blocks():
-        c = channels_of(level_channels)
-        for attention in range(2):
-            stem = f"{block}.temporal_transformer.transformer_blocks.0.attention_blocks.{attention}.processor"
-            for proj in ("to_q", "to_k", "to_v", "to_out"):
-                tensors[f"{stem}.{proj}_lora.down.weight"] = torch.randn(RANK, c, generator=generator) / c**0.5
-                tensors[f"{stem}.{proj}_lora.up.weight"] = torch.randn(c, RANK, generator=generator)
-    return tensors
 
 
 def _kohya_named(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -68,10 +57,10 @@ def loras(server: WebUIServer) -> WebUIServer:
     """The LoRA files, in the server's Lora folder (the extension looks names up on use)."""
     folder = Path(server.data_dir) / "models" / "Lora"
     folder.mkdir(parents=True, exist_ok=True)
-    motion = _guoyww_motion_lora()
+    motion = guoyww_motion_lora()
     save_file(motion, str(folder / "mlora_zoom.safetensors"))
     save_file(_kohya_named(motion), str(folder / "mlora_zoom_repacked.safetensors"))
-    save_file(_guoyww_motion_lora(channels_of=lambda c: c // 5), str(folder / "mlora_misfit.safetensors"))
+    save_file(guoyww_motion_lora(channels_of=lambda c: c // 5), str(folder / "mlora_misfit.safetensors"))
     save_file(_spatial_lora(), str(folder / "spatial_style.safetensors"))
     return server
 

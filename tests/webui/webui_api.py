@@ -13,7 +13,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from PIL import Image, ImageSequence
@@ -186,6 +186,35 @@ class WebUIServer:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+
+# --------------------------------------------------------------------------- motion LoRA files
+
+V2_LEVELS = (320, 640, 1280, 1280)
+MOTION_LORA_RANK = 8
+
+
+def _v2_motion_blocks() -> list[tuple[str, int]]:
+    blocks = [(f"down_blocks.{level}.motion_modules.{m}", c) for level, c in enumerate(V2_LEVELS) for m in range(2)]
+    blocks += [("mid_block.motion_modules.0", V2_LEVELS[-1])]
+    blocks += [(f"up_blocks.{level}.motion_modules.{m}", c) for level, c in enumerate(reversed(V2_LEVELS)) for m in range(3)]
+    return blocks
+
+
+def guoyww_motion_lora(channels_of: Callable[[int], int] = lambda c: c, seed: int = 3) -> dict:
+    """Random motion-LoRA tensors for the full-size v2 module, in the published (guoyww) naming."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    tensors = {}
+    for block, level_channels in _v2_motion_blocks():
+        c = channels_of(level_channels)
+        for attention in range(2):
+            stem = f"{block}.temporal_transformer.transformer_blocks.0.attention_blocks.{attention}.processor"
+            for proj in ("to_q", "to_k", "to_v", "to_out"):
+                tensors[f"{stem}.{proj}_lora.down.weight"] = torch.randn(MOTION_LORA_RANK, c, generator=generator) / c**0.5
+                tensors[f"{stem}.{proj}_lora.up.weight"] = torch.randn(c, MOTION_LORA_RANK, generator=generator)
+    return tensors
 
 
 # --------------------------------------------------------------------------- payloads and plain jobs
