@@ -45,14 +45,14 @@ def use_sdp_attention() -> None:
     CrossAttention.forward = forward
 
 
-def measure(kind: str, args: argparse.Namespace) -> dict:
+def bench_models(args: argparse.Namespace):
+    """(device, dtype, UNet, v2 motion modules) for ``args``' device, dtype and channels; the UNet's
+    attention through SDPA; one thread on the CPU."""
     import torch
 
-    from lib_animatediff.devtools.demo import denoise_video
     from lib_animatediff.devtools.random_weights import random_motion_modules
     from lib_animatediff.devtools.tiny_unet import build_unet
     from lib_animatediff.model.families import V2
-    from lib_animatediff.sampling.context import ContextSchedule
 
     use_sdp_attention()
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
@@ -60,18 +60,22 @@ def measure(kind: str, args: argparse.Namespace) -> dict:
     if not cuda:
         torch.set_num_threads(1)
     channels = tuple(int(c) for c in args.channels.split(","))
-    modules = random_motion_modules(V2, channels, seed=0)
     # A1111 keeps a GPU's UNet in half precision; on the CPU, group_norm refuses half weights
     # with float input, so there the weights stay float32 and autocast alone lowers the math
     unet = build_unet(V2.base, channels, seed=0).to(device, dtype if cuda else torch.float32)
-    overlap = 0 if kind == "batched" else -1
-    schedule = ContextSchedule(context=args.context, overlap=overlap, kind=kind)
-    windows = sum(len(schedule.windows(args.frames, step)) for step in range(args.steps))
+    return device, dtype, unet, random_motion_modules(V2, channels, seed=0)
+
+
+def seconds_and_peak(denoise, device, dtype) -> tuple[float, float]:
+    """Seconds of one ``denoise()`` under autocast in ``dtype``, and the peak memory growth in
+    MiB (CUDA: after a warm-up pass, allocated memory; CPU: the process's peak resident size)."""
+    import torch
+
+    cuda = device.type == "cuda"
 
     def run() -> None:
         with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            denoise_video(modules, frames=args.frames, steps=args.steps, latent_size=(args.size, args.size), schedule=schedule,
-                          unet=unet, device=device)  # fmt: skip
+            denoise()
         if cuda:
             torch.cuda.synchronize()
 
@@ -85,7 +89,23 @@ def measure(kind: str, args: argparse.Namespace) -> dict:
     run()
     seconds = time.perf_counter() - start
     after = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"kind": kind, "seconds": seconds, "growth_mib": (after - before) / 2**20, "windows": windows}
+    return seconds, (after - before) / 2**20
+
+
+def measure(kind: str, args: argparse.Namespace) -> dict:
+    from lib_animatediff.devtools.demo import denoise_video
+    from lib_animatediff.sampling.context import ContextSchedule
+
+    device, dtype, unet, modules = bench_models(args)
+    overlap = 0 if kind == "batched" else -1
+    schedule = ContextSchedule(context=args.context, overlap=overlap, kind=kind)
+    windows = sum(len(schedule.windows(args.frames, step)) for step in range(args.steps))
+    seconds, growth = seconds_and_peak(
+        lambda: denoise_video(modules, frames=args.frames, steps=args.steps, latent_size=(args.size, args.size), schedule=schedule,
+                              unet=unet, device=device),
+        device, dtype,
+    )  # fmt: skip
+    return {"kind": kind, "seconds": seconds, "growth_mib": growth, "windows": windows}
 
 
 def main() -> None:

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,46 +51,25 @@ def denoise_images(unet, frames: int, steps: int, size: int, device) -> None:
 
 
 def measure(kind: str, args: argparse.Namespace) -> dict:
-    import torch
+    from context_schedules import bench_models, seconds_and_peak
 
-    from context_schedules import use_sdp_attention
     from lib_animatediff.devtools.demo import denoise_video
-    from lib_animatediff.devtools.random_weights import random_motion_modules
-    from lib_animatediff.devtools.tiny_unet import build_unet
-    from lib_animatediff.model.families import V2
     from lib_animatediff.sampling.context import ContextSchedule
 
-    use_sdp_attention()
-    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    cuda = device.type == "cuda"
-    if not cuda:
-        torch.set_num_threads(1)
-    channels = tuple(int(c) for c in args.channels.split(","))
-    unet = build_unet(V2.base, channels, seed=0).to(device, dtype if cuda else torch.float32)  # see context_schedules.py
-    modules = random_motion_modules(V2, channels, seed=0)
+    device, dtype, unet, modules = bench_models(args)
+    if kind == "video":
+        schedule = ContextSchedule(context=args.frames)
 
-    def run() -> None:
-        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-            if kind == "video":
-                schedule = ContextSchedule(context=args.frames)
-                denoise_video(modules, frames=args.frames, steps=args.steps, latent_size=(args.size, args.size), schedule=schedule,
-                              unet=unet, device=device)  # fmt: skip
-            else:
-                denoise_images(unet, args.frames, args.steps, args.size, device)
-        if cuda:
-            torch.cuda.synchronize()
-
-    if cuda:
-        run()  # kernels chosen and memory pools built before timing
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
+        def denoise() -> None:
+            denoise_video(modules, frames=args.frames, steps=args.steps, latent_size=(args.size, args.size), schedule=schedule,
+                          unet=unet, device=device)  # fmt: skip
     else:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    start = time.perf_counter()
-    run()
-    seconds = time.perf_counter() - start
-    after = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"kind": kind, "per_step": seconds / args.steps, "growth_mib": (after - before) / 2**20}
+
+        def denoise() -> None:
+            denoise_images(unet, args.frames, args.steps, args.size, device)
+
+    seconds, growth = seconds_and_peak(denoise, device, dtype)
+    return {"kind": kind, "per_step": seconds / args.steps, "growth_mib": growth}
 
 
 def main() -> None:
