@@ -23,6 +23,7 @@ from webui_api import (
     guoyww_motion_lora,
     img2img_payload,
     init_image_pattern,
+    last_denoised,
     mean_abs_diff,
     run_job,
     run_recorded,
@@ -45,10 +46,6 @@ JOBS = {
     "FreeInit": ("txt2img", {}, {"freeinit_enable": True, "freeinit_iters": 2}),
     "motion LoRA": ("txt2img", {"prompt": "a red ball bouncing <lora:mlora_half:1>"}, {}),
 }
-
-
-def _last_denoised(events: list[dict]):
-    return [event for event in events if event["kind"] == "denoised"][-1]["x"].double()
 
 
 def _relative(half, full) -> float:
@@ -77,7 +74,7 @@ def half(half_server: WebUIServer, server: WebUIServer) -> WebUIServer:
     PLAIN_BEFORE[half_server.url] = plain.frames[0]
     _, plain_half = run_recorded(half_server, "txt2img", txt2img_payload(batch_size=8))
     _, plain_full = run_recorded(server, "txt2img", txt2img_payload(batch_size=8))
-    PLAIN_DRIFT[half_server.url] = _relative(_last_denoised(plain_half), _last_denoised(plain_full))
+    PLAIN_DRIFT[half_server.url] = _relative(last_denoised(plain_half), last_denoised(plain_full))
     print(f"\nplain batch of 8: latents {PLAIN_DRIFT[half_server.url]:.4f} relative")
     return half_server
 
@@ -92,7 +89,7 @@ def test_jobs_give_finite_frames_close_to_the_float32_webui(half: WebUIServer, s
     assert_animation(in_full, server, frames=frames)
     assert all(np.isfinite(frame).all() and frame.std() > 1 for frame in in_half.frames), "flat or broken frames in float16"
     differences = [mean_abs_diff(a, b) for a, b in zip(in_half.frames, in_full.frames)]
-    latent_half, latent_full = _last_denoised(half_events), _last_denoised(full_events)
+    latent_half, latent_full = last_denoised(half_events), last_denoised(full_events)
     assert bool(latent_half.isfinite().all()), f"{job}: non-finite latents in float16"
     relative = _relative(latent_half, latent_full)
     print(f"\n{job}: per-frame mean |float16 - float32| {max(differences):.2f} at most; latents {relative:.4f} relative")

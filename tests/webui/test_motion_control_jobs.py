@@ -16,6 +16,7 @@ from webui_api import (
     assert_animation,
     describe,
     img2img_payload,
+    last_denoised,
     mean_abs_diff,
     run_job,
     run_recorded,
@@ -50,10 +51,6 @@ def _unet_rows_per_step(events: list[dict]) -> list[list[int]]:
         elif event["kind"] == "unet" and steps:
             steps[-1].append(event["rows"])
     return steps
-
-
-def _last_denoised(events: list[dict]) -> torch.Tensor:
-    return [event for event in events if event["kind"] == "denoised"][-1]["x"].double()
 
 
 def _start_noise(events: list[dict], frames: int):
@@ -94,7 +91,7 @@ def test_the_motion_attention_scale_changes_what_the_sampler_ends_on_and_pastes_
     _, trained = run_recorded(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff()))
     job, sharper = run_recorded(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(motion_attention_scale=4.0)))
     assert_animation(job, server, frames=8)
-    change = (_last_denoised(sharper) - _last_denoised(trained)).abs().mean().item()
+    change = (last_denoised(sharper) - last_denoised(trained)).abs().mean().item()
     assert change > 0.01, f"motion attention scale 4 changed the latents by only {change}"
     assert _entry(job)["motion_attention_scale"] == 4.0
     refused = run_job(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(motion_attention_scale=-1)))
@@ -124,7 +121,7 @@ def test_each_context_schedule_runs_its_windows_and_changes_the_animation(server
     uncond of one window per call), views runs every frame in one call; the frames differ from
     the default uniform schedule's, and the infotext records the schedule."""
     payload = dict(steps=3)
-    plain, plain_events = run_recorded(server, "txt2img", txt2img_payload(**payload, alwayson_scripts=animatediff(**LONG)))
+    _, plain_events = run_recorded(server, "txt2img", txt2img_payload(**payload, alwayson_scripts=animatediff(**LONG)))
     job, events = run_recorded(server, "txt2img", txt2img_payload(**payload, alwayson_scripts=animatediff(**LONG, context_schedule=kind)))
     assert_animation(job, server, frames=16)
     rows = _unet_rows_per_step(events)
@@ -137,7 +134,7 @@ def test_each_context_schedule_runs_its_windows_and_changes_the_animation(server
         assert rows == expected, (rows, expected)
     # static differs from uniform only where uniform's windows have shifted (from step 1 on), and
     # the random VAE shows latents faintly: compare what the sampler ends on
-    change = (_last_denoised(events) - _last_denoised(plain_events)).abs().mean().item()
+    change = (last_denoised(events) - last_denoised(plain_events)).abs().mean().item()
     assert change > 0.01, f"{kind} changed the video's latents by only {change}"
     assert _entry(job)["context_schedule"] == kind
 
@@ -194,7 +191,7 @@ def test_freenoise_starts_later_windows_from_the_first_windows_noise(server: Web
 def test_freenoise_with_img2img_freeinit_closed_loop_and_prompt_travel(server: WebUIServer) -> None:
     settings = dict(**LONG, closed_loop="R+P", freenoise=True, freeinit_enable=True, freeinit_iters=2)
     payload = img2img_payload(prompt="0: a cat\n-1: a fox", denoising_strength=0.8)
-    job, events = run_recorded(server, "img2img", {**payload, "alwayson_scripts": animatediff(**settings)})
+    job = run_job(server, "img2img", {**payload, "alwayson_scripts": animatediff(**settings)})
     assert_animation(job, server, frames=16)
     assert all(np.isfinite(frame).all() for frame in job.frames)
     plain = run_job(server, "img2img", {**payload, "alwayson_scripts": animatediff(**{**settings, "freenoise": False})})

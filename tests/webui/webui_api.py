@@ -11,9 +11,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageSequence
@@ -287,6 +288,11 @@ def run_recorded(server: WebUIServer, mode: str, payload: dict) -> tuple[Job, li
     new = sampling_records(server)[before:]
     assert len(new) == 1, f"{len(new)} sampling records for one job\n{describe(job, server)}"
     return job, torch.load(new[0], weights_only=True)
+
+
+def last_denoised(events: list[dict]):
+    """The latents after CFG of a recorded job's last step (float64): what the sampler ends on."""
+    return [event for event in events if event["kind"] == "denoised"][-1]["x"].double()
 
 
 def describe(job: Job, server: WebUIServer) -> str:
