@@ -15,21 +15,24 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
-from modules import images, script_callbacks, scripts, sd_models, sd_samplers_common, sd_samplers_timesteps, shared
+from modules import images, paths, script_callbacks, scripts, sd_models, sd_samplers_common, sd_samplers_timesteps, shared
 from modules.processing import Processed, StableDiffusionProcessing, StableDiffusionProcessingImg2Img
 from PIL import Image
 
 from lib_animatediff.log import logger
 from lib_animatediff.media.writers import OutputSettings
-from lib_animatediff.model.catalog import strip_mark
+from lib_animatediff.model.installed import strip_mark
 from lib_animatediff.model.checkpoint import checkpoint_base
 from lib_animatediff.model.families import BaseModel
 from lib_animatediff.params import PARAMS, AnimateDiffParams
 from lib_animatediff.webui.accordion import Row, Section, accordion_layout
 from lib_animatediff.webui.deforum import find_deforum_film
+from lib_animatediff.webui.download_panel import download_panel
+from lib_animatediff.webui.downloads import DownloadPlaces, DownloadService
 from lib_animatediff.webui.infotext import INFOTEXT_KEY, LEGACY_FREEINIT_KEY, paste_reader
 from lib_animatediff.webui.job import JOB_ATTRIBUTE, AnimationJob
 from lib_animatediff.webui.lora import LoraExtension
+from lib_animatediff.webui.routes import add_routes
 from lib_animatediff.webui.settings import SETTINGS, output_settings
 from lib_animatediff.webui.state import WEBUI
 from lib_animatediff.webui.xyz import AXES, LABEL_PREFIX, apply_axis_value
@@ -141,12 +144,24 @@ def loaded_base_model() -> BaseModel | None:
 
 
 def model_choices() -> list[str]:
-    return WEBUI.catalog.choices(model_dir(), loaded_base_model())
+    return WEBUI.installed.choices(model_dir(), loaded_base_model())
 
 
 def model_choice(name: str | None) -> str | None:
     """The dropdown entry of a file name (pasted infotext holds the bare name)."""
     return None if name is None else next((choice for choice in model_choices() if strip_mark(choice) == name), name)
+
+
+def lora_dir() -> Path:
+    return Path(getattr(shared.cmd_opts, "lora_dir", None) or Path(paths.models_path) / "Lora")
+
+
+DOWNLOADS = DownloadService(
+    DownloadPlaces(model_dir, lora_dir, lambda: option("animatediff_catalog_file"), lambda: option("animatediff_download_mirror"),
+                   loaded_base_model, lambda: WEBUI.hashes(EXTENSION_DIR / "cache" / "hashes.json")),
+    WEBUI.downloads, WEBUI.installed,
+)  # fmt: skip
+script_callbacks.on_app_started(lambda demo, app: add_routes(app, DOWNLOADS))
 
 
 def refreshed_model_choices(current: str | None) -> dict:
@@ -249,6 +264,7 @@ class AnimateDiffScript(scripts.Script):
             to_cpu.click(fn=WEBUI.modules_to_cpu, inputs=[], outputs=[])
             free.click(fn=WEBUI.forget_modules, inputs=[], outputs=[])
             lay_out(accordion_layout(list(PARAMS)), tab, is_img2img, made)
+            download_panel(DOWNLOADS, tab, model, refreshed_model_choices)
         readable = [name for name, param in PARAMS.items() if param.infotext or name in ("enable", "freeinit_enable")]
         self.infotext_fields = [(made[name], paste_reader(name)) for name in readable if name != "model"]
         self.infotext_fields.append((model, lambda infotext: model_choice(paste_reader("model")(infotext))))

@@ -27,16 +27,28 @@ class HashCache:
         self._entries: dict[str, dict] = self._read()
 
     def sha256(self, path: str | Path) -> str:
+        known = self.known(path)
+        if known is not None:
+            return known
+        digest = sha256_of(path)
+        self.record(path, digest)
+        return digest
+
+    def known(self, path: str | Path) -> str | None:
+        """The cached hash of this version of the file, without reading it."""
         path = Path(path).resolve()
         stat = path.stat()
-        key = str(path)
-        entry = self._entries.get(key)
+        entry = self._entries.get(str(path))
         if entry and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
             return entry["sha256"]
-        digest = sha256_of(path)
-        self._entries[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+        return None
+
+    def record(self, path: str | Path, sha256: str) -> None:
+        """Remember a hash computed elsewhere (a download checks its bytes as they arrive)."""
+        path = Path(path).resolve()
+        stat = path.stat()
+        self._entries[str(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256}
         self._write()
-        return digest
 
     def _read(self) -> dict[str, dict]:
         try:

@@ -42,7 +42,7 @@ from ..media.output_folder import safe_output_folder
 from ..media.outputs import OUTPUTS_INFO_KEY, WrittenFile, outputs_info, write_videos
 from ..media.video_input import FrameFolder, VideoClip, frame_files, read_video_frames, resize_frames
 from ..media.writers import OutputSettings
-from ..model.catalog import strip_mark
+from ..model.installed import strip_mark
 from ..model.files import find_motion_module
 from ..model.injection import MotionModuleInjection
 from ..model.noise_schedule import use_noise_schedule

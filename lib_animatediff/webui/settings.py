@@ -26,6 +26,8 @@ SETTINGS: dict[str, tuple[Any, str, str | None, dict | None]] = {
     "animatediff_mp4_tune": ("", "MP4: x264 tune (empty: none, e.g. film, animation)", None, None),
     "animatediff_webp_quality": (80, "WEBP: quality", "slider", {"minimum": 1, "maximum": 100, "step": 1}),
     "animatediff_webp_lossless": (False, "WEBP: lossless", None, None),
+    "animatediff_download_mirror": ("", "Downloads: fetch Hugging Face files from this mirror, same paths (empty: https://huggingface.co)", None, None),
+    "animatediff_catalog_file": ("", "Downloads: catalog file to offer instead of the built-in one (same JSON format)", None, None),
 }
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
+from ..downloads.tasks import Downloads
 from ..log import logger
-from ..model.catalog import ModelCatalog
 from ..model.hashing import HashCache, short_hash
+from ..model.installed import InstalledModules
 from ..model.loader import load_motion_module
 from ..model.motion_module import MotionModuleSet
 from ..undo import UndoStack
@@ -27,7 +28,8 @@ class WebUIChanges:
         self._undo: UndoStack | None = None
         self._modules: dict[tuple[str, int, int], MotionModuleSet] = {}
         self._hashes: HashCache | None = None
-        self.catalog = ModelCatalog()
+        self.installed = InstalledModules()
+        self.downloads = Downloads()
 
     @property
     def active(self) -> bool:
@@ -72,11 +74,15 @@ class WebUIChanges:
             logger.info("loaded %s (%s)", path.name, self._modules[key].family.title)
         return self._modules[key]
 
-    def short_hash(self, path: Path, cache_file: Path) -> str:
-        """The file's sha256 as infotext shows it, computed once per file version."""
+    def hashes(self, cache_file: Path) -> HashCache:
+        """The hashes of model files, kept in ``cache_file``."""
         if self._hashes is None or self._hashes.cache_file != cache_file:
             self._hashes = HashCache(cache_file)
-        return short_hash(self._hashes.sha256(path))
+        return self._hashes
+
+    def short_hash(self, path: Path, cache_file: Path) -> str:
+        """The file's sha256 as infotext shows it, computed once per file version."""
+        return short_hash(self.hashes(cache_file).sha256(path))
 
     def forget_modules(self) -> None:
         """Drop the loaded motion modules (the next job loads its file again)."""

@@ -1,4 +1,4 @@
-"""The motion modules in the model folder, each with its family, for the accordion's dropdown.
+"""The motion modules in the model folder, each with its family, for the accordion's dropdown and the API.
 
 The family is detected from the file's keys and shapes only: a safetensors header, or a
 pickle opened memory-mapped, so listing a folder of multi-GB files stays quick. Results are
@@ -23,7 +23,7 @@ _MARK = re.compile(r"\s+\[[^\[\]]*\]$")
 
 
 @dataclass(frozen=True)
-class CatalogEntry:
+class InstalledModule:
     name: str  # the file, relative to the model folder
     family: MotionModuleFamily | None
 
@@ -50,19 +50,19 @@ def shapes_of(path: Path) -> StateDict:
     return unwrap_state_dict(raw, path.name)
 
 
-def describe(path: Path, name: str) -> CatalogEntry:
+def describe(path: Path, name: str) -> InstalledModule:
     try:
-        return CatalogEntry(name, detect_layout(shapes_of(path), path.name).family)
+        return InstalledModule(name, detect_layout(shapes_of(path), path.name).family)
     except Exception as error:  # noqa: BLE001 - any unreadable file is left out of the list, never fatal
         logger.info("%s is not a usable motion module: %s: %s", name, type(error).__name__, error)
-        return CatalogEntry(name, None)
+        return InstalledModule(name, None)
 
 
-class ModelCatalog:
+class InstalledModules:
     def __init__(self) -> None:
-        self._known: dict[tuple[str, int, int], CatalogEntry] = {}
+        self._known: dict[tuple[str, int, int], InstalledModule] = {}
 
-    def entries(self, folder: Path) -> list[CatalogEntry]:
+    def entries(self, folder: Path) -> list[InstalledModule]:
         """Every supported file under ``folder``, in name order, with its family."""
         entries = []
         for name in list_motion_modules(folder):
