@@ -8,12 +8,15 @@ number of bytes, or to ignore ranges, to show what a download does then.
 from __future__ import annotations
 
 import re
+import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import BinaryIO
 
 _RANGE = re.compile(r"^bytes=(\d+)-$")
 
@@ -23,7 +26,22 @@ class ServerBehaviour:
     root: Path
     break_after: dict[str, int] = field(default_factory=dict)  # URL path → bytes sent before the connection drops
     ignore_ranges: bool = False
+    bytes_per_s: float | None = None  # a slow server, to watch a download's progress
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header) as they came
+
+
+class _Limited:
+    """At most ``left`` bytes of a stream, for copyfileobj, at most ``bytes_per_s`` a second."""
+
+    def __init__(self, stream: BinaryIO, left: int, bytes_per_s: float | None) -> None:
+        self.stream, self.left, self.bytes_per_s = stream, left, bytes_per_s
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(self.left if size < 0 else min(size, self.left))
+        self.left -= len(chunk)
+        if self.bytes_per_s:
+            time.sleep(len(chunk) / self.bytes_per_s)
+        return chunk
 
 
 def _handler(behaviour: ServerBehaviour) -> type[BaseHTTPRequestHandler]:
@@ -35,17 +53,19 @@ def _handler(behaviour: ServerBehaviour) -> type[BaseHTTPRequestHandler]:
             if behaviour.root.resolve() not in file.parents or not file.is_file():
                 self.send_error(404, "Not Found")
                 return
-            data = file.read_bytes()
-            start = self._range_start(len(data))
+            size = file.stat().st_size
+            start = self._range_start(size)
             if start is None:
                 return
             self.send_response(206 if start else 200)
             if start:
-                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            self.send_header("Content-Length", str(len(data) - start))
+                self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.send_header("Content-Length", str(size - start))
             self.end_headers()
             limit = behaviour.break_after.pop(path, None)
-            self.wfile.write(data[start:] if limit is None else data[start : start + limit])
+            with open(file, "rb") as stream:
+                stream.seek(start)
+                shutil.copyfileobj(_Limited(stream, size - start if limit is None else limit, behaviour.bytes_per_s), self.wfile)
             if limit is not None:
                 self.close_connection = True
 

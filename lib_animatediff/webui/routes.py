@@ -7,8 +7,8 @@ and downloads by catalog name.
     GET  /animatediff/v1/motion-modules/download/{name} its progress
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: FastAPI reads the endpoints' annotations, and the
+# request model is defined inside add_routes, where a string annotation could not find it
 from typing import Any
 
 from ..errors import AnimateDiffError

@@ -24,6 +24,7 @@ from webui_api import (
     ANIMATELCM_MOTION_MODULE,
     BASE_PAYLOAD,
     DATE_FOLDER,
+    DOWNLOAD_OPTIONS,
     GIF_NAME,
     HOTSHOT_MOTION_MODULE,
     MOTION_MODULE,
@@ -31,7 +32,10 @@ from webui_api import (
     WebUIServer,
     mean_abs_diff,
     read_gif,
+    write_test_catalog,
 )
+
+from lib_animatediff.devtools.file_server import ServerBehaviour, serving
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -346,6 +350,41 @@ def test_motion_module_list_and_its_buttons(page: Page, ui_server: WebUIServer) 
     answer = ui_server.post("/sdapi/v1/txt2img", dict(BASE_PAYLOAD, steps=1), timeout=GENERATION_TIMEOUT_S)
     assert answer.ok and len(answer.body.get("images") or []) == 1, f"a plain job after freeing: HTTP {answer.status} {answer.text[:500]}"
     expect(page.locator("#txt2img_animatediff_model input")).to_have_value(chosen)
+
+
+def test_a_motion_module_downloaded_from_the_accordion(page: Page, ui_server: WebUIServer, tmp_path: Path) -> None:
+    """Settings point the catalog and the mirror at a local server; in the accordion's download
+    panel a person refreshes the catalog, picks a module, reads what it is, presses Download,
+    sees the progress while the (slowed) server sends it, then the outcome, the module in the
+    motion-module dropdown with its family, and the file marked installed."""
+    entries = write_test_catalog(tmp_path / "files", tmp_path / "catalog.json")
+    name = "mm_test_v2.safetensors"
+    behaviour = ServerBehaviour(tmp_path / "files", bytes_per_s=entries[name]["size"] / 4)  # about 4 s
+    before = {key: ui_server.get("/sdapi/v1/options").body.get(key, "") for key in DOWNLOAD_OPTIONS}
+    downloaded = ui_server.data_dir / "motion_modules" / name
+    with serving(behaviour) as base_url:
+        assert ui_server.post("/sdapi/v1/options", {"animatediff_catalog_file": str(tmp_path / "catalog.json"), "animatediff_download_mirror": base_url}).ok
+        try:
+            _open_txt2img(page, ui_server.url)
+            _enable_animatediff(page)
+            page.locator("#txt2img_animatediff_download > .label-wrap").click()
+            _click_and_wait(page, "#txt2img_animatediff_download_refresh")
+            field = page.locator("#txt2img_animatediff_download_file input")
+            field.click()
+            page.locator(f'#txt2img_animatediff_download_file li[data-value*=" · {name} ("]').click()
+            listed = _dropdown_labels(page, "#txt2img_animatediff_download_file")
+            assert [label.split(" · ")[0] for label in listed] == ["SD 1.5"] * 5 + ["SDXL"], listed
+            expect(page.locator("#txt2img_animatediff_download_about").first).to_contain_text("random v2 weights for the download tests")
+            page.locator("#txt2img_animatediff_download_start").click()
+            expect(page.locator("#txt2img_animatediff_download_outcome").first).to_contain_text(f"Downloading {name}", timeout=EVENT_TIMEOUT_S * 1000)
+            expect(page.locator("#txt2img_animatediff_download_outcome").first).to_contain_text("✅ saved as", timeout=EVENT_TIMEOUT_S * 1000)
+            assert downloaded.is_file() and downloaded.stat().st_size == entries[name]["size"]
+            assert f"{name} [AnimateDiff v2]" in _dropdown_labels(page, "#txt2img_animatediff_model")
+            expect(field).to_have_value(re.compile(rf" · {re.escape(name)} \(.*✓ installed$"))
+        finally:
+            ui_server.post("/sdapi/v1/options", before)
+            downloaded.unlink(missing_ok=True)
+    assert page.locator(".toast-body.error").count() == 0, f"the UI shows an error: {page.locator('.toast-body').all_inner_texts()}"
 
 
 def test_pasted_parameters_fill_the_accordion(page: Page, ui_server: WebUIServer) -> None:

@@ -341,3 +341,60 @@ def assert_plain_unchanged(server: WebUIServer, baseline: tuple[PlainImages, Pla
             if not np.array_equal(a, b):
                 problems.append(f"{kind} image {number}: {difference(a, b)}")
     assert not problems, f"plain jobs after {after} differ from before any AnimateDiff job:\n" + "\n".join(problems)
+
+
+# --------------------------------------------------------------------------- a catalog on a local server
+
+HF_PATH = "test-publisher/motion-modules/resolve/main"
+DOWNLOAD_OPTIONS = ("animatediff_catalog_file", "animatediff_download_mirror")
+
+
+def write_test_catalog(server_root: Path, catalog_path: Path) -> dict[str, dict]:
+    """Random-weight files in the published key layouts under Hugging Face-style paths of
+    ``server_root``, and a catalog of them (one entry per case); returns the entries by name."""
+    import hashlib
+
+    import torch
+
+    from lib_animatediff.devtools.random_weights import random_motion_modules, save_motion_modules
+    from lib_animatediff.model.families import SDXL, V2, V3
+
+    folder = server_root / HF_PATH
+    folder.mkdir(parents=True, exist_ok=True)
+    save_motion_modules(random_motion_modules(V2, (32, 64, 64, 64)), folder / "mm_test_v2.safetensors")
+    save_motion_modules(random_motion_modules(V3, (32, 64, 64, 64)), folder / "mm_test_v3_resumed.safetensors")
+    save_motion_modules(random_motion_modules(SDXL, (32, 64, 64)), folder / "mm_test_sdxl.safetensors")
+    torch.save({"state_dict": guoyww_motion_lora(lambda c: c // 10)}, folder / "v2_lora_TestZoom.ckpt", _use_new_zipfile_serialization=False)
+    (folder / "mm_test_tampered.safetensors").write_bytes((folder / "mm_test_v2.safetensors").read_bytes()[:-8] + b"tampered")
+    cases = {
+        "mm_test_v2.safetensors": ("motion module", "v2"),
+        "mm_test_v3_resumed.safetensors": ("motion module", "v3"),
+        "mm_test_sdxl.safetensors": ("motion module", "sdxl"),
+        "v2_lora_TestZoom.ckpt": ("motion LoRA", "v2"),
+        "mm_test_tampered.safetensors": ("motion module", "v2"),
+    }
+    entries = {}
+    for name, (kind, family) in cases.items():
+        data = (folder / name).read_bytes()
+        published = data if name != "mm_test_tampered.safetensors" else (folder / "mm_test_v2.safetensors").read_bytes()
+        entries[name] = {
+            "name": name, "kind": kind, "family": family, "url": f"https://huggingface.co/{HF_PATH}/{name}",
+            "size": len(data), "sha256": hashlib.sha256(published).hexdigest(), "licence": "Apache-2.0",
+            "publisher": "test publisher", "description": f"random {family} weights for the download tests",
+        }  # fmt: skip
+    entries["mm_test_missing.safetensors"] = {**entries["mm_test_v2.safetensors"], "name": "mm_test_missing.safetensors",
+                                              "url": f"https://huggingface.co/{HF_PATH}/mm_test_missing.safetensors"}  # fmt: skip
+    catalog_path.write_text(json.dumps({"files": list(entries.values())}, indent=1))
+    return entries
+
+
+def wait_for_download(server: WebUIServer, name: str, timeout: float = 120) -> dict:
+    """The download's last status, once it is no longer running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = server.get(f"/animatediff/v1/motion-modules/download/{name}")
+        assert answer.ok, answer.text
+        if answer.body["state"] != "downloading":
+            return answer.body
+        assert time.monotonic() < deadline, f"{name} still downloading: {answer.body}"
+        time.sleep(0.2)
