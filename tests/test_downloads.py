@@ -94,6 +94,23 @@ def test_a_wrong_size_deletes_the_download(server, tmp_path: Path) -> None:
     assert list(folder.iterdir()) == []
 
 
+def test_a_file_without_a_listed_size_uses_the_servers_and_the_checksum(server, tmp_path: Path) -> None:
+    behaviour, base_url = server
+    _, data = published(behaviour.root, "mm.ckpt")
+    file, folder = catalog_file("mm.ckpt", data, size=0), tmp_path / "models"
+    file = CatalogFile(**{**vars(file), "size": None})
+    behaviour.break_after[f"/{PUBLISHED_PATH}/mm.ckpt"] = 1000
+    with pytest.raises(DownloadError, match=r"1000 of 300000 bytes.*resumes"):  # the length the server announced
+        download(file, file.url_from(base_url), folder)
+    reports: list[tuple[int, int | None]] = []
+    assert download(file, file.url_from(base_url), folder, lambda done, total: reports.append((done, total))).read_bytes() == data
+    assert reports[0] == (1000, None) and reports[-1] == (len(data), len(data))
+    assert download(file, "http://127.0.0.1:9/never-asked", folder).read_bytes() == data  # installed: its checksum says so
+    (folder / "mm.ckpt").write_bytes(data[:-1] + b"!")
+    with pytest.raises(DownloadError, match="not the catalog's file"):
+        download(file, file.url_from(base_url), folder)
+
+
 def test_a_file_without_a_published_checksum_is_checked_by_size(server, tmp_path: Path) -> None:
     behaviour, base_url = server
     _, data = published(behaviour.root, "mm.ckpt")
@@ -170,6 +187,7 @@ def test_a_mirror_replaces_only_hugging_face_addresses() -> None:
         ({"url": "file:///etc/passwd"}, "not http"),
         ({"size": 0}, "positive"),
         ({"sha256": "ABC"}, "64 lowercase hex"),
+        ({"sha256": None, "size": None}, "needs a size or a sha256"),
         ({"kind": "checkpoint"}, "checkpoint"),
     ],
 )

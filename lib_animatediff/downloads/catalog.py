@@ -50,7 +50,7 @@ class CatalogFile:
     kind: FileKind
     family: MotionModuleFamily  # its own family, or the one it is made for (LoRAs)
     url: str
-    size: int  # bytes
+    size: int | None  # bytes; None where the publisher's listing could not be confirmed
     sha256: str | None  # as the publisher lists it; None where it lists none
     licence: str
     publisher: str
@@ -109,12 +109,14 @@ def _catalog_file(entry: dict[str, Any]) -> CatalogFile:
     url = str(entry["url"])
     if urlsplit(url).scheme not in ("http", "https"):
         raise ValueError(f"{name}: url {url!r} is not http(s)")
-    size = entry["size"]
-    if not isinstance(size, int) or size <= 0:
+    size = entry.get("size")
+    if size is not None and (not isinstance(size, int) or size <= 0):
         raise ValueError(f"{name}: size must be a positive number of bytes")
     sha256 = entry.get("sha256")
     if sha256 is not None and not _SHA256.match(sha256):
         raise ValueError(f"{name}: sha256 must be 64 lowercase hex digits")
+    if size is None and sha256 is None:
+        raise ValueError(f"{name}: needs a size or a sha256, or a download could not be checked")
     return CatalogFile(
         name=name, kind=FileKind(entry["kind"]), family=FAMILIES[entry["family"]], url=url, size=size, sha256=sha256,
         licence=str(entry["licence"]), publisher=str(entry["publisher"]), description=str(entry["description"]),

@@ -25,7 +25,7 @@ class DownloadStatus:
     name: str
     state: str  # RUNNING, DONE or FAILED
     downloaded: int  # bytes on disk
-    total: int
+    total: int | None  # bytes expected, where the catalog or the server says
     message: str = ""  # what failed, or where the file is
     path: str | None = None
 
@@ -59,7 +59,7 @@ class Downloads:
             return None if status is None else _copy(status)
 
     def _run(self, file: CatalogFile, url: str, folder: Path, status: DownloadStatus, finished: Callable[[Path], None]) -> None:
-        def report(done: int, total: int) -> None:
+        def report(done: int, total: int | None) -> None:
             with self._lock:
                 status.downloaded, status.total = done, total
 
@@ -75,7 +75,8 @@ class Downloads:
             return
         logger.info("downloaded %s", path)
         with self._lock:
-            status.state, status.downloaded, status.message, status.path = DONE, file.size, f"saved as {path}", str(path)
+            size = path.stat().st_size
+            status.state, status.downloaded, status.total, status.message, status.path = DONE, size, size, f"saved as {path}", str(path)
 
 
 def _copy(status: DownloadStatus) -> DownloadStatus:

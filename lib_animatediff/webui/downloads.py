@@ -54,8 +54,9 @@ class DownloadService:
         return self.places.model_dir() if file.kind is FileKind.MOTION_MODULE else self.places.lora_dir()
 
     def is_installed(self, file: CatalogFile) -> bool:
+        """There, under the catalog's name (and size, where the catalog knows it)."""
         path = self.folder(file) / file.name
-        return path.is_file() and path.stat().st_size == file.size
+        return path.is_file() and file.size in (None, path.stat().st_size)
 
     # ------------------------------------------------------------------ downloads
 
@@ -70,7 +71,8 @@ class DownloadService:
             return status
         if self.is_installed(file):
             path = self.folder(file) / file.name
-            return DownloadStatus(name, DONE, file.size, file.size, f"installed as {path}", str(path))
+            size = path.stat().st_size
+            return DownloadStatus(name, DONE, size, size, f"installed as {path}", str(path))
         return DownloadStatus(name, NOT_STARTED, 0, file.size)
 
     def follow(self, name: str, poll_s: float = 0.5) -> Iterator[DownloadStatus]:
@@ -114,7 +116,8 @@ class DownloadService:
     def label(self, file: CatalogFile) -> str:
         what = file.family.title if file.kind is FileKind.MOTION_MODULE else f"{file.kind.value} for {file.family.title}"
         mark = INSTALLED_MARK if self.is_installed(file) else ""
-        return f"{file.base.value} · {what} · {file.name} ({file.size / 1e6:,.0f} MB){mark}"
+        size = "size not listed" if file.size is None else f"{file.size / 1e6:,.0f} MB"
+        return f"{file.base.value} · {what} · {file.name} ({size}){mark}"
 
     def name_of(self, label: str) -> str:
         """The catalog name in a dropdown label (a bare name passes through)."""
@@ -127,7 +130,7 @@ class DownloadService:
         checksum = f"SHA-256 `{file.sha256}`" if file.sha256 else "no published checksum (checked by size)"
         return (
             f"**{file.name}** — {file.description}\n\n{file.publisher}, licence {file.licence}; "
-            f"{file.size:,} bytes, {checksum}; goes to `{self.folder(file)}`"
+            f"{'size not listed' if file.size is None else f'{file.size:,} bytes'}, {checksum}; goes to `{self.folder(file)}`"
         )
 
     def outcome(self, status: DownloadStatus) -> str:
