@@ -8,6 +8,7 @@ the WebUI through :class:`A1111`, the host adapter below.
 from __future__ import annotations
 
 import functools
+import importlib
 import traceback
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ from lib_animatediff.webui.state import WEBUI
 from lib_animatediff.webui.xyz import AXES, LABEL_PREFIX, apply_axis_value
 
 EXTENSION_DIR = Path(scripts.basedir())
+
+# sd-webui-controlnet imports these as scripts.<name> mid-job, when this folder is off sys.path
+for _name in ("scripts.animatediff_mm", "scripts.animatediff_utils"):
+    importlib.import_module(_name)
 
 
 def option(key: str) -> Any:

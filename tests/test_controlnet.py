@@ -52,7 +52,8 @@ def test_units_without_an_input_of_their_own_take_the_video(tmp_path):
 
 def test_units_with_their_own_batch_folder_count_towards_the_shortest_source(tmp_path):
     own = {"enabled": True, "animatediff_batch": True, "batch_images": f"{tmp_path}\nmask:/elsewhere"}
-    counts = own_frame_counts([own, {"enabled": True}], lambda folder: 5 if folder == tmp_path else -1)
+    keyframes = {"enabled": True, "animatediff_batch": True, "batch_images": f"{tmp_path}\nkeyframe:0,15"}  # SparseCtrl's two images
+    counts = own_frame_counts([own, {"enabled": True}, keyframes], lambda folder: 5 if folder == tmp_path else -1)
     assert counts == [5]
 
 

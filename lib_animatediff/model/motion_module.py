@@ -132,10 +132,10 @@ class FeedForward(nn.Module):
 
 
 class TemporalTransformerBlock(nn.Module):
-    def __init__(self, channels: int, pe_len: int):
+    def __init__(self, channels: int, pe_len: int, attention_blocks: int = 2):
         super().__init__()
-        self.attention_blocks = nn.ModuleList([TemporalSelfAttention(channels, pe_len) for _ in range(2)])
-        self.norms = nn.ModuleList([nn.LayerNorm(channels) for _ in range(2)])
+        self.attention_blocks = nn.ModuleList([TemporalSelfAttention(channels, pe_len) for _ in range(attention_blocks)])
+        self.norms = nn.ModuleList([nn.LayerNorm(channels) for _ in range(attention_blocks)])
         self.ff = FeedForward(channels)
         self.ff_norm = nn.LayerNorm(channels)
 
@@ -146,12 +146,12 @@ class TemporalTransformerBlock(nn.Module):
 
 
 class TemporalTransformer(nn.Module):
-    def __init__(self, channels: int, pe_len: int, norm_mode: GroupNormMode):
+    def __init__(self, channels: int, pe_len: int, norm_mode: GroupNormMode, attention_blocks: int = 2):
         super().__init__()
         self.norm_mode = norm_mode
         self.norm = nn.GroupNorm(NORM_GROUPS, channels, eps=1e-6, affine=True)
         self.proj_in = nn.Linear(channels, channels)
-        self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(channels, pe_len)])
+        self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(channels, pe_len, attention_blocks)])
         self.proj_out = nn.Linear(channels, channels)
 
     def forward(self, x: torch.Tensor, frames: int, positions: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
@@ -169,11 +169,12 @@ class TemporalTransformer(nn.Module):
 
 
 class MotionModule(nn.Module):
-    """One motion module as it sits in the UNet: (B·F, C, H, W) in, same shape out."""
+    """One motion module as it sits in the UNet: (B·F, C, H, W) in, same shape out. Published
+    modules have two temporal attentions; SparseCtrl's have one."""
 
-    def __init__(self, channels: int, pe_len: int, norm_mode: GroupNormMode = GroupNormMode.PER_FRAME):
+    def __init__(self, channels: int, pe_len: int, norm_mode: GroupNormMode = GroupNormMode.PER_FRAME, attention_blocks: int = 2):
         super().__init__()
-        self.temporal_transformer = TemporalTransformer(channels, pe_len, norm_mode)
+        self.temporal_transformer = TemporalTransformer(channels, pe_len, norm_mode, attention_blocks)
 
     @property
     def channels(self) -> int:

@@ -56,12 +56,14 @@ def feed_frames(unit: Any, frames: Path, masks: Path | None = None) -> None:
 
 
 def own_frame_counts(units: Sequence[Any], count_files: Any) -> list[int]:
-    """Frames in the batch folders of enabled units that bring their own (``count_files(folder)``)."""
+    """Frames in the batch folders of enabled units that bring their own (``count_files(folder)``).
+    A folder with a ``keyframe:`` line holds keyframes (SparseCtrl, IP-Adapter), not frames."""
     counts = []
     for unit in units:
-        folders = str(unit_value(unit, "batch_images") or "")
-        if unit_value(unit, "enabled", False) and unit_value(unit, "animatediff_batch", False) and folders.strip():
-            counts.append(count_files(Path(folders.splitlines()[0].strip())))
+        lines = str(unit_value(unit, "batch_images") or "").splitlines()
+        keyframes = any(line.strip().startswith("keyframe:") for line in lines[1:])
+        if unit_value(unit, "enabled", False) and unit_value(unit, "animatediff_batch", False) and lines and not keyframes:
+            counts.append(count_files(Path(lines[0].strip())))
     return counts
 
 

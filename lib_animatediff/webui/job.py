@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,9 +42,9 @@ from ..media.output_folder import safe_output_folder
 from ..media.outputs import OUTPUTS_INFO_KEY, WrittenFile, outputs_info, write_videos
 from ..media.video_input import FrameFolder, VideoClip, frame_files, read_video_frames, resize_frames
 from ..media.writers import OutputSettings
-from ..model.installed import strip_mark
 from ..model.files import find_motion_module
-from ..model.injection import MotionModuleInjection
+from ..model.injection import FrameCount, MotionModuleInjection
+from ..model.installed import strip_mark
 from ..model.noise_schedule import use_noise_schedule
 from ..params import AnimateDiffParams
 from ..sampling.freeinit import FirstNoiseLevel, FreeInitSettings, PassNoise, PassStart, run_passes
@@ -68,13 +68,19 @@ JOB_ATTRIBUTE = "_animatediff_job"  # where a job lives on A1111's processing ob
 
 
 class _NoMotion:
-    """Stands in for the injection when the motion modules never act: the UNet is left alone."""
+    """Stands in for the injection when the motion modules never act: the UNet is left alone,
+    the frame count of each call is still known."""
 
-    def video(self, frames: int, *settings: Any) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext()
+    def __init__(self) -> None:
+        self.frames = FrameCount()
 
-
-NO_MOTION = _NoMotion()
+    @contextlib.contextmanager
+    def video(self, frames: int, *settings: Any) -> Iterator[None]:
+        previous, self.frames.count = self.frames.count, frames
+        try:
+            yield
+        finally:
+            self.frames.count = previous
 
 
 class Host(Protocol):
@@ -262,7 +268,7 @@ class AnimationJob:
         self._use_module_schedule(p, changes)
         # a motion scale of 0 throughout leaves the UNet as it is: the checkpoint alone, per frame
         injection = (
-            NO_MOTION
+            _NoMotion()
             if self.motion.is_off
             else changes.enter_context(
                 MotionModuleInjection(
@@ -270,6 +276,7 @@ class AnimationJob:
                 )
             )
         )
+        changes.set_attr(WEBUI, "video", injection.frames)
         lora = host.lora_extension()
         if lora is not None:
             apply_motion_loras(changes, modules, lora)

@@ -29,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import pytest
 
@@ -879,6 +879,29 @@ def _controlnet_source(install: WebUIInstall) -> Path:
     return source
 
 
+@contextlib.contextmanager
+def _controlnet_webui(
+    install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, files: ServerFiles, source: Path, model_dirs: Sequence[Path], expected: Sequence[str]
+) -> Iterator[WebUIServer]:
+    """A WebUI with sd-webui-controlnet beside AnimateDiff, the models of ``model_dirs`` in
+    ``<data>/models/ControlNet/`` and the record_control_hints test extension; fails with the
+    log when ControlNet does not list each of ``expected`` (file stems)."""
+    data = tmp_path_factory.mktemp("webui-controlnet")
+    models = data / "models" / "ControlNet"
+    models.mkdir(parents=True)
+    for built in (path for folder in model_dirs for path in folder.glob("*.safetensors")):
+        (models / built.name).symlink_to(built)
+    extensions = {"record_control_hints": RECORD_CONTROL_HINTS_SCRIPT}
+    with _running_server(install, data, files, extensions_beside=(source,), test_extensions=extensions) as server:
+        answer = server.get("/controlnet/model_list")
+        listed = answer.body.get("model_list", []) if answer.ok and isinstance(answer.body, dict) else []
+        missing = [stem for stem in expected if not any(name.split(" [")[0] == stem for name in listed)]
+        if missing:
+            pytest.fail(f"GET /controlnet/model_list: HTTP {answer.status}, {answer.text[:500]}: {missing} not listed\n"
+                        f"--- {server.log_path} (tail) ---\n{server.log_tail(80)}")  # fmt: skip
+        yield server
+
+
 @pytest.fixture(scope="module")
 def controlnet_server(
     request: pytest.FixtureRequest, webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles
@@ -886,21 +909,42 @@ def controlnet_server(
     """A WebUI with sd-webui-controlnet installed beside AnimateDiff, ``CONTROLNET_MODEL`` in
     ``<data>/models/ControlNet/`` and the record_control_hints test extension (every ControlNet
     forward appends a line to ``<data>/control_hints.jsonl``; see RECORD_CONTROL_HINTS_SCRIPT),
-    for the length of the module. Fails with the log when ControlNet does not list the model."""
+    for the length of the module."""
     source = _controlnet_source(webui_install)  # skip before building anything
     model_dir: Path = request.getfixturevalue("controlnet_model_dir")
-    data = tmp_path_factory.mktemp("webui-controlnet")
-    models = data / "models" / "ControlNet"
-    models.mkdir(parents=True)
-    for built in model_dir.glob("*.safetensors"):
-        (models / built.name).symlink_to(built)
-    extensions = {"record_control_hints": RECORD_CONTROL_HINTS_SCRIPT}
-    with _running_server(webui_install, data, server_files, extensions_beside=(source,), test_extensions=extensions) as server:
-        answer = server.get("/controlnet/model_list")
-        listed = answer.body.get("model_list", []) if answer.ok and isinstance(answer.body, dict) else []
-        if not any(name.split(" [")[0] == CONTROLNET_MODEL for name in listed):
-            pytest.fail(f"GET /controlnet/model_list: HTTP {answer.status}, {answer.text[:500]}: {CONTROLNET_MODEL} not listed\n"
-                        f"--- {server.log_path} (tail) ---\n{server.log_tail(80)}")  # fmt: skip
+    with _controlnet_webui(webui_install, tmp_path_factory, server_files, source, [model_dir], [CONTROLNET_MODEL]) as server:
+        yield server
+
+
+SPARSECTRL_MODELS = {"rgb": "mm_sd15_v3_sparsectrl_rgb_random", "scribble": "mm_sd15_v3_sparsectrl_scribble_random"}
+
+
+@pytest.fixture(scope="session")
+def sparsectrl_model_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
+    """Full-size SparseCtrl models, rgb and scribble, random fp16, in the A1111 layout
+    sd-webui-controlnet loads; see fixtures/make_sparsectrl_model.py (~1 GB each)."""
+    builders = [FIXTURES / name for name in ("make_sparsectrl_model.py", "make_controlnet_model.py", "offline_models.py")]
+    sources = [*builders, REPO / "lib_animatediff" / "model" / "sparsectrl.py", REPO / "lib_animatediff" / "model" / "motion_module.py"]
+    key = _digest(*(path.read_bytes() for path in sources), (webui_install.root / "configs" / "v1-inference.yaml").read_bytes())
+
+    def build(folder: Path) -> None:
+        for kind, stem in SPARSECTRL_MODELS.items():
+            command = [str(webui_install.python), str(builders[0]), "--webui", str(webui_install.root), "--kind", kind,
+                       "--out", str(folder / f"{stem}.safetensors")]  # fmt: skip
+            _run_builder(command, env=_offline_env(folder), cwd=FIXTURES)
+
+    return _cached(cache_dir, "sparsectrl", key, build)
+
+
+@pytest.fixture(scope="module")
+def sparsectrl_server(
+    request: pytest.FixtureRequest, webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles
+) -> Iterator[WebUIServer]:
+    """A WebUI with sd-webui-controlnet and the two SparseCtrl models (``SPARSECTRL_MODELS``),
+    recording what every ControlNet forward receives, for the length of the module."""
+    source = _controlnet_source(webui_install)
+    model_dir: Path = request.getfixturevalue("sparsectrl_model_dir")
+    with _controlnet_webui(webui_install, tmp_path_factory, server_files, source, [model_dir], list(SPARSECTRL_MODELS.values())) as server:
         yield server
 
 
