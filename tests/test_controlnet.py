@@ -92,8 +92,19 @@ def test_runner_windows_see_exactly_their_frames_hints():
         seen.append((x[:, 0].tolist(), params[0].hint_cond[:, 0].tolist()))
         return x
 
-    runner = VideoModelRunner(_NoMotion(), schedule, frames, around_call=lambda index: hints_for_rows(params, index, frames))
+    runner = VideoModelRunner(_NoMotion(), schedule, frames, around_call=lambda index, device: hints_for_rows(params, index, frames, device))
     x = torch.arange(2 * frames, dtype=torch.float32).view(-1, 1).expand(-1, 2).contiguous()  # row r holds r
     runner(model, x, torch.zeros(2 * frames), None)
     assert len(seen) == len(schedule.windows(frames, 0)) and all(rows == hints for rows, hints in seen)
     assert params[0].hint_cond is hint
+
+
+def test_narrowed_hints_follow_the_model_call_to_its_device():
+    """ControlNet leaves per-frame hints on the CPU; on a GPU the call's rows must be on the GPU
+    (the meta device stands in for it here), while a hint for every frame is left as it is."""
+    full, single = torch.rand(8, 3, 2, 2), torch.ones(1, 3, 2, 2)
+    params = [ControlParams(full), ControlParams(single)]
+    with hints_for_rows(params, torch.tensor([0, 1, 4, 5]), 4, torch.device("meta")):
+        assert params[0].hint_cond.device.type == "meta" and params[0].hint_cond.shape[0] == 4
+        assert params[1].hint_cond is single
+    assert params[0].hint_cond is full

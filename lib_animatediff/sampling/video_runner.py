@@ -84,8 +84,8 @@ class VideoModelRunner:
     ``videos_per_call`` limits how many videos share one model call (None: all of them);
     ``on_window(step, number, windows, frames)`` runs before each window (``frames``: its frame
     indices), so the WebUI can show progress and the window's frames, and stop at an interrupt
-    by raising. ``around_call(index)`` wraps each model
-    call made of rows ``index`` of the sampler's call (ControlNet narrows its hints there);
+    by raising. ``around_call(index, device)`` wraps each model
+    call made of rows ``index`` of the sampler's call, run on ``device`` (ControlNet narrows its hints there);
     ``frame_scale(step, window)`` how strongly the motion modules act on the window's frames.
     """
 
@@ -95,7 +95,7 @@ class VideoModelRunner:
     videos_per_call: int | None = None
     fuse: str = "flat"
     on_window: Callable[[int, int, int, list[int]], None] | None = None
-    around_call: Callable[[torch.Tensor], ContextManager[None]] | None = None
+    around_call: Callable[[torch.Tensor, torch.device], ContextManager[None]] | None = None
     # (step, window) → how strongly the motion modules act on each frame of the window (None: as trained)
     frame_scale: Callable[[int, list[int]], torch.Tensor | None] | None = None
     # what the sampler says about the coming calls; updated before every step
@@ -119,7 +119,7 @@ class VideoModelRunner:
             for first in range(0, len(videos), per_call):
                 group = range(first, min(first + per_call, len(videos)))
                 index = torch.cat([videos[v][window] for v in group])
-                around = self.around_call(index) if self.around_call is not None else contextlib.nullcontext()
+                around = self.around_call(index, x.device) if self.around_call is not None else contextlib.nullcontext()
                 scale = self.frame_scale(self.step, window) if self.frame_scale is not None else None
                 with around, self.injection.video(len(window), scale, motion_windows):
                     out = model(x[index.to(x.device)], take_rows(t, index, rows), take_rows(cond, index, rows), *args, **kwargs)

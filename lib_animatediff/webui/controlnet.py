@@ -67,28 +67,32 @@ def own_frame_counts(units: Sequence[Any], count_files: Any) -> list[int]:
     return counts
 
 
-def _narrowed(hint: Any, index: torch.Tensor, frames: int) -> torch.Tensor | None:
-    """The rows of a per-frame hint that belong to the call's rows, or None for hints that are
-    not per frame (one image for every frame, or a layout this does not know)."""
+def _narrowed(hint: Any, index: torch.Tensor, frames: int, device: torch.device | None) -> torch.Tensor | None:
+    """The rows of a per-frame hint that belong to the call's rows, on ``device``, or None for
+    hints that are not per frame (one image for every frame, or a layout this does not know)."""
     if not isinstance(hint, torch.Tensor) or hint.dim() == 0 or frames < 2:
         return None
     rows = hint.shape[0]
     if rows not in (frames, 2 * frames):
         return None
-    # rows of a call: cond frames then uncond frames; a hint of `frames` rows serves both halves
-    return hint[(index % rows).to(hint.device)]
+    # rows of a call: cond frames then uncond frames; a hint of `frames` rows serves both halves.
+    # ControlNet keeps per-frame hints (video frames, SparseCtrl keyframes) on the CPU and casts
+    # only their dtype: on a GPU they must follow the model call
+    narrowed = hint[(index % rows).to(hint.device)]
+    return narrowed if device is None else narrowed.to(device)
 
 
 @contextlib.contextmanager
-def hints_for_rows(control_params: Sequence[Any], index: torch.Tensor, frames: int) -> Iterator[None]:
-    """For one model call made of rows ``index`` of the sampler's call: every per-frame hint
-    narrowed to those rows; the full hints are back when the call returns or raises."""
+def hints_for_rows(control_params: Sequence[Any], index: torch.Tensor, frames: int, device: torch.device | None = None) -> Iterator[None]:
+    """For one model call made of rows ``index`` of the sampler's call, run on ``device``: every
+    per-frame hint narrowed to those rows, there; the full hints are back when the call returns
+    or raises."""
     saved = []
     try:
         for param in control_params:
             for name in HINT_ATTRIBUTES:
                 full = getattr(param, name, None)
-                narrowed = _narrowed(full, index, frames)
+                narrowed = _narrowed(full, index, frames, device)
                 if narrowed is not None:
                     saved.append((param, name, full))
                     setattr(param, name, narrowed)
