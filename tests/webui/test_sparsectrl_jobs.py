@@ -108,7 +108,9 @@ def test_keyframes_condition_exactly_their_frames_in_every_window(
 
 def test_sparsectrl_without_animatediff_is_refused_with_a_clear_message(sparsectrl_server: WebUIServer, tmp_path: Path) -> None:
     server = sparsectrl_server
-    unit = _unit(server, "rgb", _keyframe_folder(tmp_path / "keyframes", (1, 2)))
+    # no keyframe line: the image is frame 0's (a keyframe past the one-image batch would make
+    # ControlNet itself fail and skip the unit before any motion module runs)
+    unit = {**_unit(server, "rgb", _keyframe_folder(tmp_path / "keyframes", (1,))), "batch_images": str(tmp_path / "keyframes")}
     answer = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS, alwayson_scripts={"controlnet": {"args": [unit]}}))
     assert "runs only in an AnimateDiff job" in answer.text + server.log_tail(80), f"HTTP {answer.status}: {answer.text[:800]}"
     assert server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS)).ok  # the WebUI keeps serving
