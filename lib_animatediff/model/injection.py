@@ -8,7 +8,7 @@ an ``UndoStack``, so leaving restores the UNet exactly, after success or error.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, Iterator
 
 import torch
@@ -37,6 +37,18 @@ class FrameCount:
         if self.count is None:
             raise RuntimeError("the UNet ran with AnimateDiff motion modules but no frame count was given for this batch")
         return self.count
+
+    @contextmanager
+    def running(
+        self, frames: int, scale: torch.Tensor | None = None, windows: list[tuple[list[int], torch.Tensor]] | None = None
+    ) -> Iterator[None]:
+        """These values for the ``with`` block, the earlier ones after it."""
+        previous = self.count, self.scale, self.windows
+        self.count, self.scale, self.windows = frames, scale, windows
+        try:
+            yield
+        finally:
+            self.count, self.scale, self.windows = previous
 
 
 class SplicedMotionModule(nn.Module):
@@ -136,21 +148,14 @@ class MotionModuleInjection:
             self._undo.undo_all()
             logger.info("removed motion module %s", self.modules.name)
 
-    @contextmanager
     def video(
         self, frames: int, scale: torch.Tensor | None = None, windows: list[tuple[list[int], torch.Tensor]] | None = None
-    ) -> Iterator[None]:
+    ) -> AbstractContextManager[None]:
         """Run the UNet on batches of videos of ``frames`` frames inside this block; ``scale``
         (``(frames,)``) multiplies what the motion modules add to each frame (None: as trained);
         ``windows`` (frame indices, their weights) makes the motion modules attend within each
         window, their residuals blended by the weights (None: over all frames at once)."""
-        state = self.frames
-        previous = state.count, state.scale, state.windows
-        state.count, state.scale, state.windows = frames, scale, windows
-        try:
-            yield
-        finally:
-            state.count, state.scale, state.windows = previous
+        return self.frames.running(frames, scale, windows)
 
     def _inject(self) -> None:
         family = self.modules.family

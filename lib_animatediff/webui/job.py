@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -74,13 +74,8 @@ class _NoMotion:
     def __init__(self) -> None:
         self.frames = FrameCount()
 
-    @contextlib.contextmanager
-    def video(self, frames: int, *settings: Any) -> Iterator[None]:
-        previous, self.frames.count = self.frames.count, frames
-        try:
-            yield
-        finally:
-            self.frames.count = previous
+    def video(self, frames: int, *settings: Any) -> contextlib.AbstractContextManager[None]:
+        return self.frames.running(frames)
 
 
 class Host(Protocol):
