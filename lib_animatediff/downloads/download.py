@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import AnimateDiffError
+from ..model.hashing import sha256_digest, sha256_of
 from .catalog import CatalogFile
 
 CHUNK = 1 << 20
@@ -61,15 +62,7 @@ def download(file: CatalogFile, url: str, folder: Path, report: Report = lambda 
 def _is_catalog_file(path: Path, file: CatalogFile) -> bool:
     if file.size is not None:
         return path.stat().st_size == file.size
-    return _digest_of(path).hexdigest() == file.sha256
-
-
-def _digest_of(path: Path) -> hashlib._Hash:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for chunk in iter(lambda: stream.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest
+    return sha256_of(path) == file.sha256
 
 
 def _resume_state(partial: Path, size: int | None) -> tuple[hashlib._Hash, int]:
@@ -77,7 +70,7 @@ def _resume_state(partial: Path, size: int | None) -> tuple[hashlib._Hash, int]:
     if not partial.is_file() or (size is not None and partial.stat().st_size > size):
         partial.unlink(missing_ok=True)
         return hashlib.sha256(), 0
-    return _digest_of(partial), partial.stat().st_size
+    return sha256_digest(partial), partial.stat().st_size
 
 
 def _fetch(

@@ -12,11 +12,16 @@ _CHUNK = 1 << 20
 
 
 def sha256_of(path: str | Path) -> str:
+    return sha256_digest(path).hexdigest()
+
+
+def sha256_digest(path: str | Path) -> hashlib._Hash:
+    """The SHA-256 state after the file's bytes, for a caller that goes on feeding it."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for chunk in iter(lambda: stream.read(_CHUNK), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+    return digest
 
 
 class HashCache:
