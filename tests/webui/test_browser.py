@@ -24,12 +24,12 @@ from webui_api import (
     ANIMATELCM_MOTION_MODULE,
     BASE_PAYLOAD,
     DATE_FOLDER,
-    DOWNLOAD_OPTIONS,
     GIF_NAME,
     HOTSHOT_MOTION_MODULE,
     MOTION_MODULE,
     SDXL_MOTION_MODULE,
     WebUIServer,
+    download_settings,
     mean_abs_diff,
     read_gif,
     write_test_catalog,
@@ -360,10 +360,8 @@ def test_a_motion_module_downloaded_from_the_accordion(page: Page, ui_server: We
     entries = write_test_catalog(tmp_path / "files", tmp_path / "catalog.json")
     name = "mm_test_v2.safetensors"
     behaviour = ServerBehaviour(tmp_path / "files", bytes_per_s=entries[name]["size"] / 4)  # about 4 s
-    before = {key: ui_server.get("/sdapi/v1/options").body.get(key, "") for key in DOWNLOAD_OPTIONS}
     downloaded = ui_server.data_dir / "motion_modules" / name
-    with serving(behaviour) as base_url:
-        assert ui_server.post("/sdapi/v1/options", {"animatediff_catalog_file": str(tmp_path / "catalog.json"), "animatediff_download_mirror": base_url}).ok
+    with serving(behaviour) as base_url, download_settings(ui_server, tmp_path / "catalog.json", base_url):
         try:
             _open_txt2img(page, ui_server.url)
             _enable_animatediff(page)
@@ -382,7 +380,6 @@ def test_a_motion_module_downloaded_from_the_accordion(page: Page, ui_server: We
             assert f"{name} [AnimateDiff v2]" in _dropdown_labels(page, "#txt2img_animatediff_model")
             expect(field).to_have_value(re.compile(rf" · {re.escape(name)} \(.*✓ installed$"))
         finally:
-            ui_server.post("/sdapi/v1/options", before)
             downloaded.unlink(missing_ok=True)
     assert page.locator(".toast-body.error").count() == 0, f"the UI shows an error: {page.locator('.toast-body').all_inner_texts()}"
 

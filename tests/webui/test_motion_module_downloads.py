@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from webui_api import DOWNLOAD_OPTIONS, HF_PATH, MOTION_MODULE, SDXL_MOTION_MODULE, WebUIServer, wait_for_download, write_test_catalog
+from webui_api import HF_PATH, MOTION_MODULE, SDXL_MOTION_MODULE, WebUIServer, download_settings, wait_for_download, write_test_catalog
 
 from lib_animatediff.devtools.file_server import ServerBehaviour, serving
 
@@ -37,19 +37,15 @@ def world(webui_server: WebUIServer, tmp_path_factory: pytest.TempPathFactory) -
     catalog = root / "catalog.json"
     entries = write_test_catalog(root / "files", catalog)
     behaviour = ServerBehaviour(root / "files")
-    before = {key: webui_server.get("/sdapi/v1/options").body.get(key, "") for key in DOWNLOAD_OPTIONS}
-    with serving(behaviour) as base_url:
-        assert webui_server.post("/sdapi/v1/options", {"animatediff_catalog_file": str(catalog), "animatediff_download_mirror": base_url}).ok
+    with serving(behaviour) as base_url, download_settings(webui_server, catalog, base_url):
         world = World(webui_server, behaviour, base_url, entries)
         try:
             yield world
         finally:
-            webui_server.post("/sdapi/v1/options", before)
             for folder in (world.models, world.loras):
                 for name in entries:
                     for leftover in (folder / name, folder / f"{name}.part"):
                         leftover.unlink(missing_ok=True)
-
 
 def test_the_catalog_and_the_installed_modules_are_listed(world: World) -> None:
     catalog = world.server.get(f"{API}/catalog")

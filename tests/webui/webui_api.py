@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import re
@@ -14,7 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 from PIL import Image, ImageSequence
@@ -347,6 +348,17 @@ def assert_plain_unchanged(server: WebUIServer, baseline: tuple[PlainImages, Pla
 
 HF_PATH = "test-publisher/motion-modules/resolve/main"
 DOWNLOAD_OPTIONS = ("animatediff_catalog_file", "animatediff_download_mirror")
+
+
+@contextlib.contextmanager
+def download_settings(server: WebUIServer, catalog: Path, mirror: str) -> Iterator[None]:
+    """Settings → catalog file and mirror set for the ``with`` block, the earlier ones after it."""
+    before = {key: server.get("/sdapi/v1/options").body.get(key, "") for key in DOWNLOAD_OPTIONS}
+    assert server.post("/sdapi/v1/options", {"animatediff_catalog_file": str(catalog), "animatediff_download_mirror": mirror}).ok
+    try:
+        yield
+    finally:
+        server.post("/sdapi/v1/options", before)
 
 
 def write_test_catalog(server_root: Path, catalog_path: Path) -> dict[str, dict]:
