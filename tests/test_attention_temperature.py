@@ -18,8 +18,8 @@ from lib_animatediff.params import AnimateDiffParams
 
 
 def _attention_by_definition(attention: torch.nn.Module, x: torch.Tensor, temperature: float) -> torch.Tensor:
-    """softmax(t · q kᵀ / sqrt(d)) v per head, written out."""
-    x = attention.pos_encoder(x)
+    """softmax(t · q kᵀ / sqrt(d)) v per head, written out; x: (sequences, frames, C)."""
+    x = x + attention.pos_encoder.encodings(x.shape[1])
     q, k, v = (rearrange(proj(x), "n f (h d) -> n h f d", h=HEADS) for proj in (attention.to_q, attention.to_k, attention.to_v))
     weights = torch.softmax(temperature * q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
     return attention.to_out(rearrange(weights @ v, "n h f d -> n f (h d)"))
@@ -30,8 +30,10 @@ def test_the_temporal_attention_is_softmax_of_the_scaled_logits(temperature: flo
     block = random_motion_modules(V2, SD15_CHANNELS, seed=1).block("down_blocks.0.motion_modules.0")
     attention = block.temporal_transformer.transformer_blocks[0].attention_blocks[0]
     x = torch.randn(6, 16, block.channels)
+    tokens = rearrange(x, "n f c -> f n c")  # the module's layout: one video's 16 frames of 6 positions
     with torch.no_grad():
-        torch.testing.assert_close(attention(x, None, temperature), _attention_by_definition(attention, x, temperature))
+        attended = rearrange(attention(tokens.clone(), 16, None, temperature), "f n c -> n f c")
+        torch.testing.assert_close(attended, _attention_by_definition(attention, x, temperature))
 
 
 def test_temperature_one_is_the_module_as_trained_and_others_change_it() -> None:

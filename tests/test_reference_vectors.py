@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from lib_animatediff.devtools.random_weights import random_motion_modules
 from lib_animatediff.model.families import SDXL, V1, V2, GroupNormMode
-from lib_animatediff.model.motion_module import MotionModule
+from lib_animatediff.model.motion_module import MotionModule, TemporalSelfAttention
 
 LAYOUT_FAMILIES = {"v1style": V1, "v2style": V2, "sdxlstyle": SDXL}
 
@@ -94,3 +94,32 @@ def test_positional_encoding_is_the_published_sinusoid():
     stored = tensors["down_blocks.0.motion_modules.0." + key]
     # the reference computed it in float32, we in float64: they differ in the last bits
     torch.testing.assert_close(module.state_dict()[key], stored, atol=5e-6, rtol=0)
+
+
+def test_fused_projections_agree_with_calling_each_layer_which_then_runs_its_forward():
+    """q, k and v from one matmul, or (when a LoRA hooks the projections' forward) one layer
+    at a time: the same block output, and only the second runs the layers' own forward."""
+    block = random_motion_modules(V2, (64, 64, 64, 64), seed=2).block("down_blocks.0.motion_modules.0")
+    attentions = [m for m in block.modules() if isinstance(m, TemporalSelfAttention)]
+    calls: list[str] = []
+    for attention in attentions:
+        for name in ("to_q", "to_k", "to_v"):
+            getattr(attention, name).register_forward_hook(lambda *_, name=name: calls.append(name))
+    x = torch.randn(2 * 8, 64, 3, 5)
+    fused = block(x, frames=8)
+    assert calls == []
+    for attention in attentions:
+        attention.fuse_projections = False
+    one_by_one = block(x, frames=8)
+    assert sorted(calls) == sorted(["to_q", "to_k", "to_v"] * len(attentions))
+    torch.testing.assert_close(one_by_one, fused, atol=1e-5, rtol=1e-5)
+    assert (fused - x).abs().max() > 0.1
+
+
+def test_the_block_leaves_its_input_as_it_was():
+    """The layers write into their own fresh outputs, never into what the UNet passed in."""
+    block = random_motion_modules(V2, (64, 64, 64, 64), seed=3).block("up_blocks.1.motion_modules.2")
+    x = torch.randn(2 * 8, 64, 4, 4)
+    before = x.clone()
+    out = block(x, frames=8)
+    assert torch.equal(x, before) and out.data_ptr() != x.data_ptr()

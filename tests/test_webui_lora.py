@@ -19,6 +19,7 @@ from lib_animatediff.devtools.random_weights import random_motion_modules
 from lib_animatediff.errors import IncompatibleModelError
 from lib_animatediff.model.families import V2, V3
 from lib_animatediff.model.motion_lora import network_layer_name
+from lib_animatediff.model.motion_module import TemporalSelfAttention
 from lib_animatediff.undo import UndoStack
 from lib_animatediff.webui.lora import LoraExtension, apply_motion_loras
 
@@ -63,7 +64,8 @@ def test_motion_lora_networks_get_modules_and_layers_their_names_until_undone(tm
     modules = random_motion_modules(V2, CHANNELS)
     motion = _net("zoom", _lora_file(tmp_path, modules, "zoom"))
     spatial = _net("style", str(tmp_path / "never-read.safetensors"), modules={"lora_unet_x": object()})
-    layer = modules.get_submodule("down_blocks.0.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.0.to_q")
+    attention = modules.get_submodule("down_blocks.0.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.0")
+    layer = attention.to_q
     original = layer.weight.detach().clone()
 
     with UndoStack() as undo:
@@ -74,12 +76,20 @@ def test_motion_lora_networks_get_modules_and_layers_their_names_until_undone(tm
         assert motion.modules[name].weights.sd_module is layer
         assert set(motion.modules[name].weights.w) == {"lora_down.weight", "lora_up.weight"}
         assert set(spatial.modules) == {"lora_unet_x"}
+        # the extension applies the LoRA in each projection's forward, so they are called one by one
+        with_lora = {
+            f"{block}.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.0"
+            for block in ("down_blocks.0", "mid_block")
+        }
+        unfused = {path for path, a in modules.named_modules() if isinstance(a, TemporalSelfAttention) and not a.fuse_projections}
+        assert unfused == with_lora
         # what the extension does on the first forward: back up, then change the weight
         layer.network_weights_backup = layer.weight.detach().clone()
         layer.network_current_names = (("zoom", 1.0, 0.8, 1.0),)
         layer.weight.data.add_(1.0)
 
     assert motion.modules == {}
+    assert attention.fuse_projections
     assert torch.equal(layer.weight, original)
     assert not any(hasattr(layer, a) for a in ("network_layer_name", "network_weights_backup", "network_current_names"))
 

@@ -5,12 +5,20 @@ Attribute names follow the published state-dict keys, so a file loads with no re
 
 Every module takes the frame count as an argument; a batch of ``B·F`` rows is ``B``
 independent videos of ``F`` frames, batch-major (row = b·F + f).
+
+The modules are for inference (loaded files are frozen), and written for memory traffic:
+where a layer's output is fresh and nothing else holds it, the next step writes into it
+instead of allocating (on a CPU every large new tensor costs a pass of page faults as well as
+its own), and the (B·F, C, H, W) ↔ tokens layout changes happen inside the matmuls of
+``proj_in`` and ``proj_out``, which read or write their operands transposed. Those two and the
+feed-forward's output layer are computed from their weights; the attention projections, which
+motion LoRAs change through A1111's hooks, stay layers (see ``fuse_projections``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +75,33 @@ def video_group_norm(
     return rearrange(videos, "b c f h w -> (b f) c h w")
 
 
+def linear_of_channels_first(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``layer`` on the tokens of channels-first rows ``x`` (N, C, L): (N, L, C_out), the
+    transpose read by the matmul itself."""
+    weight = layer.weight.t().expand(x.shape[0], -1, -1)
+    return torch.baddbmm(layer.bias, x.transpose(1, 2), weight)
+
+
+# The two below accumulate into a tensor in place, which autocast does not cast for: their
+# operands are brought to the dtype of the sum (a no-op unless autocast made them differ).
+
+
+def residual_plus_linear_channels_first(residual: torch.Tensor, layer: nn.Linear, tokens: torch.Tensor) -> torch.Tensor:
+    """``residual`` (N, C, L) plus ``layer`` of ``tokens`` (N, L, C_in), written channels first
+    by the matmul itself."""
+    out = residual + layer.bias.view(1, -1, 1)
+    weight = layer.weight.to(out.dtype).expand(tokens.shape[0], -1, -1)
+    return out.baddbmm_(weight, tokens.to(out.dtype).transpose(1, 2))
+
+
+def add_linear_(residual: torch.Tensor, layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``residual += layer(x)``, the matmul accumulating straight into ``residual``."""
+    dtype = residual.dtype
+    flat = residual.view(-1, residual.shape[-1])
+    flat.addmm_(x.to(dtype).reshape(-1, x.shape[-1]), layer.weight.to(dtype).t()).add_(layer.bias.to(dtype))
+    return residual
+
+
 class PositionalEncoding(nn.Module):
     def __init__(self, channels: int, max_len: int):
         super().__init__()
@@ -76,40 +111,58 @@ class PositionalEncoding(nn.Module):
     def max_len(self) -> int:
         return self.pe.shape[1]
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
-        """``x`` plus each frame's encoding: frame ``i``'s, or at ``positions`` (one per frame,
-        fractional ones interpolated linearly between the table's rows) when given."""
-        frames = x.shape[1]
+    def encodings(self, frames: int, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """(frames, C): frame ``i``'s encoding, or the encodings at ``positions`` (one per
+        frame, fractional ones interpolated linearly between the table's rows) when given."""
         if positions is None:
             if frames > self.max_len:
                 raise ValueError(
                     f"{frames} frames in one window, but this motion module supports at most {self.max_len}; "
                     "use a smaller context batch size"
                 )
-            return x + self.pe[:, :frames].to(x.dtype)
-        return x + interpolated_rows(self.pe[0], positions).unsqueeze(0).to(x.dtype)
+            return self.pe[0, :frames]
+        return interpolated_rows(self.pe[0], positions)
 
 
 class TemporalSelfAttention(nn.Module):
-    """Multi-head self-attention across the frames of each spatial position."""
+    """Multi-head self-attention across the frames of each spatial position.
+
+    ``fuse_projections``: q, k and v come from one matmul with the three weights side by side
+    (a wider matmul runs closer to the machine's peak). Whoever hooks the projections' own
+    ``forward`` (a LoRA applied per call) turns it off, so each is called as a layer.
+    """
 
     def __init__(self, channels: int, pe_len: int):
         super().__init__()
         self.heads = HEADS
+        self.fuse_projections = True
         self.to_q = nn.Linear(channels, channels, bias=False)
         self.to_k = nn.Linear(channels, channels, bias=False)
         self.to_v = nn.Linear(channels, channels, bias=False)
         self.to_out = nn.Sequential(nn.Linear(channels, channels), nn.Dropout(0.0))
         self.pos_encoder = PositionalEncoding(channels, pe_len)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
-        """x: (sequences, frames, channels). ``temperature`` multiplies the logits' usual
+    def forward(self, x: torch.Tensor, frames: int, positions: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
+        """x: tokens (B·F, P, C), the P positions of each frame, which this overwrites (it is the
+        block's fresh layer-norm output). ``temperature`` multiplies the logits' usual
         1/sqrt(head dim): above 1 each frame attends more sharply to the frames most like it."""
-        x = self.pos_encoder(x, positions)
-        q, k, v = (rearrange(proj(x), "n f (h d) -> n h f d", h=self.heads) for proj in (self.to_q, self.to_k, self.to_v))
-        scale = None if temperature == 1.0 else temperature / math.sqrt(q.shape[-1])
-        out = F.scaled_dot_product_attention(q, k, v, scale=scale)
-        return self.to_out(rearrange(out, "n h f d -> n f (h d)"))
+        x = rearrange(x, "(b f) p c -> b f p c", f=frames)
+        x += rearrange(self.pos_encoder.encodings(frames, positions).to(x.dtype), "f c -> f 1 c")
+        q, k, v = self._projections(x)
+        scale = None if temperature == 1.0 else temperature / math.sqrt(q.shape[-1] // self.heads)
+        # One video at a time, each position's frames are a strided view of the video's
+        # tokens, so attention reads them in place and its output has the same frame-major memory.
+        videos = [
+            F.scaled_dot_product_attention(*(rearrange(t[video], "f p (h d) -> p h f d", h=self.heads) for t in (q, k, v)), scale=scale)
+            for video in range(x.shape[0])
+        ]
+        return self.to_out(torch.cat([rearrange(out, "p h f d -> f p (h d)") for out in videos]))
+
+    def _projections(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        layers = (self.to_q, self.to_k, self.to_v)
+        if not self.fuse_projections:
+            return tuple(layer(x) for layer in layers)
+        return F.linear(x, torch.cat([layer.weight for layer in layers])).chunk(len(layers), dim=-1)
 
 
 class GEGLU(nn.Module):
@@ -118,8 +171,10 @@ class GEGLU(nn.Module):
         self.proj = nn.Linear(dim_in, dim_out * 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # both halves are views of the projection's fresh output: gelu and the product are
+        # written into it, and the next layer reads the strided half as it is
         value, gate = self.proj(x).chunk(2, dim=-1)
-        return value * F.gelu(gate)
+        return value.mul_(torch.ops.aten.gelu_(gate))
 
 
 class FeedForward(nn.Module):
@@ -127,8 +182,10 @@ class FeedForward(nn.Module):
         super().__init__()
         self.net = nn.Sequential(GEGLU(channels, channels * mult), nn.Dropout(0.0), nn.Linear(channels * mult, channels))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def add_to_(self, residual: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``residual += feed_forward(x)``: the output layer's matmul accumulates into ``residual``."""
+        geglu, _, output = self.net
+        return add_linear_(residual, output, geglu(x))
 
 
 class TemporalTransformerBlock(nn.Module):
@@ -139,10 +196,11 @@ class TemporalTransformerBlock(nn.Module):
         self.ff = FeedForward(channels)
         self.ff_norm = nn.LayerNorm(channels)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frames: int, positions: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
+        # x is fresh here (proj_in's output), and so is each attention's: sums go into them
         for attention, norm in zip(self.attention_blocks, self.norms):
-            x = attention(norm(x), positions, temperature) + x
-        return self.ff(self.ff_norm(x)) + x
+            x = attention(norm(x), frames, positions, temperature).add_(x)
+        return self.ff.add_to_(x, self.ff_norm(x))
 
 
 class TemporalTransformer(nn.Module):
@@ -158,14 +216,14 @@ class TemporalTransformer(nn.Module):
         height, width = x.shape[-2:]
         norm = self.norm
         h = video_group_norm(x, frames, self.norm_mode, norm.num_groups, norm.weight, norm.bias, norm.eps)
-        # Every layer after the norm acts per token, so the tokens can be laid out as
-        # one sequence of frames per spatial position once, for the whole transformer.
-        h = rearrange(h, "(b f) c h w -> (b h w) f c", f=frames)
-        h = self.proj_in(h)
+        # Every layer after the norm acts per token, so the tokens are laid out once, frame by
+        # frame (B·F, H·W, C), by proj_in's matmul reading each frame's (C, H·W) transposed;
+        # the attention reads each position's frames from that layout as they lie.
+        h = linear_of_channels_first(self.proj_in, h.flatten(2))
         for block in self.transformer_blocks:
-            h = block(h, positions, temperature)
-        h = self.proj_out(h)
-        return rearrange(h, "(b h w) f c -> (b f) c h w", h=height, w=width) + x
+            h = block(h, frames, positions, temperature)
+        out = residual_plus_linear_channels_first(x.flatten(2), self.proj_out, h)
+        return out.view(-1, out.shape[1], height, width)
 
 
 class MotionModule(nn.Module):
@@ -180,6 +238,7 @@ class MotionModule(nn.Module):
     def channels(self) -> int:
         return self.temporal_transformer.proj_in.in_features
 
+    @torch.no_grad()  # inference only: the layers write into their own fresh outputs
     def forward(self, x: torch.Tensor, frames: int, positions: torch.Tensor | None = None, temperature: float = 1.0) -> torch.Tensor:
         """``positions``: where each frame sits in the positional encoding (None: frame ``i`` at
         ``i``; see :func:`stretched_positions`). ``temperature``: the temporal attention's

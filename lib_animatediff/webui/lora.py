@@ -4,7 +4,8 @@ The extension parses ``<lora:NAME:STRENGTH>``, finds the file and loads it befor
 but it only matches keys to UNet and text-encoder layers, so a motion LoRA arrives as a
 network with no modules. For the length of a job we give such networks modules for the
 motion-module layers and name those layers the way the extension expects; from there its
-own patched ``Linear.forward`` applies (and caches) the weights with the prompt's strength.
+own patched ``Linear.forward`` applies (and caches) the weights with the prompt's strength, so
+the attentions of those layers call each projection as a layer instead of fusing q, k and v.
 Everything goes on the job's undo stack, so the layers end the job with their own weights.
 
 The extension's modules (``networks``, ``network``, ``network_lora``) are passed in, which
@@ -13,6 +14,7 @@ keeps this file free of WebUI imports.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -45,7 +47,9 @@ def apply_motion_loras(undo: UndoStack, modules: MotionModuleSet, lora: LoraExte
     for net, motion in found:
         for target, pair in motion.pairs.items():
             name = network_layer_name(target)
-            layer = modules.get_submodule(target.removesuffix(".weight"))
+            path = target.removesuffix(".weight")
+            layer = modules.get_submodule(path)
+            undo.set_attr(modules.get_submodule(_attention_of(path)), "fuse_projections", False)
             weights = lora.network.NetworkWeights(network_key=target, sd_key=name, w=pair.kohya_parts(), sd_module=layer)
             undo.set_item(net.modules, name, lora.network_lora.ModuleTypeLora().create_module(net, weights))
             layers[name] = layer
@@ -55,6 +59,11 @@ def apply_motion_loras(undo: UndoStack, modules: MotionModuleSet, lora: LoraExte
     if layers:
         undo.callback("put back the motion-module weights motion LoRAs changed", lambda: _restore(lora.networks, layers.values()))
     return [net.name for net, _ in found]
+
+
+def _attention_of(layer_path: str) -> str:
+    """``….attention_blocks.0`` of ``….attention_blocks.0.to_q`` (or ``….to_out.0``)."""
+    return re.match(r".*\.attention_blocks\.\d+", layer_path).group(0)
 
 
 def _motion_lora_of(net: Any) -> MotionLora | None:
