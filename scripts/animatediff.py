@@ -41,7 +41,7 @@ from lib_animatediff.webui.xyz import AXES, LABEL_PREFIX, apply_axis_value
 EXTENSION_DIR = Path(scripts.basedir())
 
 # sd-webui-controlnet imports these as scripts.<name> mid-job, when this folder is off sys.path
-for _name in ("scripts.animatediff_mm", "scripts.animatediff_utils"):
+for _name in ("scripts.animatediff_mm", "scripts.animatediff_utils", "scripts.animatediff_i2ibatch"):
     importlib.import_module(_name)
 
 

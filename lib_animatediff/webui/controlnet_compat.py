@@ -13,6 +13,8 @@ files of those names in ``scripts/`` re-export what is here:
   ``closed_loop``, and a ``prompt_scheduler`` whose ``prompt_map`` names keyframes and whose
   ``multi_cond(cond, closed_loop)`` interpolates per-frame rows between them, as prompt travel
   does), or None when AnimateDiff is off for ``p``.
+- ``scripts.animatediff_i2ibatch``: ``animatediff_i2i_batch(p, input, output_dir,
+  inpaint_mask_dir, args, …)``, the img2img Batch tab's run as one animation (``i2i_batch.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch
 from ..errors import AnimateDiffError
 from ..model.sparsectrl import SparseCtrlMotionModules
 from ..sampling.prompt_travel import travel_rows
+from .i2i_batch import requested_params
 from .job import JOB_ATTRIBUTE
 from .state import WEBUI
 
@@ -87,13 +90,18 @@ class AnimateDiffArg:
 
 
 def get_animatediff_arg(p: Any) -> AnimateDiffArg | None:
-    """The AnimateDiff job of ``p``, or None when it has none (AnimateDiff off, not started yet,
-    or a processing object another extension made)."""
+    """The AnimateDiff job of ``p`` (its final frames and context); before the job starts (the
+    img2img Batch tab asks then), what ``p``'s AnimateDiff arguments ask for. None when
+    AnimateDiff is off for ``p`` or ``p`` has no AnimateDiff arguments (another extension's)."""
     job = getattr(p, JOB_ATTRIBUTE, None)
-    if job is None:
-        return None
-    params, plan = job.params, job.plan
+    if job is not None:
+        params, frames, context = job.params, job.plan.frames, job.plan.context
+    else:
+        params = requested_params(p)
+        if params is None or not params.enable:
+            return None
+        frames, context = params.video_length, params.batch_size
     return AnimateDiffArg(
-        enable=True, video_length=plan.frames, batch_size=plan.context, closed_loop=params.closed_loop,
+        enable=True, video_length=frames, batch_size=context, closed_loop=params.closed_loop,
         prompt_scheduler=KeyframeScheduler(method=params.travel_interp),
     )  # fmt: skip

@@ -780,6 +780,59 @@ def server(animatediff_loaded: WebUIServer, baseline: tuple[PlainImages, PlainIm
 CONTROLNET_MODEL = "control_v11p_sd15_random"  # the file's stem; the API takes it with or without " [hash]"
 CONTROL_HINTS_LOG = "control_hints.jsonl"  # in the data folder of controlnet_server
 
+IMG2IMG_BATCH_ROUTE = "/animatediff-test/img2img-batch"
+IMG2IMG_BATCH_ROUTE_SCRIPT = f'''\
+"""Test-only extension written by tests/webui/conftest.py: the img2img Batch tab over HTTP.
+
+POST {IMG2IMG_BATCH_ROUTE} {{"input_dir", "output_dir", "mask_dir", "prompt", "steps", "seed",
+"denoising_strength", "animatediff": {{AnimateDiff's named arguments}}, "controlnet": [units]}}
+builds the img2img processing object as the Batch tab does (no init image, the scripts' UI
+defaults with these arguments over them) and calls modules.img2img.process_batch, which
+sd-webui-controlnet replaces. Answers {{"images": count, "info": the Processed's js()}}, or 422
+with the error's message.
+"""
+from fastapi import Body
+from fastapi.responses import JSONResponse
+from modules import call_queue, img2img, processing, script_callbacks, scripts, shared
+from modules.api.api import Api
+
+
+def _args(request):
+    runner = scripts.scripts_img2img
+    args = Api.init_default_script_args(None, runner)  # the UI's defaults of every script
+    for script in runner.alwayson_scripts:
+        if script.title() == "AnimateDiff":
+            args[script.args_from] = request["animatediff"]
+        elif script.title().lower() == "controlnet":
+            for index, unit in enumerate(request.get("controlnet", [])):
+                args[script.args_from + index] = unit
+    return tuple(args)
+
+
+def _run(request: dict = Body(...)):
+    p = processing.StableDiffusionProcessingImg2Img(
+        sd_model=shared.sd_model, outpath_samples=shared.opts.outdir_img2img_samples, outpath_grids=shared.opts.outdir_img2img_grids,
+        prompt=request.get("prompt", ""), negative_prompt="", seed=request.get("seed", 1), sampler_name="Euler",
+        batch_size=1, n_iter=1, steps=request.get("steps", 2), cfg_scale=7.0, width=64, height=64,
+        init_images=[None], mask=None, denoising_strength=request.get("denoising_strength", 0.75),
+    )
+    p.scripts = scripts.scripts_img2img
+    p.script_args = args = _args(request)
+    with call_queue.queue_lock:
+        shared.state.begin(job="img2img batch (test)")
+        try:
+            processed = img2img.process_batch(p, request["input_dir"], request.get("output_dir", ""), request.get("mask_dir", ""), args)
+        except Exception as error:
+            return JSONResponse(status_code=422, content={{"error": f"{{type(error).__name__}}: {{error}}"}})
+        finally:
+            p.close()
+            shared.state.end()
+    return {{"images": len(processed.images) if processed else 0, "info": processed.js() if processed else ""}}
+
+
+script_callbacks.on_app_started(lambda demo, app: app.add_api_route("{IMG2IMG_BATCH_ROUTE}", _run, methods=["POST"]))
+'''
+
 RECORD_CONTROL_HINTS_SCRIPT = f'''\
 """Test-only extension written by tests/webui/conftest.py.
 
@@ -884,14 +937,14 @@ def _controlnet_webui(
     install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, files: ServerFiles, source: Path, model_dirs: Sequence[Path], expected: Sequence[str]
 ) -> Iterator[WebUIServer]:
     """A WebUI with sd-webui-controlnet beside AnimateDiff, the models of ``model_dirs`` in
-    ``<data>/models/ControlNet/`` and the record_control_hints test extension; fails with the
-    log when ControlNet does not list each of ``expected`` (file stems)."""
+    ``<data>/models/ControlNet/`` and the record_control_hints and img2img_batch_route test
+    extensions; fails with the log when ControlNet does not list each of ``expected`` (file stems)."""
     data = tmp_path_factory.mktemp("webui-controlnet")
     models = data / "models" / "ControlNet"
     models.mkdir(parents=True)
     for built in (path for folder in model_dirs for path in folder.glob("*.safetensors")):
         (models / built.name).symlink_to(built)
-    extensions = {"record_control_hints": RECORD_CONTROL_HINTS_SCRIPT}
+    extensions = {"record_control_hints": RECORD_CONTROL_HINTS_SCRIPT, "img2img_batch_route": IMG2IMG_BATCH_ROUTE_SCRIPT}
     with _running_server(install, data, files, extensions_beside=(source,), test_extensions=extensions) as server:
         answer = server.get("/controlnet/model_list")
         listed = answer.body.get("model_list", []) if answer.ok and isinstance(answer.body, dict) else []

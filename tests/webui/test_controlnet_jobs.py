@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from webui_api import WebUIServer, animatediff, assert_animation, describe, encode_png, mean_abs_diff, run_job, txt2img_payload
+from conftest import IMG2IMG_BATCH_ROUTE
+from webui_api import (
+    WebUIServer, animatediff, assert_animation, describe, encode_png, mean_abs_diff, read_gif, run_job, txt2img_payload,
+)  # fmt: skip
 
 from lib_animatediff.sampling.context import ClosedLoop, ContextSchedule
 
@@ -114,3 +117,46 @@ def test_a_unit_with_its_own_shorter_frame_folder_sets_the_length(controlnet_ser
     animation = animatediff(video_path=str(video), video_length=0, batch_size=CONTEXT)
     job = run_job(server, "txt2img", txt2img_payload(steps=STEPS, alwayson_scripts={**animation, "controlnet": {"args": units}}))
     assert_animation(job, server, frames=6)  # the shortest source: the unit's own 6 frames
+
+
+def test_the_img2img_batch_tab_folder_is_one_animation(
+    controlnet_server: WebUIServer, controlnet_model: str, plain_before: np.ndarray, tmp_path: Path
+) -> None:
+    """sd-webui-controlnet hands the Batch tab's run to AnimateDiff: the folder's 12 images are
+    the frames (frames 0: as many as the folder holds), the unit without an image takes them
+    frame by frame in every window, one GIF of 12 frames; a folder of two masks is refused with
+    the reason, and a plain job after is as before."""
+    server = controlnet_server
+    frames = tmp_path / "batch"
+    frames.mkdir()
+    for frame in range(12):
+        Image.fromarray(np.full((64, 64, 3), _grey(frame), dtype=np.uint8)).save(frames / f"img{frame}.png")  # img10 after img9
+    hints_log = Path(server.data_dir) / CONTROL_HINTS_LOG
+    seen_before = len(hints_log.read_text().splitlines()) if hints_log.exists() else 0
+    gifs_before = server.gifs("img2img")
+    animation = animatediff(video_length=0, batch_size=CONTEXT, overlap=OVERLAP)["AnimateDiff"]["args"][0]
+    request = {"input_dir": str(frames), "steps": STEPS, "animatediff": animation, "controlnet": [_controlnet_unit(controlnet_model)]}
+    answer = server.post(IMG2IMG_BATCH_ROUTE, request)
+    assert answer.ok, f"HTTP {answer.status}: {answer.text[:2000]}\n{server.log_tail(60)}"
+
+    gifs = sorted(server.gifs("img2img") - gifs_before)
+    assert len(gifs) == 1 and len(read_gif(gifs[0])) == 12, f"{gifs}\n{server.log_tail(60)}"
+    calls = [json.loads(line) for line in hints_log.read_text().splitlines()[seen_before:]]
+    schedule = ContextSchedule(context=CONTEXT, overlap=OVERLAP, closed_loop=ClosedLoop.NONE)
+    expected = {tuple(window) for step in range(STEPS) for window in schedule.windows(12, step)}
+    seen = set()
+    for call in calls:
+        ids = [_frame_of(mean) for mean in call["hint_means"]]
+        assert ids[: len(ids) // 2] == ids[len(ids) // 2 :], f"cond and uncond rows saw different frames' hints: {ids}"
+        seen.add(tuple(ids[: len(ids) // 2]))
+    assert seen == expected, f"the model calls saw the hints of {sorted(seen)}, the windows are {sorted(expected)}"
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("L", (64, 64), 255).save(masks / name)
+    refused = server.post(IMG2IMG_BATCH_ROUTE, {**request, "mask_dir": str(masks)})
+    assert refused.status == 422 and "holds 2 images; it takes one mask" in refused.text, refused.text[:2000]
+
+    after = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS))
+    assert np.array_equal(after.images()[0], plain_before), "a plain txt2img differs after the img2img batch jobs"

@@ -1,0 +1,118 @@
+"""The img2img Batch tab as one animation (sd-webui-controlnet hands the tab's run over).
+
+With sd-webui-controlnet installed, a Batch-tab run with AnimateDiff on goes to
+``scripts.animatediff_i2ibatch.animatediff_i2i_batch`` instead of A1111's image-by-image loop,
+with that loop's arguments. Here it becomes one AnimateDiff job: the input folder's images (or
+the uploaded files), in natural name order, are the video's frames, each the init image of
+its frame, exactly as a frame folder given as the video source (with frames 0 the video is as
+long as the folder; ControlNet units without an input of their own take the frames). The
+inpaint mask folder's one mask is the inpaint mask of every frame. The output folder, when
+given, takes the frames (the videos go to its ``AnimateDiff`` folder), and "scale to" sizes
+the video from the first frame, as A1111's loop does per image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..errors import AnimateDiffError, ParameterError
+from ..log import logger
+from ..media.video_input import frame_files
+from ..params import AnimateDiffParams
+
+SCRIPT_TITLE = "AnimateDiff"
+
+
+def animatediff_script(p: Any) -> Any | None:
+    """This extension's always-on script among ``p``'s, if ``p`` runs scripts."""
+    scripts = getattr(getattr(p, "scripts", None), "alwayson_scripts", None) or []
+    return next((script for script in scripts if script.title() == SCRIPT_TITLE), None)
+
+
+def requested_params(p: Any) -> AnimateDiffParams | None:
+    """What ``p``'s AnimateDiff arguments ask for, before its job starts; None when ``p`` has
+    none or they do not parse (the job says why when it starts)."""
+    script = animatediff_script(p)
+    args = getattr(p, "script_args", None)
+    if script is None or not args:
+        return None
+    try:
+        return AnimateDiffParams.from_args(args[script.args_from : script.args_to])
+    except AnimateDiffError:
+        return None
+
+
+@contextmanager
+def frames_folder(batch_input: str | Sequence[Any]) -> Iterator[Path]:
+    """The folder of the batch's frames: the input folder, or (uploaded files) a temporary
+    folder of copies named in upload order, removed afterwards."""
+    if isinstance(batch_input, str):
+        folder = Path(batch_input.strip())
+        if not folder.is_dir():
+            raise ParameterError(f"img2img batch with AnimateDiff: the input directory {batch_input!r} is not a folder")
+        if not frame_files(folder):
+            raise ParameterError(f"img2img batch with AnimateDiff: the input directory {folder} holds no images")
+        yield folder
+        return
+    uploads = [Path(getattr(upload, "name", upload)) for upload in batch_input]
+    if not uploads:
+        raise ParameterError("img2img batch with AnimateDiff: no images were uploaded")
+    with tempfile.TemporaryDirectory(prefix="animatediff-batch-") as staging:
+        for index, upload in enumerate(uploads):
+            shutil.copyfile(upload, Path(staging, f"{index:05d}{upload.suffix.lower()}"))
+        yield Path(staging)
+
+
+def the_one_mask(mask_dir: str) -> Path | None:
+    """The inpaint mask of every frame: the mask folder's one image (None without a folder)."""
+    if not mask_dir or not mask_dir.strip():
+        return None
+    folder = Path(mask_dir.strip())
+    masks = frame_files(folder) if folder.is_dir() else []
+    if len(masks) != 1:
+        raise ParameterError(
+            f"img2img batch with AnimateDiff: the inpaint mask directory {folder} holds {len(masks)} images; "
+            "it takes one mask, the inpaint mask of every frame (a mask per frame is not supported)"
+        )
+    return masks[0]
+
+
+def run_batch_as_video(
+    p: Any,
+    batch_input: str | Sequence[Any],
+    output_dir: str,
+    mask_dir: str,
+    args: Sequence[Any],
+    to_scale: bool,
+    scale_by: float,
+    process_images: Callable[[Any], Any],
+) -> Any:
+    """One AnimateDiff job of the batch's frames; what ``process_images`` answers."""
+    script = animatediff_script(p)
+    if script is None:
+        raise AnimateDiffError("img2img batch with AnimateDiff: the AnimateDiff script is not among this run's scripts")
+    params = AnimateDiffParams.from_args(args[script.args_from : script.args_to])
+    mask = the_one_mask(mask_dir)
+    with frames_folder(batch_input) as folder:
+        frames = frame_files(folder)
+        logger.info("img2img batch: %d frames from %s as one animation", len(frames), folder)
+        if mask is not None:
+            with Image.open(mask) as image:
+                p.image_mask = image.convert("L")
+        if to_scale:
+            with Image.open(frames[0]) as first:
+                p.width, p.height = int(first.width * scale_by), int(first.height * scale_by)
+        if output_dir and output_dir.strip():
+            p.outpath_samples = output_dir.strip()
+        video = dataclasses.replace(params, video_source=None, video_path=str(folder))
+        # the job reads its arguments from the first of its slots, which may hold the arguments themselves
+        p.script_args = (*args[: script.args_from], video, *args[script.args_from + 1 :])
+        return process_images(p)

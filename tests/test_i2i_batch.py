@@ -1,0 +1,112 @@
+"""The img2img Batch tab as one animation: what sd-webui-controlnet's hand-over gets from us."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from lib_animatediff.errors import ParameterError
+from lib_animatediff.params import AnimateDiffParams
+from lib_animatediff.webui.controlnet_compat import get_animatediff_arg
+from lib_animatediff.webui.i2i_batch import run_batch_as_video
+
+ARGS_FROM, ARGS_TO = 2, 4  # where the AnimateDiff script's arguments lie among the run's
+
+
+def _script(title: str, args_from: int, args_to: int) -> SimpleNamespace:
+    return SimpleNamespace(title=lambda: title, args_from=args_from, args_to=args_to)
+
+
+def _args(animatediff: Any) -> tuple:
+    controlnet_unit = {"enabled": True, "model": "cn"}
+    return (0, controlnet_unit, animatediff, "leftover positional value", "another script's value")
+
+
+def _p(script_args: tuple) -> SimpleNamespace:
+    scripts = SimpleNamespace(alwayson_scripts=[_script("ControlNet", 1, 2), _script("AnimateDiff", ARGS_FROM, ARGS_TO)])
+    return SimpleNamespace(scripts=scripts, script_args=script_args, width=512, height=512, outpath_samples="outputs/img2img-images")
+
+
+def _images(folder: Path, count: int, size: tuple[int, int] = (40, 24)) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"frame{i}.png" for i in range(count)]
+    for i, path in enumerate(paths):
+        Image.new("RGB", size, (i * 20, 0, 0)).save(path)
+    return paths
+
+
+def test_controlnet_sees_the_asked_settings_before_the_job_starts() -> None:
+    """The Batch tab asks before any job exists: the arguments decide."""
+    arg = get_animatediff_arg(_p(_args({"enable": True, "video_length": 0, "batch_size": 8, "closed_loop": "R+P"})))
+    assert arg is not None and arg.enable
+    assert (arg.video_length, arg.batch_size, arg.closed_loop) == (0, 8, "R+P")
+    assert get_animatediff_arg(_p(_args({"enable": False}))) is None
+    assert get_animatediff_arg(_p(_args({"no_such_argument": 1}))) is None  # the job will say why
+    assert get_animatediff_arg(SimpleNamespace(scripts=None, script_args=None)) is None  # another extension's p
+
+
+def _run(p: SimpleNamespace, batch_input: Any, output_dir: str = "", mask_dir: str = "", **scale: Any) -> tuple[Any, list]:
+    seen: list = []
+
+    def process_images(processing: Any) -> str:
+        params = AnimateDiffParams.from_args(processing.script_args[ARGS_FROM:ARGS_TO])
+        folder = Path(params.video_path)
+        seen.append((params, folder, sorted(path.name for path in folder.iterdir())))
+        return "processed"
+
+    return run_batch_as_video(p, batch_input, output_dir, mask_dir, p.script_args, scale.get("to_scale", False), scale.get("scale_by", 1.0), process_images), seen
+
+
+def test_the_folders_images_are_the_frames_of_one_job(tmp_path: Path) -> None:
+    frames = _images(tmp_path / "in", 12)
+    args = _args({"enable": True, "video_length": 0, "video_source": "old.mp4"})
+    p = _p(args)
+    answer, seen = _run(p, f" {frames[0].parent} ", output_dir=str(tmp_path / "out"))
+    assert answer == "processed" and len(seen) == 1
+    params, folder, names = seen[0]
+    assert folder == frames[0].parent and len(names) == 12
+    assert params.enable and params.video_length == 0 and params.video_source is None
+    # every other script's arguments are as they were
+    assert p.script_args[:ARGS_FROM] == args[:ARGS_FROM] and p.script_args[ARGS_FROM + 1 :] == args[ARGS_FROM + 1 :]
+    assert p.outpath_samples == str(tmp_path / "out")
+    assert not hasattr(p, "image_mask")
+
+
+def test_uploaded_files_are_staged_in_their_order_and_removed_after(tmp_path: Path) -> None:
+    frames = _images(tmp_path / "uploads", 3)
+    uploads = [SimpleNamespace(name=str(path)) for path in reversed(frames)]
+    _, seen = _run(_p(_args({"enable": True})), uploads)
+    _, folder, names = seen[0]
+    assert names == ["00000.png", "00001.png", "00002.png"]
+    assert not folder.exists()
+
+
+def test_the_one_mask_is_every_frames_inpaint_mask_and_more_are_refused(tmp_path: Path) -> None:
+    frames = _images(tmp_path / "in", 4)
+    masks = _images(tmp_path / "masks", 1)
+    p = _p(_args({"enable": True}))
+    _run(p, str(frames[0].parent), mask_dir=str(masks[0].parent))
+    assert p.image_mask.mode == "L" and p.image_mask.size == (40, 24)
+    _images(tmp_path / "masks", 2)
+    with pytest.raises(ParameterError, match="holds 2 images; it takes one mask"):
+        _run(_p(_args({"enable": True})), str(frames[0].parent), mask_dir=str(masks[0].parent))
+
+
+def test_scale_to_sizes_the_video_from_the_first_frame(tmp_path: Path) -> None:
+    frames = _images(tmp_path / "in", 2, size=(64, 48))
+    p = _p(_args({"enable": True}))
+    _run(p, str(frames[0].parent), to_scale=True, scale_by=2.0)
+    assert (p.width, p.height) == (128, 96)
+
+
+@pytest.mark.parametrize("make", ["missing", "empty"])
+def test_a_folder_without_frames_is_a_clear_error(tmp_path: Path, make: str) -> None:
+    folder = tmp_path / "in"
+    if make == "empty":
+        folder.mkdir()
+    with pytest.raises(ParameterError, match="img2img batch with AnimateDiff: the input directory"):
+        _run(_p(_args({"enable": True})), str(folder))
