@@ -142,14 +142,17 @@ def test_the_img2img_batch_tab_folder_is_one_animation(
     gifs = sorted(server.gifs("img2img") - gifs_before)
     assert len(gifs) == 1 and len(read_gif(gifs[0])) == 12, f"{gifs}\n{server.log_tail(60)}"
     calls = [json.loads(line) for line in hints_log.read_text().splitlines()[seen_before:]]
+    # img2img samples from a later step of its schedule than txt2img: any step's windows count
     schedule = ContextSchedule(context=CONTEXT, overlap=OVERLAP, closed_loop=ClosedLoop.NONE)
-    expected = {tuple(window) for step in range(STEPS) for window in schedule.windows(12, step)}
+    windows = {tuple(window) for step in range(4 * STEPS) for window in schedule.windows(12, step)}
     seen = set()
     for call in calls:
+        assert call["hint_rows"] == call["rows"], f"ControlNet got {call['hint_rows']} hints for {call['rows']} rows"
         ids = [_frame_of(mean) for mean in call["hint_means"]]
         assert ids[: len(ids) // 2] == ids[len(ids) // 2 :], f"cond and uncond rows saw different frames' hints: {ids}"
         seen.add(tuple(ids[: len(ids) // 2]))
-    assert seen == expected, f"the model calls saw the hints of {sorted(seen)}, the windows are {sorted(expected)}"
+    assert seen <= windows, f"model calls saw the hints of {sorted(seen - windows)}, which are no context windows"
+    assert set().union(*seen) == set(range(12)), f"the model calls saw the hints of {sorted(seen)}: not every frame"
 
     masks = tmp_path / "masks"
     masks.mkdir()
