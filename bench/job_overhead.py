@@ -1,12 +1,12 @@
 """A 16-frame AnimateDiff job against a plain batch of 16 images in a running WebUI, over its
-API: same size, sampler and seed. Each runs at --steps and at twice that, so its time splits
+API: same size, sampler and seed. Each runs at one step and at --steps, so its time splits
 into seconds per step (the UNet's sampling) and fixed seconds (text encoding, VAE decoding,
 saving, and everything else a job does once); the per-step ratio is then set against the ratio
 of the FLOPs of one model call with and without the motion modules, which torch counts on an
 SD 1.5-shaped UNet (ldm, on the meta device: nothing is computed).
 
     python bench/job_overhead.py --url http://127.0.0.1:7860 --model mm_sd15_v2.safetensors
-        [--frames 16] [--size 64] [--steps 4] [--repeats 3]
+        [--frames 16] [--size 64] [--steps 6] [--repeats 3]
 
 Each job runs once to warm up (a new batch shape costs extra the first time), then --repeats
 times; the tables give medians. The WebUI must have been started with --api.
@@ -44,11 +44,11 @@ def median_seconds(url: str, payload: dict, repeats: int) -> float:
 
 
 def per_step_and_fixed(url: str, payload: dict, steps: int, repeats: int) -> tuple[float, float]:
-    """Seconds per sampling step and fixed seconds of a job, from its times at ``steps`` and 2·``steps``."""
-    once = median_seconds(url, {**payload, "steps": steps}, repeats)
-    twice = median_seconds(url, {**payload, "steps": 2 * steps}, repeats)
-    per_step = (twice - once) / steps
-    return per_step, once - steps * per_step
+    """Seconds per sampling step and fixed seconds of a job, from its times at 1 and ``steps`` steps."""
+    one = median_seconds(url, {**payload, "steps": 1}, repeats)
+    many = median_seconds(url, {**payload, "steps": steps}, repeats)
+    per_step = (many - one) / (steps - 1)
+    return per_step, one - per_step
 
 
 def model_call_gflops(frames: int, size: int) -> tuple[float, float] | None:
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="a motion-module file name in the WebUI's motion-module folder")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=64, help="image width and height in pixels")
-    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=6, help="at least 2")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     url = args.url.rstrip("/") + "/sdapi/v1/txt2img"
@@ -98,7 +98,7 @@ def main() -> None:
     plain = per_step_and_fixed(url, {**base, "batch_size": args.frames}, args.steps, args.repeats)
     video = per_step_and_fixed(url, {**base, "alwayson_scripts": {"AnimateDiff": {"args": [animatediff]}}}, args.steps, args.repeats)
     total = [fixed + args.steps * step for step, fixed in (plain, video)]
-    print(f"{args.frames} frames, {args.size}×{args.size}, {args.steps} Euler steps (and {2 * args.steps}), median of {args.repeats}")
+    print(f"{args.frames} frames, {args.size}×{args.size}, {args.steps} Euler steps (and 1), median of {args.repeats}")
     print(f"| job | seconds per step | fixed seconds | seconds at {args.steps} steps |")
     print("|---|---|---|---|")
     print(f"| plain batch of {args.frames} images | {plain[0]:.2f} | {plain[1]:.2f} | {total[0]:.2f} |")
