@@ -51,24 +51,26 @@ def requested_params(p: Any) -> AnimateDiffParams | None:
 
 
 @contextmanager
-def frames_folder(batch_input: str | Sequence[Any]) -> Iterator[Path]:
-    """The folder of the batch's frames: the input folder, or (uploaded files) a temporary
-    folder of copies named in upload order, removed afterwards."""
+def batch_frames(batch_input: str | Sequence[Any]) -> Iterator[list[Path]]:
+    """The batch's frame files, all in one folder: the input folder's, or (uploaded files)
+    copies named in upload order in a temporary folder, removed afterwards."""
     if isinstance(batch_input, str):
         folder = Path(batch_input.strip())
         if not folder.is_dir():
             raise ParameterError(f"img2img batch with AnimateDiff: the input directory {batch_input!r} is not a folder")
-        if not frame_files(folder):
+        files = frame_files(folder)
+        if not files:
             raise ParameterError(f"img2img batch with AnimateDiff: the input directory {folder} holds no images")
-        yield folder
+        yield files
         return
     uploads = [Path(getattr(upload, "name", upload)) for upload in batch_input]
     if not uploads:
         raise ParameterError("img2img batch with AnimateDiff: no images were uploaded")
     with tempfile.TemporaryDirectory(prefix="animatediff-batch-") as staging:
-        for index, upload in enumerate(uploads):
-            shutil.copyfile(upload, Path(staging, f"{index:05d}{upload.suffix.lower()}"))
-        yield Path(staging)
+        copies = [Path(staging, f"{index:05d}{upload.suffix.lower()}") for index, upload in enumerate(uploads)]
+        for upload, copy in zip(uploads, copies):
+            shutil.copyfile(upload, copy)
+        yield copies
 
 
 def the_one_mask(mask_dir: str) -> Path | None:
@@ -101,8 +103,8 @@ def run_batch_as_video(
         raise AnimateDiffError("img2img batch with AnimateDiff: the AnimateDiff script is not among this run's scripts")
     params = AnimateDiffParams.from_args(args[script.args_from : script.args_to])
     mask = the_one_mask(mask_dir)
-    with frames_folder(batch_input) as folder:
-        frames = frame_files(folder)
+    with batch_frames(batch_input) as frames:
+        folder = frames[0].parent
         logger.info("img2img batch: %d frames from %s as one animation", len(frames), folder)
         if mask is not None:
             with Image.open(mask) as image:
