@@ -164,15 +164,17 @@ def _read_video_file(path: Path, every: int, max_frames: int | None) -> tuple[li
     return taken, fps
 
 
-def resize_frames(frames: Sequence[Image.Image], width: int, height: int) -> list[Image.Image]:
-    """Scale each frame to cover ``width``×``height`` and crop the centre (A1111's "crop and resize")."""
+def cover_and_crop(image: Image.Image, width: int, height: int) -> Image.Image:
+    """``image`` scaled to cover ``width``×``height``, its centre cropped (A1111's "crop and
+    resize"), in its own mode (a mask keeps its alpha)."""
     if width < 1 or height < 1:
         raise AnimateDiffError(f"cannot resize frames to {width}×{height}")
-    resized = []
-    for frame in frames:
-        frame = frame if frame.mode == "RGB" else frame.convert("RGB")
-        resized.append(frame if frame.size == (width, height) else ImageOps.fit(frame, (width, height), method=Image.Resampling.LANCZOS))
-    return resized
+    return image if image.size == (width, height) else ImageOps.fit(image, (width, height), method=Image.Resampling.LANCZOS)
+
+
+def resize_frames(frames: Sequence[Image.Image], width: int, height: int) -> list[Image.Image]:
+    """Each frame in RGB, scaled to cover ``width``×``height`` and cropped to it (``cover_and_crop``)."""
+    return [cover_and_crop(frame if frame.mode == "RGB" else frame.convert("RGB"), width, height) for frame in frames]
 
 
 class FrameFolder:
