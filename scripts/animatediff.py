@@ -7,7 +7,6 @@ the WebUI through :class:`A1111`, the host adapter below.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import traceback
 from pathlib import Path
@@ -22,14 +21,15 @@ from PIL import Image
 
 from lib_animatediff.log import logger
 from lib_animatediff.media.writers import OutputSettings
-from lib_animatediff.model.installed import strip_mark
 from lib_animatediff.model.checkpoint import checkpoint_base
 from lib_animatediff.model.families import BaseModel
+from lib_animatediff.model.installed import strip_mark
 from lib_animatediff.params import PARAMS, AnimateDiffParams
 from lib_animatediff.webui.accordion import Row, Section, accordion_layout
 from lib_animatediff.webui.deforum import find_deforum_film
 from lib_animatediff.webui.download_panel import download_panel
 from lib_animatediff.webui.downloads import DownloadPlaces, DownloadService
+from lib_animatediff.webui.frame_inpaint import finish_picture
 from lib_animatediff.webui.infotext import INFOTEXT_KEY, LEGACY_FREEINIT_KEY, paste_reader
 from lib_animatediff.webui.job import JOB_ATTRIBUTE, AnimationJob
 from lib_animatediff.webui.lora import LoraExtension
@@ -195,12 +195,8 @@ def register_xyz_axes() -> None:
         return  # the UI is being rebuilt; the axes are there already
     for axis in AXES:
         kind = xyz.AxisOptionImg2Img if axis.img2img_only else xyz.AxisOption
-        apply = functools.partial(_apply_axis, axis.field)
+        apply = lambda p, value, values, field=axis.field: apply_axis_value(p, field, value)  # noqa: E731
         xyz.axis_options.append(kind(LABEL_PREFIX + axis.label, axis.kind, apply, choices=axis.choices))
-
-
-def _apply_axis(field: str, p: StableDiffusionProcessing, value: Any, values: Any) -> None:
-    apply_axis_value(p, field, value)
 
 
 # The plot lists its axes when its UI is made, which with --nowebui happens before the
@@ -291,6 +287,9 @@ class AnimateDiffScript(scripts.Script):
     def postprocess_batch_list(self, p: StableDiffusionProcessing, pp: Any, *args: Any, **kwargs: Any) -> None:
         if (job := getattr(p, JOB_ATTRIBUTE, None)) is not None:
             job.travel.show_original_batch_prompts(p)
+
+    def postprocess_maskoverlay(self, p: StableDiffusionProcessing, mask_overlay: Any, *args: Any) -> None:
+        finish_picture(p, mask_overlay)
 
     def postprocess(self, p: StableDiffusionProcessing, processed: Processed, *args: Any) -> None:
         if (job := getattr(p, JOB_ATTRIBUTE, None)) is not None:

@@ -12,6 +12,7 @@ from PIL import Image
 from lib_animatediff.errors import ParameterError
 from lib_animatediff.params import AnimateDiffParams
 from lib_animatediff.webui.controlnet_compat import get_animatediff_arg
+from lib_animatediff.webui.frame_inpaint import FRAME_INPAINT_ATTRIBUTE
 from lib_animatediff.webui.i2i_batch import run_batch_as_video
 
 ARGS_FROM, ARGS_TO = 2, 4  # where the AnimateDiff script's arguments lie among the run's
@@ -28,7 +29,9 @@ def _args(animatediff: Any) -> tuple:
 
 def _p(script_args: tuple) -> SimpleNamespace:
     scripts = SimpleNamespace(alwayson_scripts=[_script("ControlNet", 1, 2), _script("AnimateDiff", ARGS_FROM, ARGS_TO)])
-    return SimpleNamespace(scripts=scripts, script_args=script_args, width=512, height=512, outpath_samples="outputs/img2img-images")
+    return SimpleNamespace(
+        scripts=scripts, script_args=script_args, width=512, height=512, outpath_samples="outputs/img2img-images", init=lambda *seeds: None
+    )
 
 
 def _images(folder: Path, count: int, size: tuple[int, int] = (40, 24)) -> list[Path]:
@@ -85,15 +88,58 @@ def test_uploaded_files_are_staged_in_their_order_and_removed_after(tmp_path: Pa
     assert not folder.exists()
 
 
-def test_the_one_mask_is_every_frames_inpaint_mask_and_more_are_refused(tmp_path: Path) -> None:
+def _mask(path: Path, size: tuple[int, int], value: int, mode: str = "L") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, value if mode == "L" else (0, 0, 0, value)).save(path)
+    return path
+
+
+def test_the_one_mask_is_every_frames_inpaint_mask_fitted_like_the_frames(tmp_path: Path) -> None:
     frames = _images(tmp_path / "in", 4)
-    masks = _images(tmp_path / "masks", 1)
+    mask = _mask(tmp_path / "masks" / "any name.png", (40, 24), 200, mode="RGBA")
     p = _p(_args({"enable": True}))
-    _run(p, str(frames[0].parent), mask_dir=str(masks[0].parent))
-    assert p.image_mask.mode == "L" and p.image_mask.size == (40, 24)
-    _images(tmp_path / "masks", 2)
-    with pytest.raises(ParameterError, match="holds 2 images; it takes one mask"):
-        _run(_p(_args({"enable": True})), str(frames[0].parent), mask_dir=str(masks[0].parent))
+    _, seen = _run(p, str(frames[0].parent), mask_dir=str(mask.parent))
+    # A1111 reads an RGBA mask's alpha: the mask is handed on as it was read, at the video's size
+    assert p.image_mask.mode == "RGBA" and p.image_mask.size == (512, 512) and p.image_mask.getpixel((0, 0))[3] == 200
+    assert not hasattr(p, FRAME_INPAINT_ATTRIBUTE)
+    assert not seen[0][0].mask_path  # ControlNet units take no masks for it
+
+
+def test_a_mask_per_frame_goes_by_name_and_reaches_each_frame_and_the_controlnet_units(tmp_path: Path) -> None:
+    frames = _images(tmp_path / "in", 12)
+    for index, frame in enumerate(frames):  # named as the frames, any extension
+        _mask(tmp_path / "masks" / f"{frame.stem}{'.jpg' if index % 2 else '.png'}", (40, 24), 10 * index)
+    _mask(tmp_path / "masks" / "aaa.png", (40, 24), 255)  # first in the folder, no frame's: unused
+    p = _p(_args({"enable": True}))
+    staged: list[Path] = []
+
+    def process_images(processing: Any) -> None:
+        params = AnimateDiffParams.from_args(processing.script_args[ARGS_FROM:ARGS_TO])
+        staged.append(Path(params.mask_path))
+        units = [Image.open(path).getpixel((0, 0)) for path in sorted(Path(params.mask_path).iterdir())]
+        assert units == [10 * index for index in range(12)], "ControlNet units' masks are out of frame order"
+
+    run_batch_as_video(p, str(frames[0].parent), "", str(tmp_path / "masks"), p.script_args, False, 1.0, process_images)
+    inpaint = getattr(p, FRAME_INPAINT_ATTRIBUTE)
+    assert [mask.getpixel((0, 0)) for mask in inpaint.masks] == [10 * index for index in range(12)]
+    assert all(mask.size == (512, 512) for mask in inpaint.masks)
+    assert p.init == inpaint.init and p.image_mask is inpaint.masks[0]
+    assert staged and not staged[0].exists(), "the units' mask folder outlived the job"
+
+
+def test_a_frame_without_its_mask_is_a_clear_error(tmp_path: Path) -> None:
+    frames = _images(tmp_path / "in", 3)
+    for frame in frames[:2]:
+        _mask(tmp_path / "masks" / frame.name, (40, 24), 255)
+    with pytest.raises(ParameterError, match="holds no mask named like the frame\\(s\\) frame2.png"):
+        _run(_p(_args({"enable": True})), str(frames[0].parent), mask_dir=str(tmp_path / "masks"))
+    with pytest.raises(ParameterError, match="the inpaint mask directory .* is not a folder"):
+        _run(_p(_args({"enable": True})), str(frames[0].parent), mask_dir=str(tmp_path / "no such folder"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    p = _p(_args({"enable": True}))
+    _run(p, str(frames[0].parent), mask_dir=str(empty))  # as A1111: an empty mask folder is no inpainting
+    assert not hasattr(p, "image_mask")
 
 
 def test_scale_to_sizes_the_video_from_the_first_frame(tmp_path: Path) -> None:

@@ -5,10 +5,13 @@ With sd-webui-controlnet installed, a Batch-tab run with AnimateDiff on goes to
 with that loop's arguments. Here it becomes one AnimateDiff job: the input folder's images (or
 the uploaded files), in natural name order, are the video's frames, each the init image of
 its frame, exactly as a frame folder given as the video source (with frames 0 the video is as
-long as the folder; ControlNet units without an input of their own take the frames). The
-inpaint mask folder's one mask is the inpaint mask of every frame. The output folder, when
-given, takes the frames (the videos go to its ``AnimateDiff`` folder), and "scale to" sizes
-the video from the first frame, as A1111's loop does per image.
+long as the folder; ControlNet units without an input of their own take the frames). Masks
+come from the inpaint mask folder as A1111's loop finds them: its one mask for every frame, or
+each frame's mask of the same name (any extension); with a mask per frame A1111 prepares
+every frame with its own (``frame_inpaint``) and the units that take the frames take the
+masks too. Masks are fitted to the video as its frames are. The output folder, when given,
+takes the frames (the videos go to its ``AnimateDiff`` folder), and "scale to" sizes the
+video from the first frame, as A1111's loop does per image.
 """
 
 from __future__ import annotations
@@ -17,16 +20,17 @@ import dataclasses
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ..errors import AnimateDiffError, ParameterError
 from ..log import logger
-from ..media.video_input import frame_files
+from ..media.video_input import FrameFolder, cover_and_crop, frame_files
 from ..params import AnimateDiffParams
+from .frame_inpaint import inpaint_frame_by_frame
 
 SCRIPT_TITLE = "AnimateDiff"
 
@@ -73,18 +77,34 @@ def batch_frames(batch_input: str | Sequence[Any]) -> Iterator[list[Path]]:
         yield copies
 
 
-def the_one_mask(mask_dir: str) -> Path | None:
-    """The inpaint mask of every frame: the mask folder's one image (None without a folder)."""
+def batch_masks(mask_dir: str, frames: Sequence[Path]) -> list[Path]:
+    """The inpaint masks of ``frames``, as A1111's Batch tab pairs them: none without a mask
+    folder (or an empty one), the folder's one mask for every frame, else each frame's mask of
+    the same name with any extension."""
     if not mask_dir or not mask_dir.strip():
-        return None
+        return []
     folder = Path(mask_dir.strip())
-    masks = frame_files(folder) if folder.is_dir() else []
-    if len(masks) != 1:
+    if not folder.is_dir():
+        raise ParameterError(f"img2img batch with AnimateDiff: the inpaint mask directory {mask_dir!r} is not a folder")
+    masks = frame_files(folder)
+    if len(masks) <= 1:
+        return masks
+    by_name = {}
+    for mask in masks:
+        by_name.setdefault(mask.stem, mask)
+    missing = [frame.name for frame in frames if frame.stem not in by_name]
+    if missing:
         raise ParameterError(
-            f"img2img batch with AnimateDiff: the inpaint mask directory {folder} holds {len(masks)} images; "
-            "it takes one mask, the inpaint mask of every frame (a mask per frame is not supported)"
+            f"img2img batch with AnimateDiff: the inpaint mask directory {folder} holds no mask named like the frame(s) "
+            f"{', '.join(missing[:5])}{' …' if len(missing) > 5 else ''} (any extension): give every frame its mask, or one mask for all"
         )
-    return masks[0]
+    return [by_name[frame.stem] for frame in frames]
+
+
+def fitted_mask(path: Path, width: int, height: int) -> Image.Image:
+    """A mask as A1111 reads it (its alpha, if any, is the mask), fitted to the video as its frames are."""
+    with Image.open(path) as image:
+        return cover_and_crop(ImageOps.exif_transpose(image), width, height)
 
 
 def run_batch_as_video(
@@ -102,19 +122,25 @@ def run_batch_as_video(
     if script is None:
         raise AnimateDiffError("img2img batch with AnimateDiff: the AnimateDiff script is not among this run's scripts")
     params = AnimateDiffParams.from_args(args[script.args_from : script.args_to])
-    mask = the_one_mask(mask_dir)
-    with batch_frames(batch_input) as frames:
+    with ExitStack() as stack:
+        frames = stack.enter_context(batch_frames(batch_input))
         folder = frames[0].parent
         logger.info("img2img batch: %d frames from %s as one animation", len(frames), folder)
-        if mask is not None:
-            with Image.open(mask) as image:
-                p.image_mask = image.convert("L")
         if to_scale:
             with Image.open(frames[0]) as first:
                 p.width, p.height = int(first.width * scale_by), int(first.height * scale_by)
         if output_dir and output_dir.strip():
             p.outpath_samples = output_dir.strip()
         video = dataclasses.replace(params, video_source=None, video_path=str(folder))
+        masks = [fitted_mask(path, p.width, p.height) for path in batch_masks(mask_dir, frames)]
+        if len(masks) == 1:
+            p.image_mask = masks[0]
+        elif masks:
+            logger.info("img2img batch: a mask per frame from %s", mask_dir.strip())
+            inpaint_frame_by_frame(p, masks)
+            mask_folder = stack.enter_context(FrameFolder(prefix="animatediff-masks-"))
+            mask_folder.save(masks)
+            video = dataclasses.replace(video, mask_path=str(mask_folder.path))
         # the job reads its arguments from the first of its slots, which may hold the arguments themselves
         p.script_args = (*args[: script.args_from], video, *args[script.args_from + 1 :])
         return process_images(p)

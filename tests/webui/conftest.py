@@ -785,16 +785,17 @@ IMG2IMG_BATCH_ROUTE_SCRIPT = f'''\
 """Test-only extension written by tests/webui/conftest.py: the img2img Batch tab over HTTP.
 
 POST {IMG2IMG_BATCH_ROUTE} {{"input_dir", "output_dir", "mask_dir", "prompt", "steps", "seed",
-"denoising_strength", "animatediff": {{AnimateDiff's named arguments}}, "controlnet": [units]}}
-builds the img2img processing object as the Batch tab does (no init image, the scripts' UI
-defaults with these arguments over them) and calls modules.img2img.process_batch, which
-sd-webui-controlnet replaces. Answers {{"images": count, "info": the Processed's js()}}, or 422
-with the error's message.
+"denoising_strength", "mask_blur", "inpaint_full_res", "animatediff": {{AnimateDiff's named
+arguments}}, "controlnet": [units]}} builds the img2img processing object as the Batch tab does
+(no init image, the scripts' UI defaults with these arguments over them, the UI's inpaint
+defaults: "Whole picture", blur 4) and calls modules.img2img.process_batch, which
+sd-webui-controlnet replaces. Answers {{"images": count, "pngs": [base64 PNG of each image],
+"info": the Processed's js()}}, or 422 with the error's message.
 """
 from fastapi import Body
 from fastapi.responses import JSONResponse
 from modules import call_queue, img2img, processing, script_callbacks, scripts, shared
-from modules.api.api import Api
+from modules.api.api import Api, encode_pil_to_base64
 
 
 def _args(request):
@@ -815,6 +816,7 @@ def _run(request: dict = Body(...)):
         prompt=request.get("prompt", ""), negative_prompt="", seed=request.get("seed", 1), sampler_name="Euler",
         batch_size=1, n_iter=1, steps=request.get("steps", 2), cfg_scale=7.0, width=64, height=64,
         init_images=[None], mask=None, denoising_strength=request.get("denoising_strength", 0.75),
+        mask_blur=request.get("mask_blur", 4), inpaint_full_res=request.get("inpaint_full_res", False),
     )
     p.scripts = scripts.scripts_img2img
     p.script_args = args = _args(request)
@@ -827,7 +829,9 @@ def _run(request: dict = Body(...)):
         finally:
             p.close()
             shared.state.end()
-    return {{"images": len(processed.images) if processed else 0, "info": processed.js() if processed else ""}}
+    images = processed.images if processed else []
+    pngs = [encode_pil_to_base64(image).decode() for image in images]
+    return {{"images": len(images), "pngs": pngs, "info": processed.js() if processed else ""}}
 
 
 script_callbacks.on_app_started(lambda demo, app: app.add_api_route("{IMG2IMG_BATCH_ROUTE}", _run, methods=["POST"]))
@@ -937,14 +941,16 @@ def _controlnet_webui(
     install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, files: ServerFiles, source: Path, model_dirs: Sequence[Path], expected: Sequence[str]
 ) -> Iterator[WebUIServer]:
     """A WebUI with sd-webui-controlnet beside AnimateDiff, the models of ``model_dirs`` in
-    ``<data>/models/ControlNet/`` and the record_control_hints and img2img_batch_route test
-    extensions; fails with the log when ControlNet does not list each of ``expected`` (file stems)."""
+    ``<data>/models/ControlNet/`` and the record_control_hints, img2img_batch_route and
+    record_sampling test extensions; fails with the log when ControlNet does not list each of ``expected`` (file stems)."""
     data = tmp_path_factory.mktemp("webui-controlnet")
     models = data / "models" / "ControlNet"
     models.mkdir(parents=True)
     for built in (path for folder in model_dirs for path in folder.glob("*.safetensors")):
         (models / built.name).symlink_to(built)
-    extensions = {"record_control_hints": RECORD_CONTROL_HINTS_SCRIPT, "img2img_batch_route": IMG2IMG_BATCH_ROUTE_SCRIPT}
+    extensions = {
+        "record_control_hints": RECORD_CONTROL_HINTS_SCRIPT, "img2img_batch_route": IMG2IMG_BATCH_ROUTE_SCRIPT, "record_sampling": RECORD_SAMPLING_SCRIPT,
+    }  # fmt: skip
     with _running_server(install, data, files, extensions_beside=(source,), test_extensions=extensions) as server:
         answer = server.get("/controlnet/model_list")
         listed = answer.body.get("model_list", []) if answer.ok and isinstance(answer.body, dict) else []

@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 from conftest import IMG2IMG_BATCH_ROUTE
 from webui_api import (
-    WebUIServer, animatediff, assert_animation, describe, encode_png, mean_abs_diff, read_gif, run_job, txt2img_payload,
+    WebUIServer, animatediff, assert_animation, decode_png, describe, difference, encode_png, mean_abs_diff, read_gif, run_job,
+    sampling_records, txt2img_payload,
 )  # fmt: skip
 
 from lib_animatediff.sampling.context import ClosedLoop, ContextSchedule
@@ -119,18 +120,23 @@ def test_a_unit_with_its_own_shorter_frame_folder_sets_the_length(controlnet_ser
     assert_animation(job, server, frames=6)  # the shortest source: the unit's own 6 frames
 
 
+def _batch_folder(folder: Path, count: int) -> Path:
+    """``img0.png`` … (``img10`` after ``img9``), frame ``i`` a flat ``_grey(i)``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame in range(count):
+        Image.fromarray(np.full((64, 64, 3), _grey(frame), dtype=np.uint8)).save(folder / f"img{frame}.png")
+    return folder
+
+
 def test_the_img2img_batch_tab_folder_is_one_animation(
     controlnet_server: WebUIServer, controlnet_model: str, plain_before: np.ndarray, tmp_path: Path
 ) -> None:
     """sd-webui-controlnet hands the Batch tab's run to AnimateDiff: the folder's 12 images are
     the frames (frames 0: as many as the folder holds), the unit without an image takes them
-    frame by frame in every window, one GIF of 12 frames; a folder of two masks is refused with
-    the reason, and a plain job after is as before."""
+    frame by frame in every window, one GIF of 12 frames; a mask folder whose masks are no
+    frame's is refused with the reason, and a plain job after is as before."""
     server = controlnet_server
-    frames = tmp_path / "batch"
-    frames.mkdir()
-    for frame in range(12):
-        Image.fromarray(np.full((64, 64, 3), _grey(frame), dtype=np.uint8)).save(frames / f"img{frame}.png")  # img10 after img9
+    frames = _batch_folder(tmp_path / "batch", 12)
     hints_log = Path(server.data_dir) / CONTROL_HINTS_LOG
     seen_before = len(hints_log.read_text().splitlines()) if hints_log.exists() else 0
     gifs_before = server.gifs("img2img")
@@ -159,7 +165,76 @@ def test_the_img2img_batch_tab_folder_is_one_animation(
     for name in ("a.png", "b.png"):
         Image.new("L", (64, 64), 255).save(masks / name)
     refused = server.post(IMG2IMG_BATCH_ROUTE, {**request, "mask_dir": str(masks)})
-    assert refused.status == 422 and "holds 2 images; it takes one mask" in refused.text, refused.text[:2000]
+    assert refused.status == 422 and "holds no mask named like the frame(s) img0.png" in refused.text, refused.text[:2000]
 
     after = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS))
     assert np.array_equal(after.images()[0], plain_before), "a plain txt2img differs after the img2img batch jobs"
+
+
+def _mask_folder(folder: Path, boxes: list[tuple[int, int, int, int]]) -> Path:
+    """Frame ``i``'s inpaint mask, named as its frame: white in ``boxes[i]`` (left, top, right, bottom)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame, box in enumerate(boxes):
+        mask = Image.new("L", (64, 64), 0)
+        mask.paste(255, box)
+        mask.save(folder / f"img{frame}.png")
+    return folder
+
+
+def _batch_job(server: WebUIServer, request: dict) -> tuple[list[np.ndarray], list[dict]]:
+    """The frames of an img2img Batch-tab job and what the record_sampling extension recorded of it."""
+    import torch
+
+    before = len(sampling_records(server))
+    answer = server.post(IMG2IMG_BATCH_ROUTE, request)
+    assert answer.ok, f"HTTP {answer.status}: {answer.text[:2000]}\n{server.log_tail(60)}"
+    records = sampling_records(server)[before:]
+    assert len(records) == 1, f"{len(records)} sampling records for one job"
+    return [decode_png(png) for png in answer.body["pngs"]], torch.load(records[0], weights_only=True)
+
+
+def test_a_mask_per_frame_inpaints_each_frame_where_its_own_mask_is(
+    controlnet_server: WebUIServer, controlnet_model: str, plain_before: np.ndarray, tmp_path: Path
+) -> None:
+    """The Batch tab's mask folder with a mask per frame (named as the frames): even frames are
+    inpainted in their left half, odd frames in their right half. The sampler blends each frame
+    with its own mask (its latents stay at the init outside it, step after step, and change
+    inside), the decoded frames keep their own picture outside their mask exactly and are
+    new inside; with "only masked" each frame's crop is pasted back where its own mask is."""
+    server = controlnet_server
+    count = 12
+    frames = _batch_folder(tmp_path / "batch", count)
+    halves = [(0, 0, 32, 64) if frame % 2 == 0 else (32, 0, 64, 64) for frame in range(count)]
+    animation = animatediff(video_length=0, batch_size=CONTEXT, overlap=OVERLAP, format=["PNG"])["AnimateDiff"]["args"][0]
+    request = {"input_dir": str(frames), "mask_dir": str(_mask_folder(tmp_path / "halves", halves)), "steps": 4, "mask_blur": 0,
+               "animatediff": animation, "controlnet": [_controlnet_unit(controlnet_model)]}  # fmt: skip
+    pictures, events = _batch_job(server, request)
+    assert len(pictures) == count
+
+    denoised = [event["x"] for event in events if event["kind"] == "denoised"]
+    assert len(denoised) >= 2 and denoised[0].shape[0] == count, [tuple(x.shape) for x in denoised]
+    for frame, picture in enumerate(pictures):
+        # latent columns 0-3 are the left half; the one at the mask's edge is left out
+        inside, outside = (slice(0, 3), slice(5, 8)) if frame % 2 == 0 else (slice(5, 8), slice(0, 3))
+        kept = [x[frame, :, :, outside] for x in denoised]
+        assert all(later.equal(kept[0]) for later in kept[1:]), f"frame {frame}: the latents outside its mask changed"
+        changed = max(float((x[frame, :, :, inside] - denoised[0][frame, :, :, inside]).abs().mean()) for x in denoised[1:])
+        assert changed > 1e-3, f"frame {frame}: the latents inside its mask never changed"
+        left, right = picture[:, :32], picture[:, 32:]
+        new, old = (left, right) if frame % 2 == 0 else (right, left)
+        assert np.all(old == _grey(frame)), f"frame {frame}: outside its mask: {difference(old, np.full_like(old, _grey(frame)))}"
+        assert mean_abs_diff(new, np.full_like(new, _grey(frame))) > 2, f"frame {frame}: inside its mask it is its own picture"
+
+    squares = [(8 + 8 * (frame % 4), 24, 24 + 8 * (frame % 4), 40) for frame in range(count)]
+    only_masked = {**request, "mask_dir": str(_mask_folder(tmp_path / "squares", squares)), "inpaint_full_res": True}
+    pictures, _ = _batch_job(server, only_masked)
+    for frame, (picture, (x0, y0, x1, y1)) in enumerate(zip(pictures, squares)):
+        outside = picture.copy()
+        outside[y0:y1, x0:x1] = _grey(frame)
+        assert np.all(outside == _grey(frame)), f"frame {frame}: outside its square: {difference(outside, np.full_like(outside, _grey(frame)))}"
+        square = picture[y0:y1, x0:x1]
+        # a crop pasted anywhere else leaves the square empty (black)
+        assert square.mean() > 2 and mean_abs_diff(square, np.full_like(square, _grey(frame))) > 2, f"frame {frame}: its square"
+
+    after = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS))
+    assert np.array_equal(after.images()[0], plain_before), "a plain txt2img differs after the inpainting batch jobs"
