@@ -108,8 +108,8 @@ def test_frames_without_any_mask_leave_the_sampler_unmasked() -> None:
 
 
 class _MaskOverlay:  # A1111's PostProcessMaskOverlayArgs
-    def __init__(self, index: int):
-        self.index, self.mask_for_overlay, self.overlay_image = index, "the batch's mask", None
+    def __init__(self, index: int, mask_for_overlay: Any = "the batch's mask"):
+        self.index, self.mask_for_overlay, self.overlay_image = index, mask_for_overlay, None
 
 
 def test_each_decoded_frame_is_pasted_at_its_own_crop_with_its_own_mask() -> None:
@@ -119,12 +119,15 @@ def test_each_decoded_frame_is_pasted_at_its_own_crop_with_its_own_mask() -> Non
     _init(p)
     assert p.paste_to == (10, 0, 8, 8) and p.mask_for_overlay is masks[0]
     for index, red in enumerate((10, 20, 30)):
-        overlay = _MaskOverlay(index)
+        overlay = _MaskOverlay(index, p.mask_for_overlay)  # A1111 starts each picture from p's
         finish_picture(p, overlay)
         assert p.paste_to == (red, 0, 8, 8) and overlay.mask_for_overlay is masks[index]
     beyond = _MaskOverlay(3)  # a picture A1111 adds after the frames
     finish_picture(p, beyond)
     assert beyond.mask_for_overlay == "the batch's mask"
+    chosen = _MaskOverlay(1, "soft inpainting's mask of frame 1")  # another script's hook ran first
+    finish_picture(p, chosen)
+    assert chosen.mask_for_overlay == "soft inpainting's mask of frame 1" and p.paste_to == (20, 0, 8, 8)
 
 
 def test_finish_picture_leaves_other_jobs_alone() -> None:

@@ -103,7 +103,8 @@ class FrameInpaint:
         if 0 <= mask_overlay.index < len(self.frames):
             frame = self.frames[mask_overlay.index]
             self.p.paste_to = frame.paste_to
-            mask_overlay.mask_for_overlay = frame.mask_for_overlay
+            if mask_overlay.mask_for_overlay is self.p.mask_for_overlay:  # unless a script (soft inpainting) chose its own
+                mask_overlay.mask_for_overlay = frame.mask_for_overlay
 
 
 def _stacked_latent_masks(frames: Sequence[FrameInit]) -> tuple[torch.Tensor | None, torch.Tensor | None]:

@@ -136,11 +136,17 @@ def run_batch_as_video(
         if len(masks) == 1:
             p.image_mask = masks[0]
         elif masks:
-            logger.info("img2img batch: a mask per frame from %s", mask_dir.strip())
-            inpaint_frame_by_frame(p, masks)
-            mask_folder = stack.enter_context(FrameFolder(prefix="animatediff-masks-"))
-            mask_folder.save(masks)
-            video = dataclasses.replace(video, mask_path=str(mask_folder.path))
+            video = _inpaint_each_frame(p, masks, video, stack)
         # the job reads its arguments from the first of its slots, which may hold the arguments themselves
         p.script_args = (*args[: script.args_from], video, *args[script.args_from + 1 :])
         return process_images(p)
+
+
+def _inpaint_each_frame(p: Any, masks: list[Image.Image], video: AnimateDiffParams, stack: ExitStack) -> AnimateDiffParams:
+    """Each frame inpainted with its own mask; the job's ControlNet units that take the frames
+    take the masks too, from a folder of them in frame order that lives as long as ``stack``."""
+    logger.info("img2img batch: a mask per frame")
+    inpaint_frame_by_frame(p, masks)
+    folder = stack.enter_context(FrameFolder(prefix="animatediff-masks-"))
+    folder.save(masks)
+    return dataclasses.replace(video, mask_path=str(folder.path))
