@@ -105,6 +105,18 @@ def test_the_one_mask_is_every_frames_inpaint_mask_fitted_like_the_frames(tmp_pa
     assert not seen[0][0].mask_path  # ControlNet units take no masks for it
 
 
+def test_png_transparency_is_the_masks_alpha_as_a1111_reads_it(tmp_path: Path) -> None:
+    frames = _images(tmp_path / "in", 2)
+    mask = Image.new("P", (40, 24), 0)
+    mask.putpalette([0, 0, 0, 255, 255, 255])
+    mask.paste(1, (0, 0, 20, 24))
+    (tmp_path / "masks").mkdir()
+    mask.save(tmp_path / "masks" / "mask.png", transparency=0)  # palette entry 0 transparent: the right half
+    p = _p(_args({"enable": True}))
+    _run(p, str(frames[0].parent), mask_dir=str(tmp_path / "masks"))
+    assert p.image_mask.mode == "RGBA" and p.image_mask.getpixel((0, 256))[3] == 255 and p.image_mask.getpixel((511, 256))[3] == 0
+
+
 def test_a_mask_per_frame_goes_by_name_and_reaches_each_frame_and_the_controlnet_units(tmp_path: Path) -> None:
     frames = _images(tmp_path / "in", 12)
     for index, frame in enumerate(frames):  # named as the frames, any extension

@@ -61,10 +61,9 @@ class FrameInpaint:
         images = list(p.init_images)
         if len(self.masks) < len(images):
             raise ParameterError(f"inpainting frame by frame: {len(self.masks)} masks for {len(images)} frames")
-        batch = slice(0, len(images))
-        prompts, seeds, subseeds = list(all_prompts)[batch], list(all_seeds)[batch], list(all_subseeds)[batch]
+        per_image = (list(all_prompts), list(all_seeds), list(all_subseeds))
         self.frames = [
-            self._init_frame(image, mask, prompts[i : i + 1], seeds[i : i + 1], subseeds[i : i + 1])
+            self._init_frame(image, mask, *(values[i : i + 1] for values in per_image))
             for i, (image, mask) in enumerate(zip(images, self.masks))
         ]
         self._join()

@@ -102,9 +102,13 @@ def batch_masks(mask_dir: str, frames: Sequence[Path]) -> list[Path]:
 
 
 def fitted_mask(path: Path, width: int, height: int) -> Image.Image:
-    """A mask as A1111 reads it (its alpha, if any, is the mask), fitted to the video as its frames are."""
+    """A mask as A1111 reads it (turned as its EXIF says; PNG transparency is alpha, and an
+    alpha channel is the mask), fitted to the video as its frames are."""
     with Image.open(path) as image:
-        return cover_and_crop(ImageOps.exif_transpose(image), width, height)
+        image = ImageOps.exif_transpose(image)
+        if "transparency" in image.info:
+            image = image.convert("RGBA")
+        return cover_and_crop(image, width, height)
 
 
 def run_batch_as_video(
