@@ -26,6 +26,7 @@ from lib_animatediff.model.families import BaseModel
 from lib_animatediff.model.installed import strip_mark
 from lib_animatediff.params import PARAMS, AnimateDiffParams
 from lib_animatediff.webui.accordion import Row, Section, accordion_layout
+from lib_animatediff.webui.alwayson import alwayson_script, own_args
 from lib_animatediff.webui.deforum import find_deforum_film
 from lib_animatediff.webui.download_panel import download_panel
 from lib_animatediff.webui.downloads import DownloadPlaces, DownloadService
@@ -108,12 +109,12 @@ class A1111:
 
     def controlnet_units(self, p: Any) -> list:
         """sd-webui-controlnet's units of this job, as it will read them (dicts from the API)."""
-        script = _controlnet_script(p)
-        return list(p.script_args[script.args_from : script.args_to]) if script is not None and p.script_args else []
+        script = alwayson_script(p, "controlnet")
+        return list(own_args(script, p.script_args)) if script is not None and p.script_args else []
 
     def controlnet_params(self, p: Any) -> list:
         """The control parameters ControlNet prepared for this job's sampling (hints included)."""
-        return list(getattr(getattr(_controlnet_script(p), "latest_network", None), "control_params", None) or [])
+        return list(getattr(getattr(alwayson_script(p, "controlnet"), "latest_network", None), "control_params", None) or [])
 
     def film(self) -> Any:
         return find_deforum_film(EXTENSION_DIR.parent)
@@ -130,10 +131,6 @@ class A1111:
 
 
 HOST = A1111()
-
-
-def _controlnet_script(p: Any) -> Any:
-    return next((s for s in getattr(getattr(p, "scripts", None), "alwayson_scripts", []) if s.title().lower() == "controlnet"), None)
 
 
 def loaded_base_model() -> BaseModel | None:

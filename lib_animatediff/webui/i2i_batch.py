@@ -30,26 +30,21 @@ from ..errors import AnimateDiffError, ParameterError
 from ..log import logger
 from ..media.video_input import FrameFolder, cover_and_crop, frame_files
 from ..params import AnimateDiffParams
+from .alwayson import alwayson_script, own_args
 from .frame_inpaint import inpaint_frame_by_frame
 
 SCRIPT_TITLE = "AnimateDiff"
 
 
-def animatediff_script(p: Any) -> Any | None:
-    """This extension's always-on script among ``p``'s, if ``p`` runs scripts."""
-    scripts = getattr(getattr(p, "scripts", None), "alwayson_scripts", None) or []
-    return next((script for script in scripts if script.title() == SCRIPT_TITLE), None)
-
-
 def requested_params(p: Any) -> AnimateDiffParams | None:
     """What ``p``'s AnimateDiff arguments ask for, before its job starts; None when ``p`` has
     none or they do not parse (the job says why when it starts)."""
-    script = animatediff_script(p)
+    script = alwayson_script(p, SCRIPT_TITLE)
     args = getattr(p, "script_args", None)
     if script is None or not args:
         return None
     try:
-        return AnimateDiffParams.from_args(args[script.args_from : script.args_to])
+        return AnimateDiffParams.from_args(own_args(script, args))
     except AnimateDiffError:
         return None
 
@@ -122,10 +117,10 @@ def run_batch_as_video(
     process_images: Callable[[Any], Any],
 ) -> Any:
     """One AnimateDiff job of the batch's frames; what ``process_images`` answers."""
-    script = animatediff_script(p)
+    script = alwayson_script(p, SCRIPT_TITLE)
     if script is None:
         raise AnimateDiffError("img2img batch with AnimateDiff: the AnimateDiff script is not among this run's scripts")
-    params = AnimateDiffParams.from_args(args[script.args_from : script.args_to])
+    params = AnimateDiffParams.from_args(own_args(script, args))
     with ExitStack() as stack:
         frames = stack.enter_context(batch_frames(batch_input))
         folder = frames[0].parent
