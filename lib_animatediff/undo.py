@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Any, Callable, TypeVar
 
+import torch
 from torch import nn
 
 from .log import logger
@@ -61,15 +62,15 @@ class UndoStack:
             self.callback(f"remove [{key!r}]", lambda: mapping.pop(key, None))
         mapping[key] = value
 
-    def insert_module(self, container: nn.Sequential, index: int, module: nn.Module) -> None:
-        """Insert into an ``nn.Sequential``; undo removes that very module again."""
-        container.insert(index, module)
-
-        def remove() -> None:
-            position = next(i for i, child in enumerate(container) if child is module)
-            del container[position]
-
-        self.callback(f"remove {type(module).__name__} from {type(container).__name__}", remove)
+    def add_hook(self, module: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor], *, on_input: bool) -> None:
+        """``transform`` applied to ``module``'s first input (``on_input``) or to its output
+        whenever it runs, until undone. A hook leaves the module's children, parameters and
+        state-dict keys as they are, so whatever loads weights by name meanwhile finds them."""
+        if on_input:
+            handle = module.register_forward_pre_hook(InputHook(transform))
+        else:
+            handle = module.register_forward_hook(OutputHook(transform))
+        self.callback(f"remove a {'pre-' if on_input else ''}hook from {type(module).__name__}", handle.remove)
 
     def undo_all(self) -> None:
         """Undo every change, newest first; one failing step does not stop the others."""
@@ -83,6 +84,36 @@ class UndoStack:
                 first_error = first_error or error
         if first_error is not None:
             raise first_error
+
+
+class InputHook:
+    """A forward pre-hook that transforms a module's first input."""
+
+    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.transform = transform
+
+    def __call__(self, _module: nn.Module, args: tuple) -> tuple:
+        return (self.transform(args[0]), *args[1:])
+
+
+class OutputHook:
+    """A forward hook that transforms a module's output."""
+
+    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.transform = transform
+
+    def __call__(self, _module: nn.Module, _args: tuple, output: torch.Tensor) -> torch.Tensor:
+        return self.transform(output)
+
+
+def hooked_transforms(root: nn.Module) -> list[tuple[nn.Module, Callable[[torch.Tensor], torch.Tensor], bool]]:
+    """Every transform an ``UndoStack`` hooked on ``root`` or a module inside it: (the module,
+    the transform, whether it acts on the input)."""
+    found = []
+    for module in root.modules():
+        for hooks, on_input in ((module._forward_pre_hooks, True), (module._forward_hooks, False)):
+            found.extend((module, hook.transform, on_input) for hook in hooks.values() if isinstance(hook, (InputHook, OutputHook)))
+    return found
 
 
 def _owns_attribute(obj: Any, name: str) -> bool:

@@ -53,14 +53,14 @@ def test_a_temperature_must_be_positive() -> None:
         AnimateDiffParams(motion_attention_scale=0)
 
 
-def test_the_spliced_module_runs_at_the_injections_temperature() -> None:
-    from lib_animatediff.model.injection import FrameCount, SplicedMotionModule
+def test_the_hooked_module_runs_at_the_injections_temperature() -> None:
+    from lib_animatediff.model.injection import FrameCount, HookedMotionModule
 
     block = random_motion_modules(V2, SD15_CHANNELS, seed=3).block("down_blocks.0.motion_modules.0")
     frames = FrameCount()
     frames.count = 16
     x = torch.randn(16, block.channels, 4, 4)
     with torch.no_grad():
-        spliced = SplicedMotionModule(block, frames, "down_blocks.0.motion_modules.0", temperature=2.0)
-        torch.testing.assert_close(spliced(x), block(x, 16, None, 2.0))
-        assert not torch.allclose(spliced(x), block(x, 16))
+        hooked = HookedMotionModule(block, frames, "down_blocks.0.motion_modules.0", temperature=2.0)
+        torch.testing.assert_close(hooked(x), block(x, 16, None, 2.0))
+        assert not torch.allclose(hooked(x), block(x, 16))

@@ -1,4 +1,4 @@
-"""Splicing motion modules into A1111's ldm UNet and taking them out again."""
+"""Running motion modules inside A1111's ldm UNet from hooks on its layers, and taking them out again."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from lib_animatediff.devtools.random_weights import random_motion_modules
 from lib_animatediff.devtools.tiny_unet import CONTEXT_DIM, build_unet
 from lib_animatediff.errors import IncompatibleModelError
 from lib_animatediff.model.families import ANIMATELCM, FAMILIES, HOTSHOTXL, SDXL, V1, V2, V3, BaseModel, GroupNormMode
-from lib_animatediff.model.injection import MotionModuleInjection, SplicedMotionModule, unet_resblock_groupnorms
+from lib_animatediff.model.injection import MotionModuleInjection, hooked_motion_modules, unet_resblock_groupnorms
 
 CHANNELS = {BaseModel.SD15: SD15_CHANNELS, BaseModel.SDXL: SDXL_CHANNELS}
 FRAMES = 6
@@ -41,6 +41,8 @@ def _snapshot(unet):
         "params": {name: (p, p.detach().clone()) for name, p in unet.named_parameters()},
         "buffers": {name: b.detach().clone() for name, b in unet.named_buffers()},
         "instance_attrs": {name: set(vars(m)) for name, m in unet.named_modules()},
+        "hooks": {name: (len(m._forward_hooks), len(m._forward_pre_hooks)) for name, m in unet.named_modules()},
+        "keys": list(unet.state_dict().keys()),
     }
 
 
@@ -48,6 +50,7 @@ def _assert_same(unet, before):
     after = _snapshot(unet)
     assert after["names"] == before["names"]
     assert after["instance_attrs"] == before["instance_attrs"]
+    assert after["hooks"] == before["hooks"] and after["keys"] == before["keys"]
     assert after["params"].keys() == before["params"].keys()
     for name, (param, value) in before["params"].items():
         assert after["params"][name][0] is param
@@ -64,14 +67,16 @@ def test_removal_leaves_the_unet_exactly_as_before(unets, family):
         reference = unet(x, t, context=context)
         modules = _modules(family)
         with MotionModuleInjection(unet, modules) as injected, injected.video(FRAMES):
-            spliced = [m for m in unet.modules() if isinstance(m, SplicedMotionModule)]
+            hooked = hooked_motion_modules(unet)
+            during = {"names": [name for name, _ in unet.named_modules()], "keys": list(unet.state_dict().keys())}
             animated = unet(x, t, context=context)
         after = unet(x, t, context=context)
-    assert len(spliced) == len(list(modules.blocks()))
+    assert len(hooked) == len(list(modules.blocks()))
+    assert during == {"names": before["names"], "keys": before["keys"]}, "the UNet's layers or state-dict keys changed while injected"
     assert not torch.allclose(animated, reference, atol=1e-3), "the motion modules had no effect"
     assert torch.equal(after, reference), "forward output changed after removal"
     _assert_same(unet, before)
-    assert not any(isinstance(m, SplicedMotionModule) for m in unet.modules())
+    assert not hooked_motion_modules(unet)
 
 
 @pytest.mark.parametrize("family", [V2, SDXL], ids=lambda f: f.name)
@@ -79,22 +84,19 @@ def test_modules_sit_at_the_published_positions(unets, family):
     unet = unets[family.base]
     modules = _modules(family)
     with MotionModuleInjection(unet, modules):
-        for level in range(family.levels):
-            for j in range(2):
-                block = unet.input_blocks[1 + 3 * level + j]
-                assert isinstance(block[-1], SplicedMotionModule)
-                assert block[-1].motion_module is modules.block(f"down_blocks.{level}.motion_modules.{j}")
-            for j in range(3):
-                block = unet.output_blocks[3 * level + j]
-                layer_types = [type(layer).__name__ for layer in block]
-                position = layer_types.index("SplicedMotionModule")
-                # after resnet (+ attention), before the upsampler
-                assert layer_types[:position][0] == "ResBlock"
-                assert "Upsample" not in layer_types[:position]
-                assert block[position].motion_module is modules.block(f"up_blocks.{level}.motion_modules.{j}")
-        if family.has_mid_block:
-            names = [type(layer).__name__ for layer in unet.middle_block]
-            assert names == ["ResBlock", "SpatialTransformer", "SplicedMotionModule", "ResBlock"]
+        placed = {id(hooked.motion_module): (layer, on_input) for layer, hooked, on_input in hooked_motion_modules(unet)}
+    for level in range(family.levels):
+        for j in range(2):  # after the block's resnet (+ attention)
+            block = unet.input_blocks[1 + 3 * level + j]
+            assert placed[id(modules.block(f"down_blocks.{level}.motion_modules.{j}"))] == (block[-1], False)
+        for j in range(3):  # after resnet (+ attention), before the upsampler where there is one
+            block = unet.output_blocks[3 * level + j]
+            expected = (block[-1], True) if type(block[-1]).__name__ == "Upsample" else (block[-1], False)
+            assert placed[id(modules.block(f"up_blocks.{level}.motion_modules.{j}"))] == expected
+    if family.has_mid_block:  # resnet → attention → motion module → resnet
+        assert [type(layer).__name__ for layer in unet.middle_block] == ["ResBlock", "SpatialTransformer", "ResBlock"]
+        assert placed[id(modules.block("mid_block.motion_modules.0"))] == (unet.middle_block[-1], True)
+    assert len(placed) == len(list(modules.blocks()))
 
 
 @pytest.mark.parametrize("family", FAMILIES.values(), ids=lambda f: f.name)
@@ -175,7 +177,7 @@ def test_channel_mismatch_is_refused(unets):
     modules = random_motion_modules(V2, (64, 128, 128, 128))
     with pytest.raises(IncompatibleModelError, match="channels"):
         MotionModuleInjection(unets[BaseModel.SD15], modules).__enter__()
-    assert not any(isinstance(m, SplicedMotionModule) for m in unets[BaseModel.SD15].modules())
+    assert not hooked_motion_modules(unets[BaseModel.SD15])
 
 
 def test_removal_after_an_error_inside_the_job(unets):
@@ -213,18 +215,23 @@ def test_motion_modules_follow_the_unet_dtype(unets):
         assert modules.dtype == next(unet.parameters()).dtype
 
 
-def test_motion_modules_travel_with_the_blocks_they_sit_in(unets):
-    """A1111's --medvram/--lowvram move whole UNet blocks between devices; a spliced module
-    must be part of its block for that."""
+def test_the_motion_modules_are_no_part_of_the_unet_and_follow_the_activations_device(unets):
+    """A1111 moves and unloads its models whole (--medvram, --lowvram, a second checkpoint
+    sending the first to the meta device): the motion modules are not among the UNet's
+    parameters, so those moves leave the loaded set alone, and each module goes where the
+    activations it is called with are."""
     unet = unets[BaseModel.SD15]
     modules = _modules(V2)
-    with MotionModuleInjection(unet, modules):
-        for block in [*unet.input_blocks, unet.middle_block, *unet.output_blocks]:
-            for layer in block:
-                if isinstance(layer, SplicedMotionModule):
-                    block_params = {id(p) for p in block.parameters()}
-                    assert all(id(p) in block_params for p in layer.motion_module.parameters())
-        assert sum(isinstance(m, SplicedMotionModule) for m in unet.modules()) == len(list(modules.blocks()))
+    with MotionModuleInjection(unet, modules) as injected:
+        unet_parameters = {id(p) for p in unet.parameters()}
+        assert not any(id(p) in unet_parameters for p in modules.parameters())
+        layer, hooked, _ = hooked_motion_modules(unet)[0]
+        with injected.video(2):
+            out = hooked(torch.empty(2, hooked.motion_module.channels, 4, 4, device="meta"))
+        assert out.device.type == "meta"
+        assert all(p.device.type == "meta" for p in hooked.motion_module.parameters())
+        others = [p for p in modules.parameters() if not any(p is q for q in hooked.motion_module.parameters())]
+        assert others and all(p.device.type == "cpu" for p in others)
 
 
 def test_under_fp8_weight_storage_the_modules_take_the_compute_dtype_and_run(unets):

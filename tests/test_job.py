@@ -21,7 +21,7 @@ from lib_animatediff.devtools.tiny_unet import CONTEXT_DIM, build_unet
 from lib_animatediff.errors import ParameterError
 from lib_animatediff.media.writers import OutputSettings
 from lib_animatediff.model.families import SD15_ANIMATEDIFF_SCHEDULE, SDXL_STANDARD_SCHEDULE, V2, BaseModel
-from lib_animatediff.model.injection import SplicedMotionModule
+from lib_animatediff.model.injection import hooked_motion_modules
 from lib_animatediff.params import AnimateDiffParams
 from lib_animatediff.webui.job import JOB_ATTRIBUTE, AnimationJob, final_video_length
 from lib_animatediff.webui.state import WEBUI
@@ -140,7 +140,7 @@ class Processing:
         frames = self.batch_size
         self.during.append(
             {
-                "spliced": sum(isinstance(m, SplicedMotionModule) for m in self.unet.modules()),
+                "hooked": len(hooked_motion_modules(self.unet)),
                 "schedule": self.sd_model.alphas_cumprod.clone(),
                 "batch_cond_uncond": self.host.data["batch_cond_uncond"],
                 "callbacks": (len(self.host.denoiser_callbacks), len(self.host.denoised_callbacks)),
@@ -189,7 +189,7 @@ def args(**values: Any) -> list[dict]:
 
 
 def assert_webui_as_before(p: Processing, host: Host) -> None:
-    assert not any(isinstance(m, SplicedMotionModule) for m in p.unet.modules())
+    assert not hooked_motion_modules(p.unet)
     assert torch.equal(p.sd_model.alphas_cumprod, CHECKPOINT_SCHEDULE) and torch.equal(
         p.sd_model.alphas_cumprod_original, CHECKPOINT_SCHEDULE
     )
@@ -212,7 +212,7 @@ def test_a_job_samples_with_the_module_in_and_leaves_the_webui_as_it_was(unet, m
     assert samples.shape == (4, 4, 8, 8) and torch.isfinite(samples).all()
     seen = p.during[0]
     assert (
-        seen["spliced"] == len(list(random_motion_modules(V2, SD15_CHANNELS).blocks()))
+        seen["hooked"] == len(list(random_motion_modules(V2, SD15_CHANNELS).blocks()))
         and seen["batch_cond_uncond"] is True
         and seen["callbacks"] == (1, 1)
     )
@@ -246,7 +246,7 @@ def test_a_motion_scale_of_zero_leaves_the_unet_alone_and_one_between_acts_less(
         AnimationJob.start(host, p, args(motion_scale=scale))
         with torch.no_grad():
             results[scale] = p.sample()
-        assert p.during[0]["spliced"] == (0 if scale == "0" else len(list(random_motion_modules(V2, SD15_CHANNELS).blocks())))
+        assert p.during[0]["hooked"] == (0 if scale == "0" else len(list(random_motion_modules(V2, SD15_CHANNELS).blocks())))
     plain = Processing(host, unet, tmp_path)
     plain.batch_size = 4
     with torch.no_grad():

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from lib_animatediff.undo import UndoStack
+from lib_animatediff.undo import UndoStack, hooked_transforms
 
 
 def test_inherited_attribute_is_deleted_again_not_shadowed():
@@ -31,14 +31,19 @@ def test_buffer_and_plain_attribute_are_restored_by_identity():
     assert module.label == "original"
 
 
-def test_inserted_module_is_removed_and_numbering_restored():
-    seq = nn.Sequential(nn.Identity(), nn.ReLU())
-    keys = list(seq._modules)
+def test_hooks_transform_a_layers_input_or_output_until_undone_and_leave_its_keys():
+    layer = nn.Linear(2, 2)
+    seq = nn.Sequential(layer, nn.ReLU())
+    keys, x = list(seq.state_dict()), torch.tensor([[1.0, -2.0]])
+    plain = seq(x)
     with UndoStack() as undo:
-        undo.insert_module(seq, 1, nn.Tanh())
-        assert [type(m) for m in seq] == [nn.Identity, nn.Tanh, nn.ReLU]
-    assert [type(m) for m in seq] == [nn.Identity, nn.ReLU]
-    assert list(seq._modules) == keys
+        undo.add_hook(layer, lambda t: t * 10, on_input=True)
+        torch.testing.assert_close(seq(x), torch.relu(layer.weight @ (x * 10).T + layer.bias[:, None]).T)
+        undo.add_hook(layer, lambda t: -t, on_input=False)
+        torch.testing.assert_close(seq(x), torch.relu(-(layer.weight @ (x * 10).T + layer.bias[:, None])).T)
+        assert list(seq.state_dict()) == keys and len(hooked_transforms(seq)) == 2
+    torch.testing.assert_close(seq(x), plain)
+    assert not layer._forward_hooks and not layer._forward_pre_hooks and not hooked_transforms(seq)
 
 
 def test_undo_runs_newest_first_and_continues_past_a_failure():

@@ -10,7 +10,7 @@ from lib_animatediff.devtools.random_weights import random_motion_modules
 from lib_animatediff.devtools.tiny_unet import CONTEXT_DIM, build_unet
 from lib_animatediff.errors import AnimateDiffError
 from lib_animatediff.model.families import FAMILIES, V1, V2, BaseModel
-from lib_animatediff.model.injection import MotionModuleInjection
+from lib_animatediff.model.injection import MotionModuleInjection, hooked_motion_modules
 from lib_animatediff.sampling.context import ContextSchedule, WindowAccumulator
 from lib_animatediff.sampling.video_runner import VideoModelRunner, restore_frame_major, take_rows, video_major_order, video_rows
 
@@ -196,8 +196,8 @@ def test_views_run_the_model_once_on_every_frame_and_the_motion_modules_in_windo
         module = injection.modules.block("down_blocks.0.motion_modules.0")
         probe = torch.randn(FRAMES, module.channels, 4, 4)
         with injection.video(FRAMES, None, [(w, torch.ones(len(w))) for w in windows]):
-            spliced = next(m for m in unet.modules() if getattr(m, "motion_module", None) is module)
-            windowed = spliced(probe)
+            hooked = next(hooked for _, hooked, _ in hooked_motion_modules(unet) if hooked.motion_module is module)
+            windowed = hooked(probe)
         separately = torch.cat([module(probe[w], len(w)) for w in windows])
     torch.testing.assert_close(windowed, separately, atol=1e-5, rtol=1e-5)
     assert torch.isfinite(out).all()

@@ -1,4 +1,4 @@
-"""An end-to-end check without the WebUI: a tiny UNet, the motion modules spliced in and
+"""An end-to-end check without the WebUI: a tiny UNet, the motion modules hooked in and
 driven window by window through the same injection and runner the extension uses, a few
 Euler steps over a video, frames out."""
 

@@ -1,7 +1,8 @@
-"""Putting a motion module set into A1111's UNet, and taking it out again.
+"""Running a motion module set inside A1111's UNet, and taking it out again.
 
-``MotionModuleInjection`` is the one object that changes the UNet: it splices the motion
-modules in, switches the ResBlock GroupNorms to cross-frame statistics where the family
+``MotionModuleInjection`` is the one object that changes the UNet: it runs the motion modules
+from hooks on the UNet's own layers (its module lists and state-dict keys stay as they are, so
+A1111 can load another checkpoint's weights mid-job, as Hires. fix and the refiner do), switches the ResBlock GroupNorms to cross-frame statistics where the family
 was trained that way, and swaps in the family's noise schedule. Every change goes through
 an ``UndoStack``, so leaving restores the UNet exactly, after success or error.
 """
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from ..log import logger
-from ..undo import UndoStack
+from ..undo import UndoStack, hooked_transforms
 from .families import GroupNormMode
 from .motion_module import MotionModule, MotionModuleSet, stretched_positions, video_group_norm
 from .noise_schedule import use_noise_schedule
@@ -51,8 +52,10 @@ class FrameCount:
             self.count, self.scale, self.windows = previous
 
 
-class SplicedMotionModule(nn.Module):
-    """A motion module as a UNet layer: A1111 calls it with ``x`` alone."""
+class HookedMotionModule(nn.Module):
+    """A motion module as its hook on a UNet layer calls it: with that layer's input or
+    output alone. It is no child of the UNet: A1111's moves of the UNet (--medvram, --lowvram,
+    unloading a checkpoint) leave it where it is, and it follows the activations' device."""
 
     def __init__(
         self, module: MotionModule, frames: FrameCount, prefix: str, pe_spacing: float | None = None, temperature: float = 1.0
@@ -72,6 +75,8 @@ class SplicedMotionModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         frames, scale, windows = self.frames.require(), self.frames.scale, self.frames.windows
+        if next(self.motion_module.parameters()).device != x.device:
+            self.motion_module.to(x.device)
         if scale is None and windows is None:
             return self.run(x, frames)
         if scale is not None and not bool(scale.any()):
@@ -163,15 +168,20 @@ class MotionModuleInjection:
         reference = compute_parameter(self.unet)
         self.modules.to(device=reference.device, dtype=reference.dtype)
         for slot in slots:
-            block = self.modules.block(slot.prefix)
-            spliced = SplicedMotionModule(block, self.frames, slot.prefix, self.pe_spacing, self.temperature)
-            self._undo.insert_module(slot.block, slot.index, spliced)
+            hooked = HookedMotionModule(self.modules.block(slot.prefix), self.frames, slot.prefix, self.pe_spacing, self.temperature)
+            self._undo.add_hook(slot.layer, hooked, on_input=slot.before)
         if family.unet_groupnorm is GroupNormMode.PER_VIDEO:
             for norm in unet_resblock_groupnorms(self.unet):
                 self._undo.set_attr(norm, "forward", cross_frame_forward(norm, self.frames))
         if self.schedule_owner is not None:
             use_noise_schedule(self._undo, self.schedule_owner, family.noise_schedule.alphas_cumprod())
         logger.info("injected %s (%s, %d modules, %s)", self.modules.name, family.title, len(slots), self.modules.dtype)
+
+
+def hooked_motion_modules(unet: nn.Module) -> list[tuple[nn.Module, HookedMotionModule, bool]]:
+    """The motion modules running from hooks on ``unet``'s layers: (the layer, the motion
+    module, whether it runs on the layer's input)."""
+    return [(layer, hooked, on_input) for layer, hooked, on_input in hooked_transforms(unet) if isinstance(hooked, HookedMotionModule)]
 
 
 def windowed_residual(

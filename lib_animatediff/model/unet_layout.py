@@ -18,11 +18,13 @@ from .motion_module import MotionModuleSet
 
 @dataclass(frozen=True)
 class Slot:
-    """One motion module's place: a block of the UNet and the index to insert at."""
+    """One motion module's place: the UNet layer it runs beside, on that layer's input
+    (``before``) or on its output. The UNet's own module lists stay as they are, so its
+    state-dict keys do not change while a job runs."""
 
     prefix: str
-    block: nn.Sequential
-    index: int
+    layer: nn.Module
+    before: bool
     channels: int
 
 
@@ -55,24 +57,24 @@ def motion_module_slots(unet: nn.Module, modules: MotionModuleSet) -> list[Slot]
         )
     slots = []
     for prefix, module in modules.blocks():
-        block, index = _position(unet, prefix)
+        block, before = _position(unet, prefix)
         channels = block_channels(block)
         if channels != module.channels:
             raise IncompatibleModelError(f"{modules.name}: {prefix} has {module.channels} channels but the UNet block there has {channels}")
-        slots.append(Slot(prefix, block, index, channels))
+        slots.append(Slot(prefix, block[-1], before, channels))
     return slots
 
 
-def _position(unet: nn.Module, prefix: str) -> tuple[nn.Sequential, int]:
+def _position(unet: nn.Module, prefix: str) -> tuple[nn.Sequential, bool]:
+    """The block a motion module belongs to, and whether it runs before that block's last
+    layer (True) or after it."""
     kind, *rest = prefix.split(".")
     if kind == "mid_block":
         # resnet → spatial attention → motion module → resnet
-        return unet.middle_block, len(unet.middle_block) - 1
+        return unet.middle_block, True
     level, slot = int(rest[0]), int(rest[2])
     if kind == "down_blocks":
-        block = unet.input_blocks[1 + level * (MODULES_PER_DOWN_LEVEL + 1) + slot]
-        return block, len(block)
+        return unet.input_blocks[1 + level * (MODULES_PER_DOWN_LEVEL + 1) + slot], False
     block = unet.output_blocks[level * MODULES_PER_UP_LEVEL + slot]
     # after the resnet and attention, before the upsampler where the block has one
-    ends_with_upsample = type(block[-1]).__name__ == "Upsample"
-    return block, len(block) - 1 if ends_with_upsample else len(block)
+    return block, type(block[-1]).__name__ == "Upsample"
