@@ -55,6 +55,12 @@ def model_dir() -> Path:
     return Path(configured) if configured else EXTENSION_DIR / "model"
 
 
+def registered(on_event: Any, callback: Any) -> Any:
+    """``callback`` on one of A1111's callback lists, and how to take it off again."""
+    on_event(callback, name="animatediff")
+    return lambda: script_callbacks.remove_callbacks_for_function(callback)
+
+
 class A1111:
     """The WebUI as a job sees it (``lib_animatediff.webui.job.Host``)."""
 
@@ -71,8 +77,7 @@ class A1111:
     def output_settings(self) -> OutputSettings:
         return output_settings(option)
 
-    def is_img2img(self, p: Any) -> bool:
-        return isinstance(p, StableDiffusionProcessingImg2Img)
+    is_img2img = staticmethod(lambda p: isinstance(p, StableDiffusionProcessingImg2Img))
 
     def apply_schedule_overrides(self, p: Any) -> None:
         sd_models.apply_alpha_schedule_override(p.sd_model, p)
@@ -83,19 +88,18 @@ class A1111:
         method = sd_samplers_common.approximation_indexes.get(shared.opts.sd_vae_encode_method)
         return sd_samplers_common.images_tensor_to_samples(pixels, method, p.sd_model)[0]
 
-    def on_denoiser(self, callback: Any) -> Any:
-        script_callbacks.on_cfg_denoiser(callback, name="animatediff")
-        return lambda: script_callbacks.remove_callbacks_for_function(callback)
+    on_denoiser = staticmethod(lambda callback: registered(script_callbacks.on_cfg_denoiser, callback))
+    on_denoised = staticmethod(lambda callback: registered(script_callbacks.on_cfg_denoised, callback))
+    on_model_loaded = staticmethod(lambda callback: registered(script_callbacks.on_model_loaded, callback))
 
-    def on_denoised(self, callback: Any) -> Any:
-        script_callbacks.on_cfg_denoised(callback, name="animatediff")
-        return lambda: script_callbacks.remove_callbacks_for_function(callback)
+    def checkpoint_file(self, name: str) -> Path | None:
+        info = sd_models.get_closet_checkpoint_match(name)
+        return None if info is None else Path(info.filename)
 
-    def is_timestep_denoiser(self, denoiser: Any) -> bool:
-        return isinstance(denoiser, sd_samplers_timesteps.CFGDenoiserTimesteps)
+    low_vram = staticmethod(lambda p: bool(getattr(p.sd_model, "lowvram", False)))  # --medvram, --lowvram
 
-    def interrupt(self) -> BaseException:
-        return sd_samplers_common.InterruptedException()
+    is_timestep_denoiser = staticmethod(lambda denoiser: isinstance(denoiser, sd_samplers_timesteps.CFGDenoiserTimesteps))
+    interrupt = staticmethod(lambda: sd_samplers_common.InterruptedException())
 
     def lora_extension(self) -> LoraExtension | None:
         """A1111's built-in Lora extension (its folder is on sys.path), unless it is disabled."""
@@ -122,8 +126,7 @@ class A1111:
     def short_hash(self, path: Path) -> str:
         return WEBUI.short_hash(path, EXTENSION_DIR / "cache" / "hashes.json")
 
-    def is_api(self, p: Any) -> bool:
-        return bool(getattr(p, "is_api", False))
+    is_api = staticmethod(lambda p: bool(getattr(p, "is_api", False)))
 
     def inside_xyz_grid(self) -> bool:
         """The X/Y/Z plot draws each cell from its first image, so its jobs keep their frames."""

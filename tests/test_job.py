@@ -40,6 +40,9 @@ class Host:
         self.data = {"batch_cond_uncond": False, "save_incomplete_images": False, **options}
         self.denoiser_callbacks: list = []
         self.denoised_callbacks: list = []
+        self.model_loaded_callbacks: list = []
+        self.checkpoints: dict[str, Path] = {}
+        self.lowvram = False
 
     def model_dir(self) -> Path:
         return self._model_dir
@@ -71,6 +74,16 @@ class Host:
     def on_denoised(self, callback: Any) -> Any:
         self.denoised_callbacks.append(callback)
         return lambda: self.denoised_callbacks.remove(callback)
+
+    def on_model_loaded(self, callback: Any) -> Any:
+        self.model_loaded_callbacks.append(callback)
+        return lambda: self.model_loaded_callbacks.remove(callback)
+
+    def checkpoint_file(self, name: str) -> Path | None:
+        return self.checkpoints.get(name)
+
+    def low_vram(self, p: Any) -> bool:
+        return self.lowvram
 
     def is_timestep_denoiser(self, denoiser: Any) -> bool:
         return False
@@ -113,6 +126,14 @@ class Noise:
         return torch.randn((self.p.batch_size, 4, 8, 8), generator=self.generator)
 
 
+def sd_model(unet: torch.nn.Module) -> SimpleNamespace:
+    """Like A1111's model: its UNet, its noise schedule, ``apply_model``."""
+    return SimpleNamespace(
+        alphas_cumprod=CHECKPOINT_SCHEDULE.clone(), alphas_cumprod_original=CHECKPOINT_SCHEDULE.clone(),
+        model=SimpleNamespace(diffusion_model=unet), apply_model=lambda x, t, cond: unet(x, t, context=cond["c_crossattn"][0]),
+    )  # fmt: skip
+
+
 class Processing:
     """Like A1111's txt2img processing object, as far as a job touches it."""
 
@@ -127,14 +148,11 @@ class Processing:
         self.outpath_samples = str(tmp / "outputs" / "txt2img-images")
         self.enable_hr, self.init_latent, self.closed = False, None, 0
         self.rng = Noise(self)
-        self.sd_model = SimpleNamespace(
-            alphas_cumprod=CHECKPOINT_SCHEDULE.clone(), alphas_cumprod_original=CHECKPOINT_SCHEDULE.clone(),
-            model=SimpleNamespace(diffusion_model=unet), apply_model=self._apply_model,
-        )  # fmt: skip
+        self.sd_model = sd_model(unet)
+        self._apply_model = self.sd_model.apply_model
         self.during: list[dict] = []  # what sampling saw, once per pass
-
-    def _apply_model(self, x: torch.Tensor, t: torch.Tensor, cond: dict) -> torch.Tensor:
-        return self.unet(x, t, context=cond["c_crossattn"][0])
+        self.steps: list[dict] = []  # what each model call saw
+        self.before_step: dict[int, Any] = {}  # step → what happens to the model then (a refiner's switch)
 
     def sample(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         frames = self.batch_size
@@ -151,6 +169,8 @@ class Processing:
         generator = torch.Generator().manual_seed(1)
         cond, uncond = torch.randn(1, 5, CONTEXT_DIM, generator=generator), torch.randn(1, 5, CONTEXT_DIM, generator=generator)
         for step, (sigma, following) in enumerate(zip(self.SIGMAS, self.SIGMAS[1:])):
+            if step in self.before_step:
+                self.before_step[step]()
             params = SimpleNamespace(
                 x=torch.cat([x, x]), sigma=torch.full((2 * frames,), sigma), image_cond=torch.zeros(2 * frames, 5, 1, 1),
                 text_cond=cond.repeat(frames, 1, 1), text_uncond=uncond.repeat(frames, 1, 1), denoiser=SimpleNamespace(step=step),
@@ -159,6 +179,8 @@ class Processing:
             for callback in list(self.host.denoiser_callbacks):
                 callback(params)
             conditioning = {"c_crossattn": [torch.cat([params.text_cond, params.text_uncond])]}
+            unet_now = self.sd_model.model.diffusion_model
+            self.steps.append({"model": self.sd_model, "hooked": len(hooked_motion_modules(unet_now)), "schedule": self.sd_model.alphas_cumprod.clone()})
             out = self.sd_model.apply_model(params.x / (sigma**2 + 1) ** 0.5, torch.full((2 * frames,), 500), conditioning)
             for callback in list(self.host.denoised_callbacks):
                 callback(SimpleNamespace(x=out))
@@ -214,7 +236,7 @@ def test_a_job_samples_with_the_module_in_and_leaves_the_webui_as_it_was(unet, m
     assert (
         seen["hooked"] == len(list(random_motion_modules(V2, SD15_CHANNELS).blocks()))
         and seen["batch_cond_uncond"] is True
-        and seen["callbacks"] == (1, 1)
+        and seen["callbacks"] == (2, 1)  # the job follows the model, routes the calls
     )
     expected = MODULE_SCHEDULE.clone()
     expected[-1] = 0.5  # the WebUI's override, on top of the module's schedule
@@ -262,7 +284,7 @@ def test_freeinit_passes_start_each_from_the_reinitialised_noise(unet, model_dir
     AnimationJob.start(host, p, args(freeinit_enable=True, freeinit_iters=3))
     with torch.no_grad():
         p.sample()
-    assert len(p.during) == 3 and [seen["callbacks"] for seen in p.during] == [(2, 1)] * 3  # FreeInit reads the noise level too
+    assert len(p.during) == 3 and [seen["callbacks"] for seen in p.during] == [(3, 1)] * 3  # FreeInit reads the noise level too
     starts = [seen["start"] for seen in p.during]
     assert not torch.equal(starts[0], starts[1]) and not torch.equal(starts[1], starts[2])
     assert p.rng.draws == 1  # only pass 1 draws the seed's noise; later passes are handed theirs
@@ -414,3 +436,120 @@ def test_final_video_length_follows_the_shortest_source():
     assert final_video_length(params, 12, [20, 9]) == 9
     assert final_video_length(dataclasses.replace(params, video_length=10), 12, []) == 10
     assert final_video_length(dataclasses.replace(params, video_length=16), 12, [0]) == 12
+
+
+MODULE_COUNT = len(list(random_motion_modules(V2, SD15_CHANNELS).blocks()))
+
+
+def _with_overrides(schedule: torch.Tensor) -> torch.Tensor:
+    expected = schedule.clone()
+    expected[-1] = 0.5  # the stand-in host's override marker
+    return expected
+
+
+def test_a_checkpoint_loaded_into_the_model_mid_sampling_keeps_the_motion_modules_and_the_module_schedule(unet, model_dir, tmp_path):
+    """Hires. fix with another checkpoint, an SD 1.5 refiner: A1111 loads the other checkpoint's
+    weights into the same model by key (its schedule back to the checkpoint's) and tells the
+    model-loaded callbacks."""
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    AnimationJob.start(host, p, args())
+
+    def load_weights() -> None:
+        p.sd_model.alphas_cumprod_original = CHECKPOINT_SCHEDULE.clone()
+        p.sd_model.alphas_cumprod = CHECKPOINT_SCHEDULE.clone()
+        for callback in list(host.model_loaded_callbacks):
+            callback(p.sd_model)
+
+    p.before_step[1] = load_weights
+    with torch.no_grad():
+        p.sample()
+    assert [seen["hooked"] for seen in p.steps] == [MODULE_COUNT] * 2
+    assert all(torch.equal(seen["schedule"], _with_overrides(MODULE_SCHEDULE)) for seen in p.steps)
+    assert_webui_as_before(p, host)
+    assert not host.model_loaded_callbacks
+
+
+@pytest.mark.parametrize("announced", [True, False], ids=["loaded", "kept-loaded"])
+def test_a_second_model_switched_to_mid_sampling_runs_the_motion_modules_too(unet, model_dir, tmp_path, announced):
+    """A refiner A1111 loads as a model of its own (or had kept loaded: no callback then) runs
+    the motion modules, the job's model calls and the module's schedule from its first step,
+    and is left as it was."""
+    import copy
+
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    AnimationJob.start(host, p, args())
+    refiner_unet = copy.deepcopy(unet)
+    refiner = sd_model(refiner_unet)
+    refiner_apply_model = refiner.apply_model
+
+    def switch() -> None:
+        p.sd_model = refiner
+        for callback in list(host.model_loaded_callbacks) if announced else []:
+            callback(refiner)
+
+    p.before_step[1] = switch
+    with torch.no_grad():
+        p.sample()  # the refiner's hooked modules raise without the runner's frame count
+    assert p.steps[1]["model"] is refiner and [seen["hooked"] for seen in p.steps] == [MODULE_COUNT] * 2
+    assert torch.equal(p.steps[1]["schedule"], _with_overrides(MODULE_SCHEDULE))
+    assert not hooked_motion_modules(refiner_unet) and torch.equal(refiner.alphas_cumprod, CHECKPOINT_SCHEDULE)
+    assert refiner.apply_model is refiner_apply_model
+    p.sd_model = p.steps[0]["model"]
+    assert_webui_as_before(p, host)
+
+
+def _checkpoint_header(path: Path, levels: int, channels: int, sdxl: bool) -> Path:
+    """A checkpoint file with the keys and shapes that tell its UNet's kind (no real weights)."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.diffusion_model.input_blocks.{i}.0.bias": torch.zeros(1) for i in range(3 * levels)}
+    tensors["model.diffusion_model.input_blocks.0.0.weight"] = torch.zeros(channels, 4, 3, 3)
+    if sdxl:
+        tensors["conditioner.embedders.0.model.ln_final.weight"] = torch.zeros(1)
+    save_file(tensors, str(path))
+    return path
+
+
+@pytest.mark.parametrize("field, role", [("refiner_checkpoint", "refiner"), ("hr_checkpoint_name", "Hires. fix checkpoint")])
+def test_a_refiner_or_hires_checkpoint_the_motion_modules_do_not_fit_is_refused_before_sampling(unet, model_dir, tmp_path, field, role):
+    host = Host(model_dir)
+    host.checkpoints["sd_xl_refiner_1.0"] = _checkpoint_header(tmp_path / "refiner.safetensors", levels=4, channels=384, sdxl=True)
+    host.checkpoints["another_sd15"] = _checkpoint_header(tmp_path / "sd15.safetensors", levels=4, channels=SD15_CHANNELS[0], sdxl=False)
+    p = Processing(host, unet, tmp_path)
+    p.enable_hr = True
+    setattr(p, field, "another_sd15")
+    assert AnimationJob.start(host, p, args()) is not None
+    getattr(p, JOB_ATTRIBUTE).leave()
+
+    p = Processing(host, unet, tmp_path)
+    p.enable_hr = True
+    setattr(p, field, "sd_xl_refiner_1.0")
+    assert AnimationJob.start(host, p, args()) is None
+    with pytest.raises(ParameterError) as error:
+        p.sample()
+    assert error.value.status_code == 422
+    assert f"{role} sd_xl_refiner_1.0" in error.value.detail and "384 channels" in error.value.detail
+    assert not hasattr(p, JOB_ATTRIBUTE) and p.batch_size == 1
+
+
+@pytest.mark.parametrize("lowvram", [True, False], ids=["medvram", "normal"])
+def test_under_medvram_the_motion_modules_go_to_the_cpu_once_out_of_the_unet(unet, model_dir, tmp_path, monkeypatch, lowvram):
+    from lib_animatediff.model.motion_module import MotionModuleSet
+
+    moves: list[tuple[Any, int]] = []
+    original_to = MotionModuleSet.to
+
+    def to(self: MotionModuleSet, *args: Any, **kwargs: Any) -> MotionModuleSet:
+        moves.append((args[0] if args else kwargs.get("device"), len(hooked_motion_modules(unet))))
+        return original_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(MotionModuleSet, "to", to)
+    host = Host(model_dir)
+    host.lowvram = lowvram
+    p = Processing(host, unet, tmp_path)
+    AnimationJob.start(host, p, args())
+    with torch.no_grad():
+        p.sample()
+    assert (moves[-1] == ("cpu", 0)) is lowvram  # the last move: to the CPU, after the hooks are gone

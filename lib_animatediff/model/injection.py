@@ -111,7 +111,8 @@ class MotionModuleInjection:
     """Context manager: motion modules are in the UNet between enter and exit.
 
     ``pe_spacing`` stretches the positional encoding (see ``stretched_positions``; None: as
-    trained); ``temperature`` scales the temporal attention's logits (1: as trained). ``schedule_owner`` is the object holding the model's ``alphas_cumprod`` (A1111's
+    trained); ``temperature`` scales the temporal attention's logits (1: as trained); ``frames``
+    is the frame count to read (shared when a job injects into a second model mid-sampling). ``schedule_owner`` is the object holding the model's ``alphas_cumprod`` (A1111's
     ``sd_model``); when given, the family's noise schedule replaces it while injected
     (:func:`use_noise_schedule`, without the WebUI's overrides; the WebUI job puts the schedule
     in place itself, before the img2img sampler is built).
@@ -124,13 +125,14 @@ class MotionModuleInjection:
         schedule_owner: Any = None,
         pe_spacing: float | None = None,
         temperature: float = 1.0,
+        frames: FrameCount | None = None,
     ):
         self.unet = unet
         self.modules = modules
         self.schedule_owner = schedule_owner
         self.pe_spacing = pe_spacing
         self.temperature = temperature
-        self.frames = FrameCount()
+        self.frames = frames if frames is not None else FrameCount()
         self._undo = UndoStack()
 
     @property

@@ -45,6 +45,19 @@ def block_channels(block: nn.Sequential) -> int:
     raise IncompatibleModelError(f"UNet block {type(block).__name__} has no ResBlock to read channels from")
 
 
+def unet_misfit(modules: MotionModuleSet, levels: int, channels: int) -> str | None:
+    """Why ``modules`` cannot run in a UNet of ``levels`` resolution levels whose first has
+    ``channels`` channels; None when they can."""
+    family = modules.family
+    first = next(module.channels for _, module in modules.blocks())
+    if levels == family.base.levels and channels == first:
+        return None
+    return (
+        f"its UNet has {levels} levels from {channels} channels, and {modules.name} ({family.title}) runs in "
+        f"{family.base.value} UNets of {family.base.levels} levels from {first} channels"
+    )
+
+
 def motion_module_slots(unet: nn.Module, modules: MotionModuleSet) -> list[Slot]:
     """Each motion module's slot in this UNet; refuses a module that does not fit it."""
     family = modules.family

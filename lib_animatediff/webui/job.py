@@ -43,9 +43,12 @@ from ..media.outputs import OUTPUTS_INFO_KEY, WrittenFile, outputs_info, write_v
 from ..media.video_input import FrameFolder, VideoClip, frame_files, read_video_frames, resize_frames
 from ..media.writers import OutputSettings
 from ..model.files import find_motion_module
+from ..model.checkpoint import checkpoint_unet
 from ..model.injection import FrameCount, MotionModuleInjection
 from ..model.installed import strip_mark
+from ..model.motion_module import MotionModuleSet
 from ..model.noise_schedule import use_noise_schedule
+from ..model.unet_layout import unet_misfit
 from ..params import AnimateDiffParams
 from ..sampling.freeinit import FirstNoiseLevel, FreeInitSettings, PassNoise, PassStart, run_passes
 from ..sampling.freenoise import freenoise
@@ -67,15 +70,15 @@ from .xyz import with_axis_values
 JOB_ATTRIBUTE = "_animatediff_job"  # where a job lives on A1111's processing object
 
 
-class _NoMotion:
-    """Stands in for the injection when the motion modules never act: the UNet is left alone,
-    the frame count of each call is still known."""
+class _CallFrames:
+    """What the video runner sets for each call: the frame count (and the motion modules'
+    scale and windows) the motion modules of every model the job is bound to read."""
 
-    def __init__(self) -> None:
-        self.frames = FrameCount()
+    def __init__(self, frames: FrameCount) -> None:
+        self.frames = frames
 
     def video(self, frames: int, *settings: Any) -> contextlib.AbstractContextManager[None]:
-        return self.frames.running(frames)
+        return self.frames.running(frames, *settings)
 
 
 class Host(Protocol):
@@ -101,6 +104,9 @@ class Host(Protocol):
     def short_hash(self, path: Path) -> str: ...
     def is_api(self, p: Any) -> bool: ...
     def inside_xyz_grid(self) -> bool: ...
+    def checkpoint_file(self, name: str) -> Path | None: ...  # the file of a checkpoint named in a request
+    def on_model_loaded(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
+    def low_vram(self, p: Any) -> bool: ...  # --medvram / --lowvram: models leave the GPU when not in use
 
 
 def final_video_length(params: AnimateDiffParams, source_frames: int | None, unit_frames: Sequence[int]) -> int:
@@ -163,7 +169,9 @@ class AnimationJob:
             )
         unit_frames = own_frame_counts(host.controlnet_units(p), lambda folder: len(frame_files(folder)) if folder.is_dir() else 0)
         params = dataclasses.replace(params, video_length=final_video_length(params, video and video.frame_count, unit_frames))
-        plan = plan_job(params, WEBUI.motion_modules(path))
+        modules = WEBUI.motion_modules(path)
+        plan = plan_job(params, modules)
+        _check_checkpoints_switched_to(host, p, modules)
         parse_motion_scale(params.motion_scale).check_frames(plan.frames)
         model = path.relative_to(host.model_dir()).as_posix()
         params = dataclasses.replace(params, model=model, video_length=plan.frames, batch_size=plan.context)
@@ -207,15 +215,15 @@ class AnimationJob:
         sampling: the module's schedule is in place from here to the first batch."""
         self.travel.show_original_prompts(p)
         if self.host.is_img2img(p):
-            self._use_module_schedule(p, WEBUI.begin())
+            self._use_module_schedule(p.sd_model, p, WEBUI.begin())
 
     def after_init(self) -> None:
         WEBUI.end()
 
-    def _use_module_schedule(self, p: Any, changes: UndoStack) -> None:
-        """The motion module's noise schedule, with the WebUI's overrides (zero terminal SNR, …) on top."""
+    def _use_module_schedule(self, model: Any, p: Any, changes: UndoStack) -> None:
+        """The motion module's noise schedule on ``model``, with the WebUI's overrides (zero terminal SNR, …) on top."""
         schedule = WEBUI.motion_modules(self.model_path).family.noise_schedule.alphas_cumprod()
-        use_noise_schedule(changes, p.sd_model, schedule, lambda: self.host.apply_schedule_overrides(p))
+        use_noise_schedule(changes, model, schedule, lambda: self.host.apply_schedule_overrides(p))
 
     # ------------------------------------------------------------------ sample
 
@@ -255,39 +263,56 @@ class AnimationJob:
             return run_passes(self.freeinit, self.plan.frames, int(p.seeds[0]), sample_pass, pass_start, lambda: progress.stopped)
 
     def _enter_sampling(self, p: Any, changes: UndoStack) -> SamplingProgress:
-        """Everything sampling changes in the WebUI, on ``changes``: the module's noise schedule,
-        the motion modules (and motion LoRA modules) in the UNet, every model call through the
-        video runner, and whole videos per call (``batch_cond_uncond``)."""
+        """Everything sampling changes in the WebUI, on ``changes``: the model's (noise schedule,
+        motion modules, every model call through the video runner; again for a model A1111
+        loads mid-job, as Hires. fix with another checkpoint and the refiner do), motion LoRA
+        modules, the denoiser callbacks, and whole videos per call (``batch_cond_uncond``)."""
         host, plan = self.host, self.plan
         modules = WEBUI.motion_modules(self.model_path)
-        self._use_module_schedule(p, changes)
-        # a motion scale of 0 throughout leaves the UNet as it is: the checkpoint alone, per frame
-        injection = (
-            _NoMotion()
-            if self.motion.is_off
-            else changes.enter_context(
-                MotionModuleInjection(
-                    p.sd_model.model.diffusion_model, modules, pe_spacing=plan.pe_spacing, temperature=self.params.motion_attention_scale
-                )
-            )
-        )
-        changes.set_attr(WEBUI, "video", injection.frames)
+        if host.low_vram(p):  # first on the stack, so undone last: after the modules leave the UNet
+            changes.callback("move the motion modules to the CPU (--medvram/--lowvram)", lambda: release_to_cpu(modules))
+        frames = FrameCount()
+        changes.set_attr(WEBUI, "video", frames)
         lora = host.lora_extension()
         if lora is not None:
             apply_motion_loras(changes, modules, lora)
         progress = SamplingProgress(host.state, host.interrupt, self.freeinit.iterations if self.freeinit.enable else 1, plan.frames)
         control = host.controlnet_params(p)
         runner = VideoModelRunner(
-            injection, plan.schedule, plan.frames,
+            _CallFrames(frames), plan.schedule, plan.frames,
             videos_per_call=None if host.option("batch_cond_uncond") else 1, fuse=self.params.fuse, on_window=progress.window,
             around_call=(lambda index, device: hints_for_rows(control, index, plan.frames, device)) if control else None,
             frame_scale=None if self.motion.is_one else self._frame_scale(progress),
         )  # fmt: skip
+        bound: list[Any] = []
+
+        def bind(model: Any) -> None:
+            """The module's schedule on ``model``; on a model not seen yet, the motion modules in
+            its UNet and its calls through the runner too."""
+            self._use_module_schedule(model, p, changes)
+            if any(model is seen for seen in bound):
+                return
+            bound.append(model)
+            if not self.motion.is_off:  # a motion scale of 0 throughout: the checkpoint alone, per frame
+                injection = MotionModuleInjection(
+                    model.model.diffusion_model, modules, pe_spacing=plan.pe_spacing, temperature=self.params.motion_attention_scale,
+                    frames=frames,
+                )  # fmt: skip
+                changes.enter_context(injection)
+            apply_model = model.apply_model
+            changes.set_attr(model, "apply_model", lambda x, t, cond, *a, **kw: runner(apply_model, x, t, cond, *a, **kw))
+
+        def follow(_params: Any) -> None:
+            """A model A1111 switched to without loading it (one it had kept loaded) is bound at its first step."""
+            if not any(p.sd_model is seen for seen in bound):
+                bind(p.sd_model)
+
+        bind(p.sd_model)
+        changes.callback("remove the model-loaded callback", host.on_model_loaded(_logged(bind)))
+        changes.callback("remove the model-following callback", host.on_denoiser(follow))
         routing = ModelCallRouting(
             runner, progress, self.travel.routing(self.params.closed_loop_mode.loops_prompts, self.params.travel_interp)
         )
-        apply_model = p.sd_model.apply_model
-        changes.set_attr(p.sd_model, "apply_model", lambda x, t, cond, *a, **kw: runner(apply_model, x, t, cond, *a, **kw))
         changes.callback("remove the denoiser callback", host.on_denoiser(routing.before_step))
         changes.callback("remove the denoised callback", host.on_denoised(routing.after_step))
         # Motion modules need whole videos per model call; the runner follows the user's memory
@@ -361,6 +386,44 @@ class AnimationJob:
             self.leave()
         finally:
             close()
+
+
+def _check_checkpoints_switched_to(host: Host, p: Any, modules: MotionModuleSet) -> None:
+    """Refuses a refiner or Hires. fix checkpoint whose UNet the motion modules cannot run in:
+    its steps would make frames that come apart."""
+    named = {
+        "refiner": getattr(p, "refiner_checkpoint", None),
+        "Hires. fix checkpoint": getattr(p, "hr_checkpoint_name", None) if getattr(p, "enable_hr", False) else None,
+    }
+    for role, name in named.items():
+        if not name or name in ("None", "none", "Use same checkpoint"):
+            continue
+        path = host.checkpoint_file(name)
+        unet = None if path is None else checkpoint_unet(path)
+        reason = None if unet is None else unet_misfit(modules, unet.levels, unet.channels)
+        if reason is not None:
+            raise ParameterError(
+                f"AnimateDiff cannot run with the {role} {name}: {reason}; its steps would have no motion modules "
+                f"and the frames would come apart. Choose a {role} of the loaded checkpoint's kind, or none"
+            )
+
+
+def release_to_cpu(modules: MotionModuleSet) -> None:
+    modules.to("cpu")
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _logged(callback: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``callback`` for a WebUI callback list, whose errors the WebUI would only print: logged here, by us."""
+
+    def call(value: Any) -> None:
+        try:
+            callback(value)
+        except Exception as error:  # noqa: BLE001 - the WebUI goes on loading its model; say why the job cannot follow
+            logger.error("the model loaded mid-job cannot take the motion modules: %s", error)
+
+    return call
 
 
 def _read_video_source(params: AnimateDiffParams) -> VideoClip | None:
