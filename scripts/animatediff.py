@@ -79,8 +79,8 @@ class A1111:
 
     is_img2img = staticmethod(lambda p: isinstance(p, StableDiffusionProcessingImg2Img))
 
-    def apply_schedule_overrides(self, p: Any) -> None:
-        sd_models.apply_alpha_schedule_override(p.sd_model, p)
+    def apply_schedule_overrides(self, p: Any, model: Any) -> None:
+        sd_models.apply_alpha_schedule_override(model, p)
 
     def encode_image(self, p: Any, image: Image.Image) -> torch.Tensor:
         image = images.resize_image(p.resize_mode, image.convert("RGB"), p.width, p.height)

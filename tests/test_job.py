@@ -59,10 +59,10 @@ class Host:
     def is_img2img(self, p: Any) -> bool:
         return hasattr(p, "init_images")
 
-    def apply_schedule_overrides(self, p: Any) -> None:
+    def apply_schedule_overrides(self, p: Any, model: Any) -> None:
         """As A1111's: the working schedule from the original, here with a marker in the last step."""
-        p.sd_model.alphas_cumprod = p.sd_model.alphas_cumprod_original.clone()
-        p.sd_model.alphas_cumprod[-1] = 0.5
+        model.alphas_cumprod = model.alphas_cumprod_original.clone()
+        model.alphas_cumprod[-1] = 0.5
 
     def encode_image(self, p: Any, image: Image.Image) -> torch.Tensor:
         return torch.full((4, 8, 8), 3.0)

@@ -43,3 +43,37 @@ def test_keyframes_with_different_and_parts_are_refused():
     p = SimpleNamespace(prompt="0: a cat AND a dog\n2: a fox", negative_prompt="", n_iter=1)
     with pytest.raises(PromptTravelError, match="AND"):
         PromptTravels.of(p, frames=3)
+
+
+HIRES_TRAVEL = "0: a red car\n2: a blue boat"
+
+
+def test_an_explicit_hires_prompt_travels_in_the_hires_pass_and_the_infotext_keeps_the_users():
+    p = SimpleNamespace(prompt=TRAVEL, negative_prompt="blurry", n_iter=2, enable_hr=True, hr_prompt=HIRES_TRAVEL, hr_negative_prompt="")
+    travels = PromptTravels.of(p, frames=3)
+    assert travels.routing(loop=False, method="lerp").prompt_keys == [0, 2]
+    hires = travels.routing(loop=False, method="lerp", hires_pass=True)
+    assert hires.prompt_keys == [0, 2] and hires.negative_keys is None
+    travels.give_frames_their_prompts(p)
+    assert p.hr_prompt == (["a red car"] * 2 + ["a blue boat"]) * 2 and p.hr_negative_prompt == ""
+    travels.show_original_prompts(p)
+    assert (p.hr_prompt, p.hr_negative_prompt) == (HIRES_TRAVEL, "")
+    # A1111 copied the frames' prompts into its lists; the second batch's infotext comes next
+    p.iteration, p.batch_size = 1, 3
+    p.prompts, p.negative_prompts = ["x"] * 3, ["y"] * 3
+    p.all_hr_prompts, p.all_hr_negative_prompts = ["h"] * 6, ["n"] * 6
+    travels.show_original_batch_prompts(p)
+    assert p.all_hr_prompts == ["h"] * 3 + [HIRES_TRAVEL] * 3 and p.all_hr_negative_prompts == ["n"] * 3 + ["blurry"] * 3
+
+
+def test_a_hires_prompt_that_does_not_travel_holds_in_the_hires_pass_and_a_broken_one_is_refused():
+    p = SimpleNamespace(prompt="0: a cat\n2: a fox", negative_prompt="", n_iter=1, enable_hr=True, hr_prompt="a dog", hr_negative_prompt="")
+    travels = PromptTravels.of(p, frames=3)
+    assert travels.routing(False, "lerp").prompt_keys == [0, 2] and travels.routing(False, "lerp", hires_pass=True).prompt_keys is None
+    travels.give_frames_their_prompts(p)
+    assert p.hr_prompt == "a dog"
+    p.hr_prompt = "0: a cat AND a dog\n2: a fox"
+    with pytest.raises(PromptTravelError, match="AND"):
+        PromptTravels.of(p, frames=3)
+    p.enable_hr = False  # without Hires. fix its prompt is never read
+    assert PromptTravels.of(p, frames=3).hires is None

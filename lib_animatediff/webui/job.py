@@ -91,7 +91,7 @@ class Host(Protocol):
     def options_data(self) -> dict: ...  # the WebUI's settings, to change one for a job
     def output_settings(self) -> OutputSettings: ...
     def is_img2img(self, p: Any) -> bool: ...
-    def apply_schedule_overrides(self, p: Any) -> None: ...
+    def apply_schedule_overrides(self, p: Any, model: Any) -> None: ...  # the WebUI's own changes to model's schedule
     def encode_image(self, p: Any, image: Image.Image) -> torch.Tensor: ...
     def on_denoiser(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
     def on_denoised(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
@@ -223,7 +223,7 @@ class AnimationJob:
     def _use_module_schedule(self, model: Any, p: Any, changes: UndoStack) -> None:
         """The motion module's noise schedule on ``model``, with the WebUI's overrides (zero terminal SNR, …) on top."""
         schedule = WEBUI.motion_modules(self.model_path).family.noise_schedule.alphas_cumprod()
-        use_noise_schedule(changes, model, schedule, lambda: self.host.apply_schedule_overrides(p))
+        use_noise_schedule(changes, model, schedule, lambda: self.host.apply_schedule_overrides(p, model))
 
     # ------------------------------------------------------------------ sample
 
@@ -302,17 +302,19 @@ class AnimationJob:
             apply_model = model.apply_model
             changes.set_attr(model, "apply_model", lambda x, t, cond, *a, **kw: runner(apply_model, x, t, cond, *a, **kw))
 
+        travels = [self.travel.routing(self.params.closed_loop_mode.loops_prompts, self.params.travel_interp, hires) for hires in (False, True)]
+        routing = ModelCallRouting(runner, progress, travels[0])
+
         def follow(_params: Any) -> None:
-            """A model A1111 switched to without loading it (one it had kept loaded) is bound at its first step."""
+            """Each step: the pass's prompt travel (Hires. fix may have its own), and a model A1111
+            switched to without loading it (one it had kept loaded) bound."""
+            routing.travel = travels[bool(getattr(p, "is_hr_pass", False))]
             if not any(p.sd_model is seen for seen in bound):
                 bind(p.sd_model)
 
         bind(p.sd_model)
         changes.callback("remove the model-loaded callback", host.on_model_loaded(_logged(bind)))
         changes.callback("remove the model-following callback", host.on_denoiser(follow))
-        routing = ModelCallRouting(
-            runner, progress, self.travel.routing(self.params.closed_loop_mode.loops_prompts, self.params.travel_interp)
-        )
         changes.callback("remove the denoiser callback", host.on_denoiser(routing.before_step))
         changes.callback("remove the denoised callback", host.on_denoised(routing.after_step))
         # Motion modules need whole videos per model call; the runner follows the user's memory

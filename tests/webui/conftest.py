@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -52,6 +53,8 @@ from webui_api import (  # noqa: E402
     SDXL_CHANNELS,
     SDXL_CHECKPOINT,
     SDXL_MOTION_MODULE,
+    SDXL_REFINER,
+    SECOND_CHECKPOINT,
     PlainImages,
     WebUIServer,
     plain_jobs,
@@ -194,6 +197,37 @@ def sd15_checkpoint(webui_install: WebUIInstall, cache_dir: Path, hf_home: Path)
         _run_builder(command, env=_offline_env(hf_home))
 
     return _cached(cache_dir, "sd15", key, build) / CHECKPOINT
+
+
+@pytest.fixture(scope="session")
+def second_sd15_checkpoint(webui_install: WebUIInstall, cache_dir: Path, hf_home: Path) -> Path:
+    """Another full-size random SD 1.5 checkpoint (seed 1): what Hires. fix's checkpoint and
+    the refiner switch to."""
+    builder = FIXTURES / "make_sd15_checkpoint.py"
+    config = webui_install.root / "configs" / "v1-inference.yaml"
+    key = _digest(builder.read_bytes(), *_shared_builder_bytes(), config.read_bytes(), "seed 1")
+
+    def build(folder: Path) -> None:
+        command = [str(webui_install.python), str(builder), "--webui", str(webui_install.root),
+                   "--out", str(folder / SECOND_CHECKPOINT), "--seed", "1"]  # fmt: skip
+        _run_builder(command, env=_offline_env(hf_home))
+
+    return _cached(cache_dir, "sd15_seed1", key, build) / SECOND_CHECKPOINT
+
+
+def sdxl_refiner_header(folder: Path) -> Path:
+    """A file with the keys and shapes that make a checkpoint the SDXL refiner (4 levels from
+    384 channels, text encoder under ``conditioner.``), no real weights: what AnimateDiff reads
+    to refuse it before A1111 would ever load it."""
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {f"model.diffusion_model.input_blocks.{i}.0.bias": torch.zeros(1) for i in range(12)}
+    tensors["model.diffusion_model.input_blocks.0.0.weight"] = torch.zeros(384, 4, 3, 3)
+    tensors["conditioner.embedders.0.model.ln_final.weight"] = torch.zeros(1)
+    path = folder / SDXL_REFINER
+    save_file(tensors, str(path))
+    return path
 
 
 def _shared_builder_bytes() -> list[bytes]:
@@ -358,12 +392,15 @@ RECORD_SAMPLING_SCRIPT = '''\
 
 Every job that reaches its end (postprocess) leaves one file <data>/sampler_records/<number>.pt,
 ``torch.save`` of its events in the order they happened (tensors on the CPU, float32):
-  {"kind": "denoiser", "step", "sigma", "x", "denoiser", "table", "alphas_cumprod"}:
+  {"kind": "denoiser", "step", "sigma", "x", "denoiser", "table", "alphas_cumprod", "hr",
+   "checkpoint", "weights", "motion_modules"}:
       a CFG denoiser call as A1111 made it, before any other extension's callback changed it:
       the noise level of each row (sigma, or the timestep for DDIM-like samplers) and the
       latents; the denoiser's class, the table the sampler copied when it was built
       (("sigmas", k-diffusion and LCM), ("alphas", timestep samplers)) and the model's live
-      alphas_cumprod;
+      alphas_cumprod; whether it is Hires. fix's pass, the loaded checkpoint's file name, the
+      sums of a few UNet weights by state-dict key (WEIGHT_KEYS: the UNet the call runs with)
+      and how many motion modules run in that UNet;
   {"kind": "denoised", "step", "x"}: the latents after CFG (on_cfg_after_cfg);
   {"kind": "rng", "first", "noise"}: a draw of A1111's ImageRNG (the seed's noise, then more);
   {"kind": "sampler_noise", "noise"}: a draw the sampler made through p.rng (A1111's TorchHijack):
@@ -423,11 +460,32 @@ def _table(denoiser):
     return ("sigmas", _cpu(inner.sigmas)) if hasattr(inner, "sigmas") else None
 
 
+# an input block, the middle block's last ResBlock and an Upsample (whose list positions the
+# motion modules sit beside), the output conv
+WEIGHT_KEYS = (
+    "input_blocks.1.0.in_layers.2.weight", "middle_block.2.out_layers.3.weight", "output_blocks.2.1.conv.weight", "out.2.weight",
+)
+
+
+def _motion_modules(unet):
+    hooked = sum(
+        type(getattr(hook, "transform", None)).__name__ == "HookedMotionModule"
+        for module in unet.modules() for hook in (*module._forward_pre_hooks.values(), *module._forward_hooks.values())
+    )
+    return hooked + sum(type(module).__name__ == "SplicedMotionModule" for module in unet.modules())
+
+
 def _on_denoiser(params):
     denoiser = params.denoiser
+    model = denoiser.p.sd_model
+    unet = model.model.diffusion_model
+    state = unet.state_dict()
     _log({
         "kind": "denoiser", "step": int(denoiser.step), "sigma": _cpu(params.sigma), "x": _cpu(params.x),
-        "denoiser": type(denoiser).__name__, "table": _table(denoiser), "alphas_cumprod": _cpu(denoiser.p.sd_model.alphas_cumprod),
+        "denoiser": type(denoiser).__name__, "table": _table(denoiser), "alphas_cumprod": _cpu(model.alphas_cumprod),
+        "hr": bool(getattr(denoiser.p, "is_hr_pass", False)), "checkpoint": os.path.basename(model.sd_checkpoint_info.filename),
+        "weights": {key: float(state[key].double().sum()) if key in state else None for key in WEIGHT_KEYS},
+        "motion_modules": _motion_modules(unet),
     })
 
 
@@ -616,6 +674,17 @@ def _running_server(
 @pytest.fixture(scope="session")
 def webui_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles) -> Iterator[WebUIServer]:
     with _running_server(webui_install, tmp_path_factory.mktemp("webui-data"), server_files) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def checkpoints_server(
+    webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles, second_sd15_checkpoint: Path
+) -> Iterator[WebUIServer]:
+    """A WebUI with a second SD 1.5 checkpoint and an SDXL refiner beside the usual ones."""
+    refiner = sdxl_refiner_header(tmp_path_factory.mktemp("refiner"))
+    files = dataclasses.replace(server_files, checkpoints=(*server_files.checkpoints, second_sd15_checkpoint, refiner))
+    with _running_server(webui_install, tmp_path_factory.mktemp("webui-checkpoints"), files) as server:
         yield server
 
 

@@ -137,6 +137,8 @@ ANIMATELCM_MOTION_MODULE = "AnimateLCM_sd15_t2v_random.safetensors"
 CHECKPOINT = "random_sd15.safetensors"
 # a small SDXL-architecture checkpoint (channels 64/128/256) and motion modules to match it
 SDXL_CHECKPOINT = "random_sdxl.safetensors"
+SECOND_CHECKPOINT = "random_sd15_seed1.safetensors"
+SDXL_REFINER = "sdxl_refiner_header.safetensors"
 SDXL_CHANNELS = "64,128,256"
 SDXL_MOTION_MODULE = "mm_sdxl_random.safetensors"
 HOTSHOT_MOTION_MODULE = "hsxl_temporal_layers_random.safetensors"
