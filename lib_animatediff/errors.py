@@ -38,3 +38,12 @@ class OutputError(AnimateDiffError):
     """The server could not write an output file (disk full, permissions): not the request's fault."""
 
     http_status = 500
+
+
+SHOWN_CHARACTERS = 40
+
+
+def shorten(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """``text`` as a message may show it: at most ``limit`` characters and how long it was (a
+    request's payload never goes whole into a message or the log)."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ParameterError
+from .errors import ParameterError, shorten
 from .media.interpolation import INTERP_MODES
 from .media.writers import FORMATS
 from .sampling.context import FUSION_KINDS, SCHEDULE_KINDS, ClosedLoop
@@ -165,12 +165,14 @@ class AnimateDiffParams:
         hint="A video whose frames guide the animation (img2img: each frame's init image; ControlNet units without an image of "
         "their own).",
     )  # fmt: skip
-    video_path: str = _param(
+    video_path: Any = _param(
         "", label="Video path (a video file or a folder of frames)", widget=Widget("textbox"),
-        hint="Same as the video source, given as a path on the server; an uploaded video wins.",
+        hint="Same as the video source, given as a path on the server (the API also takes a base64 video or a list of base64 "
+        "images); an uploaded video wins.",
     )  # fmt: skip
-    mask_path: str = _param(
-        "", label="Mask path (a folder of masks)", widget=Widget("textbox"), hint="A folder of per-frame masks, in name order."
+    mask_path: Any = _param(
+        "", label="Mask path (a folder of masks)", widget=Widget("textbox"),
+        hint="A folder of per-frame masks, in name order (the API also takes a list of base64 images).",
     )
     freeinit_enable: bool = _param(
         False, label="Enable FreeInit", widget=Widget("checkbox"), xyz="FreeInit",
@@ -364,5 +366,5 @@ def _coerce(name: str, value: Any) -> Any:
         if name == "motion_scale" and isinstance(value, int | float) and not isinstance(value, bool):
             value = format(value, "g")  # text because it may hold frame keys; a plain number is fine
         if not isinstance(value, str):
-            raise ParameterError(f"AnimateDiff argument {name!r} must be text, got {type(value).__name__} {value!r}")
+            raise ParameterError(f"AnimateDiff argument {name!r} must be text, got {type(value).__name__} {shorten(repr(value))}")
     return value

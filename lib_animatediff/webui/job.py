@@ -40,7 +40,7 @@ from ..media.images import decode_image
 from ..media.interpolation import FrameInterpolator
 from ..media.output_folder import safe_output_folder
 from ..media.outputs import OUTPUTS_INFO_KEY, WrittenFile, outputs_info, write_videos
-from ..media.video_input import FrameFolder, VideoClip, frame_files, read_video_frames, resize_frames
+from ..media.video_input import FrameFolder, VideoClip, VideoInputError, frame_files, read_video_frames, resize_frames
 from ..media.writers import OutputSettings
 from ..model.files import find_motion_module
 from ..model.checkpoint import checkpoint_unet
@@ -63,6 +63,7 @@ from .controlnet import feed_frames, hints_for_rows, own_frame_counts, unit_valu
 from .gallery import answer_api, show_in_gallery
 from .infotext import INFOTEXT_KEY, animatediff_infotext
 from .lora import LoraExtension, apply_motion_loras
+from .sent_inputs import with_sent_inputs_on_server
 from .state import WEBUI
 from .travels import PromptTravels
 from .xyz import with_axis_values
@@ -149,7 +150,7 @@ class AnimationJob:
             params = with_axis_values(AnimateDiffParams.from_args(args), p)
             if not params.enable:
                 return None
-            job = cls._validated(host, p, params)
+            job = cls._validated(host, p, with_sent_inputs_on_server(params, host.controlnet_units(p), stack))
             job.stack = stack
             job._enter(p)
             return job
@@ -430,10 +431,14 @@ def _logged(callback: Callable[[Any], None]) -> Callable[[Any], None]:
 
 def _read_video_source(params: AnimateDiffParams) -> VideoClip | None:
     """The frames of the video source or frame folder, at most the frames asked for."""
+    field = "video_source" if params.video_source else "video_path"
     source = params.video_source or params.video_path
     if not source:
         return None
-    return read_video_frames(Path(source), max_frames=params.video_length or None)
+    try:
+        return read_video_frames(Path(source), max_frames=params.video_length or None)
+    except VideoInputError as error:
+        raise VideoInputError(f"AnimateDiff argument {field!r}: {error}") from error
 
 
 def _fail_sampling(p: Any, error: Exception) -> None:
