@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import ParameterError, shorten
 from .media.interpolation import INTERP_MODES
-from .media.writers import FORMATS
+from .media.writers import FORMATS, FRAMES_ONLY
 from .sampling.context import FUSION_KINDS, SCHEDULE_KINDS, ClosedLoop
 from .sampling.freeinit import FILTER_KINDS
 from .sampling.motion_scale import EXAMPLE as MOTION_SCALE_EXAMPLE
@@ -116,8 +116,8 @@ class AnimateDiffParams:
         hint="Frames of the animation. 0 = one context window. More frames than the context are denoised in sliding windows.",
     )  # fmt: skip
     fps: int = _param(
-        8, label="FPS", widget=_number(0), check=_at_least(1), expected="a number > 0", infotext="fps", xyz="FPS",
-        hint="Frames per second of the saved animation.",
+        8, label="FPS", widget=_number(0), check=_at_least(0), expected="a number >= 0 (0: the video source's rate)", infotext="fps",
+        xyz="FPS", hint="Frames per second of the saved animation; 0: the video source's own rate (8 without a video source).",
     )  # fmt: skip
     loop_number: int = _param(
         0, label="Display loop number", widget=_number(0), check=_at_least(0), expected="a number >= 0 (0 = loop forever)",
@@ -146,8 +146,9 @@ class AnimateDiffParams:
     )  # fmt: skip
     format: list[str] = _param(
         factory=lambda: ["GIF", "PNG"], label="Save format", widget=Widget("checkbox_group"), check=lambda value: len(value) > 0,
-        expected=f"a non-empty list of {', '.join(FORMATS)}", choices=FORMATS,
-        hint="Files to write for each animation: GIF, MP4 (H.264), WEBM (VP9), WEBP, PNG frames with their parameters, TXT infotext.",
+        expected=f"a non-empty list of {', '.join((*FORMATS, FRAMES_ONLY))}", choices=(*FORMATS, FRAMES_ONLY),
+        hint="Files to write for each animation: GIF, MP4 (H.264), WEBM (VP9), WEBP, PNG frames with their parameters, TXT infotext; "
+        "FRAME: the frames come back (gallery, API answer) without files of their own.",
     )  # fmt: skip
     interp: str = _param(
         "Off", label="Frame interpolation", widget=Widget("radio"), choices=INTERP_MODES, infotext="interp",

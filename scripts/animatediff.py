@@ -25,7 +25,7 @@ from lib_animatediff.model.checkpoint import checkpoint_base
 from lib_animatediff.model.families import BaseModel
 from lib_animatediff.model.installed import strip_mark
 from lib_animatediff.params import PARAMS, AnimateDiffParams
-from lib_animatediff.webui.accordion import Row, Section, accordion_layout
+from lib_animatediff.webui.accordion import Row, Section, accordion_layout, settings_from_video
 from lib_animatediff.webui.alwayson import alwayson_script, own_args
 from lib_animatediff.webui.deforum import find_deforum_film
 from lib_animatediff.webui.download_panel import download_panel
@@ -256,15 +256,15 @@ class AnimateDiffScript(scripts.Script):
                 made["model"] = model = gr.Dropdown(
                     models, value=models[0] if models else None, label=PARAMS["model"].label, elem_id=f"{tab}_animatediff_model"
                 )
-                refresh = ToolButton(
-                    "\U0001f504", elem_id=f"{tab}_animatediff_refresh_models", tooltip="Refresh the list for the loaded checkpoint"
-                )
+                refresh = ToolButton("\U0001f504", elem_id=f"{tab}_animatediff_refresh_models", tooltip="Refresh the list for the checkpoint")
                 to_cpu = ToolButton("\U0001f4e4", elem_id=f"{tab}_animatediff_to_cpu", tooltip="Move the motion module to the CPU")
                 free = ToolButton("\U0001f5d1\ufe0f", elem_id=f"{tab}_animatediff_free", tooltip="Free the motion module from memory")
             refresh.click(fn=refreshed_model_choices, inputs=[model], outputs=[model])
             to_cpu.click(fn=WEBUI.modules_to_cpu, inputs=[], outputs=[])
             free.click(fn=WEBUI.forget_modules, inputs=[], outputs=[])
             lay_out(accordion_layout(list(PARAMS)), tab, is_img2img, made)
+            video, fps, frames = made["video_source"], made["fps"], made["video_length"]
+            video.change(fn=settings_from_video, inputs=[video, fps, frames], outputs=[fps, frames])  # its rate, its length
             download_panel(DOWNLOADS, tab, model, refreshed_model_choices)
         readable = [name for name, param in PARAMS.items() if param.infotext or name in ("enable", "freeinit_enable")]
         self.infotext_fields = [(made[name], paste_reader(name)) for name in readable if name != "model"]

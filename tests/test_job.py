@@ -553,3 +553,42 @@ def test_under_medvram_the_motion_modules_go_to_the_cpu_once_out_of_the_unet(une
     with torch.no_grad():
         p.sample()
     assert (moves[-1] == ("cpu", 0)) is lowvram  # the last move: to the CPU, after the hooks are gone
+
+
+def test_a_video_source_at_fps_0_saves_at_the_videos_rate_and_its_frames_are_not_saved_as_loose_images(unet, model_dir, tmp_path):
+    from lib_animatediff.media.writers import Mp4Writer, VideoMeta
+
+    frames = [Image.fromarray(np.full((64, 64, 3), 20 * i, np.uint8)) for i in range(4)]
+    video = Mp4Writer().write(frames, tmp_path, "source", VideoMeta(fps=12))[0]
+    host = Host(model_dir)
+    for fps, expected in ((0, 12), (5, 5)):
+        p = Processing(host, unet, tmp_path)
+        job = AnimationJob.start(host, p, args(video_path=str(video), video_length=0, fps=fps))
+        assert job.params.fps == expected and f"fps: {expected}," in p.extra_generation_params["AnimateDiff"]
+        assert p.do_not_save_samples is True and p.do_not_save_grid is True
+        job.leave()
+    p = Processing(host, unet, tmp_path)
+    assert AnimationJob.start(host, p, args(fps=0)).params.fps == 8  # no video source: the default
+
+
+def test_sd_webui_animatediffs_frame_format_answers_the_frames_and_writes_no_files(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    p.is_api = True
+    job = AnimationJob.start(host, p, args(format=["Frame"]))
+    assert job.params.format == ["FRAME"]
+    frames = [Image.new("RGB", (64, 64), (30 * i, 0, 0)) for i in range(4)]
+    processed = SimpleNamespace(
+        images=list(frames), index_of_first_image=0, all_seeds=[5] * 4, infotexts=["a"] * 4, extra_generation_params={},
+        prompt="", negative_prompt="", all_prompts=[""], all_negative_prompts=[""], comments="",
+    )  # fmt: skip
+    job.write(p, processed)
+    job.leave()
+    assert processed.images == frames and not list((tmp_path / "outputs").rglob("*.*"))
+    p = Processing(host, unet, tmp_path)
+    job = AnimationJob.start(host, p, args(format=["GIF", "Frame"]))
+    processed.images = list(frames)
+    job.write(p, processed)
+    job.leave()
+    assert len(processed.images) == 5 and processed.images[1:] == frames  # the GIF, then the frames
+    assert [path.suffix for path in (tmp_path / "outputs").rglob("*.*")] == [".gif"]

@@ -38,7 +38,7 @@ def test_positional_ui_values_map_in_field_order():
         ({"closed_loop": "X"}, "closed_loop", "R-P"),
         ({"stride": 0}, "stride", "whole number >= 1"),
         ({"format": ["GIF", "AVI"]}, "format", "MP4"),
-        ({"fps": 0}, "fps", "> 0"),
+        ({"fps": -1}, "fps", ">= 0"),
         ({"overlap": -2}, "overlap", "-1"),
         ({"model": 5}, "model", "text"),
     ],

@@ -180,3 +180,17 @@ def test_frame_folder_kept_on_request(tmp_path):
         folder.save(distinct_frames(2))
     assert folder.path.is_dir()
     assert len(list(folder.path.iterdir())) == 2
+
+
+def test_the_rate_of_a_video_is_read_without_its_frames_and_loading_one_in_the_accordion_sets_fps_and_frames(tmp_path):
+    from lib_animatediff.media.video_input import video_rate
+    from lib_animatediff.webui.accordion import settings_from_video
+
+    source = distinct_frames(6)
+    (mp4,) = Mp4Writer().write(source, tmp_path, "clip", VideoMeta(fps=12))
+    (gif,) = GifWriter().write(source, tmp_path, "clip", VideoMeta(fps=10))
+    assert video_rate(mp4) == pytest.approx(12, rel=0.01) and video_rate(gif) == pytest.approx(10, rel=0.01)
+    assert video_rate(tmp_path) is None and video_rate(tmp_path / "absent.mp4") is None
+    assert settings_from_video(str(mp4), 8, 16) == (12, 0)
+    assert settings_from_video({"name": str(gif)}, 8, 16) == (10, 0)
+    assert settings_from_video(None, 8, 16) == (8, 16)

@@ -14,7 +14,7 @@ from ..sampling.context import ClosedLoop
 from ..sampling.plan import JobPlan
 from .interpolation import FrameInterpolator, interpolate, interpolated_fps
 from .output_folder import next_stem
-from .writers import VIDEO_FORMATS, OutputSettings, VideoMeta, write_animation
+from .writers import FRAMES_ONLY, VIDEO_FORMATS, OutputSettings, VideoMeta, write_animation
 
 
 def ping_pong(frames: Sequence[Image.Image]) -> list[Image.Image]:
@@ -56,11 +56,14 @@ def write_videos(
     another, each frame with its infotext and seed), saved in the job's formats into ``folder``
     as ``NNNNN-SEED[-REQUEST_ID].<format>``; the files written."""
     written: list[WrittenFile] = []
+    formats = [name for name in params.format if name != FRAMES_ONLY]
+    if not formats:
+        return written
     for video, first in enumerate(range(0, len(frames) - plan.frames + 1, plan.frames)):
         frames_of_video, fps = frames_to_save(frames[first : first + plan.frames], params, plan, film)
         seed = int(seeds[first])
         meta = VideoMeta(fps=fps, loop=params.loop_number, infotext=infotexts[first])
-        paths = write_animation(frames_of_video, folder, next_stem(folder, seed, params.request_id), params.format, meta, settings)
+        paths = write_animation(frames_of_video, folder, next_stem(folder, seed, params.request_id), formats, meta, settings)
         written += [WrittenFile(path, len(frames_of_video), fps, seed, video) for path in paths]
     return written
 

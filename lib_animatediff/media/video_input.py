@@ -91,6 +91,28 @@ def read_video_frames(source: str | Path, every: int = 1, max_frames: int | None
     return VideoClip(frames=frames, fps=fps, source=source, every=every)
 
 
+def video_rate(source: str | Path) -> float | None:
+    """The frame rate of a video file or animated image, read from its header and frame
+    times without decoding the whole video; None for a folder, an unknown rate or an unreadable file."""
+    path = Path(source)
+    try:
+        if path.suffix.lower() in ANIMATED_IMAGE_SUFFIXES:
+            with Image.open(path) as image:
+                durations = [float(frame.info.get("duration") or 0) for frame in ImageSequence.Iterator(image)]
+            return len(durations) * 1000.0 / sum(durations) if sum(durations) > 0 else None
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            import imageio_ffmpeg
+
+            reader = imageio_ffmpeg.read_frames(str(path))
+            try:
+                return float(next(reader).get("fps") or 0) or None
+            finally:
+                reader.close()
+    except (OSError, RuntimeError, ValueError, StopIteration, UnidentifiedImageError):
+        return None
+    return None
+
+
 def frame_files(folder: Path) -> list[Path]:
     """The images of a frame folder, in natural name order (frame2 before frame10)."""
     return sorted(

@@ -394,6 +394,8 @@ WRITERS: dict[str, type[AnimationWriter]] = {
     writer.format: writer for writer in (GifWriter, Mp4Writer, WebmWriter, WebpWriter, PngWriter, TxtWriter)
 }
 FORMATS = tuple(WRITERS)
+# sd-webui-animatediff's "Frame": the frames come back (gallery, API answer), no file is written
+FRAMES_ONLY = "FRAME"
 # The formats that hold a whole animation in one file (what API clients get in ``images``).
 VIDEO_FORMATS = tuple(name for name, writer in WRITERS.items() if writer.is_video)
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+
+from ..media.video_input import video_rate
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,13 @@ def laid_out_fields(items: tuple[str | Row | Section, ...] = LAYOUT) -> Iterator
             yield from item.fields
         else:
             yield from laid_out_fields(item.items)
+
+
+def settings_from_video(video: Any, fps: float, frames: float) -> tuple[float, float]:
+    """What loading a video source into the accordion sets: the FPS to the video's own rate and
+    the number of frames to 0 (as long as the video); cleared, the fields stay as they are."""
+    path = (video.get("name") or video.get("path")) if isinstance(video, dict) else video
+    if not path:
+        return fps, frames
+    rate = video_rate(path)
+    return (round(rate) if rate else fps), 0

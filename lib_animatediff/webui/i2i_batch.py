@@ -32,6 +32,7 @@ from ..media.video_input import FrameFolder, cover_and_crop, frame_files
 from ..params import AnimateDiffParams
 from .alwayson import alwayson_script, own_args
 from .frame_inpaint import inpaint_frame_by_frame
+from .job import SAVE_FRAMES_AS_IMAGES
 
 SCRIPT_TITLE = "AnimateDiff"
 
@@ -130,6 +131,7 @@ def run_batch_as_video(
                 p.width, p.height = int(first.width * scale_by), int(first.height * scale_by)
         if output_dir and output_dir.strip():
             p.outpath_samples = output_dir.strip()
+            setattr(p, SAVE_FRAMES_AS_IMAGES, True)  # A1111 saves the frames there
         video = dataclasses.replace(params, video_source=None, video_path=str(folder))
         masks = [fitted_mask(path, p.width, p.height) for path in batch_masks(mask_dir, frames)]
         if len(masks) == 1:

@@ -41,7 +41,7 @@ from ..media.interpolation import FrameInterpolator
 from ..media.output_folder import safe_output_folder
 from ..media.outputs import OUTPUTS_INFO_KEY, WrittenFile, outputs_info, write_videos
 from ..media.video_input import FrameFolder, VideoClip, VideoInputError, frame_files, read_video_frames, resize_frames
-from ..media.writers import OutputSettings
+from ..media.writers import FRAMES_ONLY, OutputSettings
 from ..model.files import find_motion_module
 from ..model.checkpoint import checkpoint_unet
 from ..model.injection import FrameCount, MotionModuleInjection
@@ -69,6 +69,8 @@ from .travels import PromptTravels
 from .xyz import with_axis_values
 
 JOB_ATTRIBUTE = "_animatediff_job"  # where a job lives on A1111's processing object
+# set on a processing object whose frames A1111 itself is to save (the img2img Batch tab's output folder)
+SAVE_FRAMES_AS_IMAGES = "_animatediff_save_frames_as_images"
 
 
 class _CallFrames:
@@ -117,6 +119,16 @@ def final_video_length(params: AnimateDiffParams, source_frames: int | None, uni
     if lengths and (params.video_length == 0 or params.video_length > min(lengths)):
         return min(lengths)
     return params.video_length
+
+
+DEFAULT_FPS = 8
+
+
+def final_fps(params: AnimateDiffParams, video: VideoClip | None) -> int:
+    """The frame rate to save at: as asked, or for 0 the video source's (rounded; 8 without one)."""
+    if params.fps:
+        return params.fps
+    return max(1, round(video.fps)) if video is not None and video.fps else DEFAULT_FPS
 
 
 class AnimationJob:
@@ -169,7 +181,9 @@ class AnimationJob:
                 "with a video source every frame starts from its own video frame: leave last_frame empty"
             )
         unit_frames = own_frame_counts(host.controlnet_units(p), lambda folder: len(frame_files(folder)) if folder.is_dir() else 0)
-        params = dataclasses.replace(params, video_length=final_video_length(params, video and video.frame_count, unit_frames))
+        params = dataclasses.replace(
+            params, video_length=final_video_length(params, video and video.frame_count, unit_frames), fps=final_fps(params, video)
+        )
         modules = WEBUI.motion_modules(path)
         plan = plan_job(params, modules)
         _check_checkpoints_switched_to(host, p, modules)
@@ -185,6 +199,9 @@ class AnimationJob:
         self.travel.give_frames_their_prompts(p)
         p.batch_size = self.plan.frames
         p.do_not_save_grid = True
+        # the frames are written where the formats say, not once more as loose images
+        if not getattr(p, SAVE_FRAMES_AS_IMAGES, False):
+            p.do_not_save_samples = True
         model_hash = self.host.short_hash(self.model_path)
         p.extra_generation_params[INFOTEXT_KEY] = animatediff_infotext(self.params, model_hash, __version__, self.host.is_img2img(p))
         sample, close = p.sample, p.close
@@ -377,7 +394,7 @@ class AnimationJob:
         if self.host.inside_xyz_grid():
             return
         present = answer_api if self.host.is_api(p) else show_in_gallery
-        present(processed, frames, self.outputs, self.plan.frames, "PNG" in self.params.format)
+        present(processed, frames, self.outputs, self.plan.frames, any(name in self.params.format for name in ("PNG", FRAMES_ONLY)))
 
     def leave(self) -> None:
         """Undo everything the job entered (idempotent)."""
