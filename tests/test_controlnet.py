@@ -73,6 +73,21 @@ def test_each_call_sees_the_hints_of_its_rows_and_the_full_hints_come_back(hint_
     assert params[0].hint_cond is full
 
 
+@pytest.mark.parametrize("hint_rows_per_frame", [1, 2])
+def test_with_and_prompts_every_sub_prompts_rows_see_the_cond_hints_of_their_frames(hint_rows_per_frame):
+    """Two AND sub-prompts: the sampler's rows are sub-prompt 0's video, sub-prompt 1's, then
+    the uncond video; a hint of 2F rows is ControlNet's [cond F, uncond F]."""
+    frames = 4
+    cond_marks, uncond_marks = list(range(frames)), [100 + f for f in range(frames)]
+    marks = cond_marks + (uncond_marks if hint_rows_per_frame == 2 else [])
+    params = [ControlParams(torch.tensor(marks, dtype=torch.float32).view(-1, 1, 1, 1))]
+    index = torch.tensor([1, 2, 5, 6, 9, 10])  # frames 1-2 of each sub-prompt's video and of the uncond video
+    with hints_for_rows(params, index, frames, cond_rows=2 * frames):
+        seen = params[0].hint_cond[:, 0, 0, 0].tolist()
+    uncond = [101, 102] if hint_rows_per_frame == 2 else [1, 2]
+    assert seen == [1, 2, 1, 2, *uncond]
+
+
 def test_hints_are_restored_when_the_call_raises():
     params = [ControlParams(torch.zeros(8, 3, 2, 2))]
     full = params[0].hint_cond

@@ -24,6 +24,7 @@ from .video_input import VideoInputError
 PAYLOAD_FORMATS = "MP4, WEBM, GIF, WEBP or MOV"
 MIN_PAYLOAD_CHARACTERS = 64  # shorter text is taken for a path, however it decodes
 MAX_PATH_CHARACTERS = 4096
+MAX_SHOWN_PATH = 260
 
 
 def video_suffix(data: bytes) -> str | None:
@@ -55,7 +56,8 @@ def video_input_path(value: Any, field: str, job_folder: Callable[[], Path]) -> 
         return Path(text)
     data = _base64_payload(text, field)
     if data is None:
-        raise VideoInputError(f"AnimateDiff argument {field!r}: video input not found: {shorten(text)}")
+        shown = text if len(text) <= MAX_SHOWN_PATH else shorten(text)  # a path is shown whole, what may be data is not
+        raise VideoInputError(f"AnimateDiff argument {field!r}: video input not found: {shown}")
     suffix = video_suffix(data)
     if suffix is None:
         raise VideoInputError(f"AnimateDiff argument {field!r}: the base64 data ({len(data)} bytes) is not an {PAYLOAD_FORMATS} video")

@@ -67,32 +67,39 @@ def own_frame_counts(units: Sequence[Any], count_files: Any) -> list[int]:
     return counts
 
 
-def _narrowed(hint: Any, index: torch.Tensor, frames: int, device: torch.device | None) -> torch.Tensor | None:
+def _narrowed(hint: Any, index: torch.Tensor, frames: int, device: torch.device | None, cond_rows: int) -> torch.Tensor | None:
     """The rows of a per-frame hint that belong to the call's rows, on ``device``, or None for
     hints that are not per frame (one image for every frame, or a layout this does not know)."""
     if not isinstance(hint, torch.Tensor) or hint.dim() == 0 or frames < 2:
         return None
     rows = hint.shape[0]
-    if rows not in (frames, 2 * frames):
+    if rows == frames:  # one hint per frame serves cond and uncond rows alike
+        source = index % frames
+    elif rows == 2 * frames:  # cond hints, then uncond hints: each sub-prompt's cond rows take the cond half
+        source = torch.where(index < cond_rows, index % frames, frames + (index - cond_rows) % frames)
+    else:
         return None
-    # rows of a call: cond frames then uncond frames; a hint of `frames` rows serves both halves.
     # ControlNet keeps per-frame hints (video frames, SparseCtrl keyframes) on the CPU and casts
     # only their dtype: on a GPU they must follow the model call
-    narrowed = hint[(index % rows).to(hint.device)]
+    narrowed = hint[source.to(hint.device)]
     return narrowed if device is None else narrowed.to(device)
 
 
 @contextlib.contextmanager
-def hints_for_rows(control_params: Sequence[Any], index: torch.Tensor, frames: int, device: torch.device | None = None) -> Iterator[None]:
+def hints_for_rows(
+    control_params: Sequence[Any], index: torch.Tensor, frames: int, device: torch.device | None = None, cond_rows: int | None = None
+) -> Iterator[None]:
     """For one model call made of rows ``index`` of the sampler's call, run on ``device``: every
     per-frame hint narrowed to those rows, there; the full hints are back when the call returns
-    or raises."""
+    or raises. The sampler's rows are ``cond_rows`` cond rows (every AND sub-prompt's video;
+    default one video) and then the uncond video."""
+    cond_rows = frames if cond_rows is None else cond_rows
     saved = []
     try:
         for param in control_params:
             for name in HINT_ATTRIBUTES:
                 full = getattr(param, name, None)
-                narrowed = _narrowed(full, index, frames, device)
+                narrowed = _narrowed(full, index, frames, device, cond_rows)
                 if narrowed is not None:
                     saved.append((param, name, full))
                     setattr(param, name, narrowed)

@@ -299,7 +299,10 @@ class AnimationJob:
         runner = VideoModelRunner(
             _CallFrames(frames), plan.schedule, plan.frames,
             videos_per_call=None if host.option("batch_cond_uncond") else 1, fuse=self.params.fuse, on_window=progress.window,
-            around_call=(lambda index, device: hints_for_rows(control, index, plan.frames, device)) if control else None,
+            around_call=(
+                (lambda index, device: hints_for_rows(control, index, plan.frames, device, routing.conds_per_frame * plan.frames))
+                if control else None
+            ),
             frame_scale=None if self.motion.is_one else self._frame_scale(progress),
         )  # fmt: skip
         bound: list[Any] = []
