@@ -42,8 +42,8 @@ from ..media.output_folder import safe_output_folder
 from ..media.outputs import OUTPUTS_INFO_KEY, WrittenFile, outputs_info, write_videos
 from ..media.video_input import FrameFolder, VideoClip, VideoInputError, frame_files, read_video_frames, resize_frames
 from ..media.writers import FRAMES_ONLY, OutputSettings
-from ..model.files import find_motion_module
 from ..model.checkpoint import checkpoint_unet
+from ..model.files import find_motion_module
 from ..model.injection import FrameCount, MotionModuleInjection
 from ..model.installed import strip_mark
 from ..model.motion_module import MotionModuleSet
