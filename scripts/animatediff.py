@@ -16,7 +16,7 @@ import gradio as gr
 import numpy as np
 import torch
 from modules import images, paths, script_callbacks, scripts, sd_models, sd_samplers_common, sd_samplers_timesteps, shared
-from modules.processing import Processed, StableDiffusionProcessing, StableDiffusionProcessingImg2Img
+from modules.processing import Processed, StableDiffusionProcessing, StableDiffusionProcessingImg2Img, create_infotext
 from PIL import Image
 
 from lib_animatediff.log import logger
@@ -25,7 +25,7 @@ from lib_animatediff.model.checkpoint import checkpoint_base
 from lib_animatediff.model.families import BaseModel
 from lib_animatediff.model.installed import strip_mark
 from lib_animatediff.params import PARAMS, AnimateDiffParams
-from lib_animatediff.webui.accordion import Row, Section, accordion_layout, settings_from_video
+from lib_animatediff.webui.accordion import accordion_layout, settings_from_video
 from lib_animatediff.webui.alwayson import alwayson_script, own_args
 from lib_animatediff.webui.deforum import find_deforum_film
 from lib_animatediff.webui.download_panel import download_panel
@@ -37,6 +37,7 @@ from lib_animatediff.webui.lora import LoraExtension
 from lib_animatediff.webui.routes import add_routes
 from lib_animatediff.webui.settings import SETTINGS, output_settings
 from lib_animatediff.webui.state import WEBUI
+from lib_animatediff.webui.widgets import lay_out
 from lib_animatediff.webui.xyz import AXES, LABEL_PREFIX, apply_axis_value
 
 EXTENSION_DIR = Path(scripts.basedir())
@@ -91,6 +92,9 @@ class A1111:
     on_denoiser = staticmethod(lambda callback: registered(script_callbacks.on_cfg_denoiser, callback))
     on_denoised = staticmethod(lambda callback: registered(script_callbacks.on_cfg_denoised, callback))
     on_model_loaded = staticmethod(lambda callback: registered(script_callbacks.on_model_loaded, callback))
+
+    def infotext(self, p: Any, index: int) -> str:  # as A1111 writes it into image ``index`` of the running batch
+        return create_infotext(p, p.prompts, p.seeds, p.subseeds, index=index, all_negative_prompts=p.negative_prompts)
 
     def checkpoint_file(self, name: str) -> Path | None:
         info = sd_models.get_closet_checkpoint_match(name)
@@ -206,38 +210,6 @@ register_xyz_axes()
 script_callbacks.on_before_ui(register_xyz_axes)
 
 
-def component(name: str, tab: str, value: Any) -> Any:
-    """The gradio component of a field, from its facts."""
-    param, widget = PARAMS[name], PARAMS[name].widget
-    common = {"label": param.label, "elem_id": f"{tab}_animatediff_{name}"}
-    choices = list(param.choices)
-    return {
-        "number": lambda: gr.Number(value, precision=widget.precision, **common),
-        "slider": lambda: gr.Slider(widget.minimum, widget.maximum, value, step=widget.step, **common),
-        "radio": lambda: gr.Radio(choices, value=value, **common),
-        "dropdown": lambda: gr.Dropdown(choices, value=value, **common),
-        "checkbox": lambda: gr.Checkbox(value, **common),
-        "checkbox_group": lambda: gr.CheckboxGroup(choices, value=value, **common),
-        "textbox": lambda: gr.Textbox(value, **common),
-        "hidden": lambda: gr.Textbox(value, visible=False, **common),
-        "image": lambda: gr.Image(type="pil", **common),
-        "video": lambda: gr.Video(**common),
-    }[widget.kind]()
-
-
-def lay_out(items: tuple, tab: str, is_img2img: bool, made: dict[str, Any]) -> None:
-    defaults = AnimateDiffParams(format=list(option("animatediff_default_save_formats")))
-    for item in items:
-        if isinstance(item, str):
-            made[item] = component(item, tab, getattr(defaults, item))
-        elif isinstance(item, Row):
-            with gr.Row():
-                lay_out(item.fields, tab, is_img2img, made)
-        elif isinstance(item, Section):
-            with gr.Accordion(item.title, open=False, visible=is_img2img or not item.img2img_only):
-                lay_out(item.items, tab, is_img2img, made)
-
-
 class AnimateDiffScript(scripts.Script):
     def title(self) -> str:
         return "AnimateDiff"
@@ -262,7 +234,8 @@ class AnimateDiffScript(scripts.Script):
             refresh.click(fn=refreshed_model_choices, inputs=[model], outputs=[model])
             to_cpu.click(fn=WEBUI.modules_to_cpu, inputs=[], outputs=[])
             free.click(fn=WEBUI.forget_modules, inputs=[], outputs=[])
-            lay_out(accordion_layout(list(PARAMS)), tab, is_img2img, made)
+            defaults = AnimateDiffParams(format=list(option("animatediff_default_save_formats")))
+            lay_out(accordion_layout(list(PARAMS)), tab, is_img2img, defaults, made)
             video, fps, frames = made["video_source"], made["fps"], made["video_length"]
             video.change(fn=settings_from_video, inputs=[video, fps, frames], outputs=[fps, frames])  # its rate, its length
             download_panel(DOWNLOADS, tab, model, refreshed_model_choices)
@@ -282,7 +255,7 @@ class AnimateDiffScript(scripts.Script):
 
     def before_process_batch(self, p: StableDiffusionProcessing, *args: Any, **kwargs: Any) -> None:
         if (job := getattr(p, JOB_ATTRIBUTE, None)) is not None:
-            job.after_init()
+            job.iteration_begins(p)
 
     def postprocess_batch_list(self, p: StableDiffusionProcessing, pp: Any, *args: Any, **kwargs: Any) -> None:
         if (job := getattr(p, JOB_ATTRIBUTE, None)) is not None:
@@ -290,6 +263,10 @@ class AnimateDiffScript(scripts.Script):
 
     def postprocess_maskoverlay(self, p: StableDiffusionProcessing, mask_overlay: Any, *args: Any) -> None:
         finish_picture(p, mask_overlay)
+
+    def postprocess_image_after_composite(self, p: StableDiffusionProcessing, pp: Any, *args: Any) -> None:
+        if (job := getattr(p, JOB_ATTRIBUTE, None)) is not None:
+            job.frame_done(p, pp)
 
     def postprocess(self, p: StableDiffusionProcessing, processed: Processed, *args: Any) -> None:
         if (job := getattr(p, JOB_ATTRIBUTE, None)) is not None:

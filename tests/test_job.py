@@ -19,6 +19,7 @@ from PIL import Image
 from lib_animatediff.devtools.random_weights import random_motion_modules, save_motion_modules
 from lib_animatediff.devtools.tiny_unet import CONTEXT_DIM, build_unet
 from lib_animatediff.errors import ParameterError
+from lib_animatediff.media.outputs import OUTPUTS_INFO_KEY
 from lib_animatediff.media.writers import OutputSettings
 from lib_animatediff.model.families import SD15_ANIMATEDIFF_SCHEDULE, SDXL_STANDARD_SCHEDULE, V2, BaseModel
 from lib_animatediff.model.injection import hooked_motion_modules
@@ -56,6 +57,9 @@ class Host:
     def output_settings(self) -> OutputSettings:
         return OutputSettings(gif_palette=False)
 
+    def infotext(self, p: Any, index: int) -> str:
+        return f"{p.prompt}, iteration {p.iteration}, seed {p.seeds[index]}"
+
     def is_img2img(self, p: Any) -> bool:
         return hasattr(p, "init_images")
 
@@ -89,7 +93,7 @@ class Host:
         return False
 
     def interrupt(self) -> BaseException:
-        return KeyboardInterrupt()
+        return Interrupted()
 
     def lora_extension(self) -> None:
         return None
@@ -111,6 +115,10 @@ class Host:
 
     def inside_xyz_grid(self) -> bool:
         return False
+
+
+class Interrupted(BaseException):
+    """Like A1111's InterruptedException, which its samplers catch to return what they have."""
 
 
 class Noise:
@@ -143,7 +151,7 @@ class Processing:
         self.host, self.unet = host, unet
         self.prompt, self.negative_prompt, self.n_iter, self.batch_size = prompt, "", 1, 1
         self.width = self.height = 64
-        self.seed, self.seeds = 5, [5]
+        self.seed, self.seeds, self.iteration = 5, [5], 0
         self.extra_generation_params: dict = {}
         self.outpath_samples = str(tmp / "outputs" / "txt2img-images")
         self.enable_hr, self.init_latent, self.closed = False, None, 0
@@ -155,6 +163,12 @@ class Processing:
         self.before_step: dict[int, Any] = {}  # step → what happens to the model then (a refiner's switch)
 
     def sample(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        try:
+            return self._sample()
+        except Interrupted:  # as A1111's samplers do: stop, and return the latents as they are
+            return self.latents
+
+    def _sample(self) -> torch.Tensor:
         frames = self.batch_size
         self.during.append(
             {
@@ -164,7 +178,7 @@ class Processing:
                 "callbacks": (len(self.host.denoiser_callbacks), len(self.host.denoised_callbacks)),
             }
         )
-        x = self.rng.next() * self.SIGMAS[0]
+        x = self.latents = self.rng.next() * self.SIGMAS[0]
         self.during[-1]["start"] = x / self.SIGMAS[0]
         generator = torch.Generator().manual_seed(1)
         cond, uncond = torch.randn(1, 5, CONTEXT_DIM, generator=generator), torch.randn(1, 5, CONTEXT_DIM, generator=generator)
@@ -186,7 +200,7 @@ class Processing:
                 callback(SimpleNamespace(x=out))
             eps_cond, eps_uncond = out.chunk(2)
             denoised = x - sigma * (eps_uncond + 7 * (eps_cond - eps_uncond))
-            x = denoised + (x - denoised) / sigma * following
+            x = self.latents = denoised + (x - denoised) / sigma * following
         return x
 
     def close(self) -> None:
@@ -400,7 +414,7 @@ def test_img2img_has_the_module_schedule_around_init(unet, model_dir, tmp_path):
     job = AnimationJob.start(host, p, args())
     job.before_init(p)
     assert torch.equal(p.sd_model.alphas_cumprod_original, MODULE_SCHEDULE) and WEBUI.active
-    job.after_init()
+    job.iteration_begins(p)
     assert torch.equal(p.sd_model.alphas_cumprod_original, CHECKPOINT_SCHEDULE) and not WEBUI.active
     job.leave()
 
@@ -592,3 +606,66 @@ def test_sd_webui_animatediffs_frame_format_answers_the_frames_and_writes_no_fil
     job.leave()
     assert len(processed.images) == 5 and processed.images[1:] == frames  # the GIF, then the frames
     assert [path.suffix for path in (tmp_path / "outputs").rglob("*.*")] == [".gif"]
+
+
+@pytest.mark.parametrize("save_incomplete", [False, True], ids=["finished-only", "save-incomplete"])
+@pytest.mark.parametrize("stop", ["interrupted", "skipped"])
+def test_after_an_interrupt_or_skip_the_finished_animations_are_written(unet, model_dir, tmp_path, save_incomplete, stop):
+    """Batch count 2, the second animation's sampling stopped at step 1: the first is written
+    and shown; the second only with Settings → Save incomplete images."""
+    host = Host(model_dir, save_incomplete_images=save_incomplete)
+    p = Processing(host, unet, tmp_path)
+    p.is_api = True
+    job = AnimationJob.start(host, p, args(format=["GIF"]))
+    with torch.no_grad():
+        p.sample()
+        p.seeds = [6]
+        p.before_step[1] = lambda: setattr(host.state, stop, True)
+        p.sample()
+    if stop == "skipped":
+        host.state.skipped = False  # A1111 resets it when the next iteration starts
+    assert job.saver.finished == [True, False]
+    frames = [Image.new("RGB", (64, 64), (30 * i, 0, 0)) for i in range(8)]
+    processed = SimpleNamespace(
+        images=list(frames), index_of_first_image=0, all_seeds=[5] * 4 + [6] * 4, infotexts=["a"] * 4 + ["b"] * 4,
+        extra_generation_params={}, prompt="", negative_prompt="", all_prompts=[""], all_negative_prompts=[""], comments="",
+    )  # fmt: skip
+    job.write(p, processed)
+    job.leave()
+    written = sorted(path.name.split("-")[1] for path in (tmp_path / "outputs").rglob("*.gif"))
+    assert written == (["5.gif", "6.gif"] if save_incomplete else ["5.gif"])
+    assert len(processed.images) == len(written)  # the API answers the written animations
+
+
+def test_each_animation_is_written_when_its_iteration_ends(unet, model_dir, tmp_path):
+    """Batch count 2 as A1111 runs it: the first animation is on disk when the second iteration
+    begins (an error in that one would lose nothing finished), from the frames as the last
+    script left them; the end writes only the second, and the answer lists both once."""
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    job = AnimationJob.start(host, p, args(format=["GIF", "TXT"]))
+    gifs = lambda: sorted((tmp_path / "outputs").rglob("*.gif"))  # noqa: E731
+    frames = {seed: [Image.new("RGB", (64, 64), (30 * i, seed, 0)) for i in range(4)] for seed in (5, 6)}
+    with torch.no_grad():
+        for iteration, seed in enumerate((5, 6)):
+            p.iteration, p.seeds = iteration, [seed] * 4
+            job.iteration_begins(p)
+            assert len(gifs()) == iteration, "the last iteration's animation is written as the next one begins"
+            p.sample()
+            for index, frame in enumerate(frames[seed]):
+                p.batch_index = index
+                holder = SimpleNamespace(image=Image.new("RGB", (64, 64)))
+                job.frame_done(p, holder)
+                holder.image = frame  # a later script's change is what gets written
+    first = gifs()[0]
+    assert first.name.endswith("-5.gif") and "a fox, iteration 0, seed 5" in first.with_suffix(".txt").read_text()
+    assert np.array_equal(np.asarray(Image.open(first).convert("RGB")), np.asarray(frames[5][0]))
+    processed = SimpleNamespace(
+        images=frames[5] + frames[6], index_of_first_image=0, all_seeds=[5] * 4 + [6] * 4, infotexts=["a"] * 4 + ["b"] * 4,
+        extra_generation_params={}, prompt="", negative_prompt="", all_prompts=[""], all_negative_prompts=[""], comments="",
+    )  # fmt: skip
+    job.write(p, processed)
+    job.leave()
+    assert [path.name.split("-")[1] for path in gifs()] == ["5.gif", "6.gif"]
+    listed = processed.extra_generation_params[OUTPUTS_INFO_KEY]
+    assert [(entry["format"], entry["seed"]) for entry in listed] == [("GIF", 5), ("TXT", 5), ("GIF", 6), ("TXT", 6)]

@@ -42,6 +42,28 @@ def frames_to_save(
     return frames, fps
 
 
+def write_video(
+    frames: Sequence[Image.Image],
+    infotext: str,
+    seed: int,
+    video: int,
+    params: AnimateDiffParams,
+    plan: JobPlan,
+    folder: Path,
+    settings: OutputSettings,
+    film: FrameInterpolator | None = None,
+) -> list[WrittenFile]:
+    """One video's decoded ``frames`` (video number ``video`` of a batch count), saved in the
+    job's formats into ``folder`` as ``NNNNN-SEED[-REQUEST_ID].<format>``; the files written."""
+    formats = [name for name in params.format if name != FRAMES_ONLY]
+    if not formats:
+        return []
+    frames_of_video, fps = frames_to_save(frames, params, plan, film)
+    meta = VideoMeta(fps=fps, loop=params.loop_number, infotext=infotext)
+    paths = write_animation(frames_of_video, folder, next_stem(folder, seed, params.request_id), formats, meta, settings)
+    return [WrittenFile(path, len(frames_of_video), fps, seed, video) for path in paths]
+
+
 def write_videos(
     frames: Sequence[Image.Image],
     infotexts: Sequence[str],
@@ -51,20 +73,16 @@ def write_videos(
     folder: Path,
     settings: OutputSettings,
     film: FrameInterpolator | None = None,
+    videos: Sequence[int] | None = None,
 ) -> list[WrittenFile]:
     """Every whole video among a job's decoded ``frames`` (the videos of a batch count one after
-    another, each frame with its infotext and seed), saved in the job's formats into ``folder``
-    as ``NNNNN-SEED[-REQUEST_ID].<format>``; the files written."""
+    another, each frame with its infotext and seed), or those numbered in ``videos``, written as
+    :func:`write_video` does; the files written."""
     written: list[WrittenFile] = []
-    formats = [name for name in params.format if name != FRAMES_ONLY]
-    if not formats:
-        return written
     for video, first in enumerate(range(0, len(frames) - plan.frames + 1, plan.frames)):
-        frames_of_video, fps = frames_to_save(frames[first : first + plan.frames], params, plan, film)
-        seed = int(seeds[first])
-        meta = VideoMeta(fps=fps, loop=params.loop_number, infotext=infotexts[first])
-        paths = write_animation(frames_of_video, folder, next_stem(folder, seed, params.request_id), formats, meta, settings)
-        written += [WrittenFile(path, len(frames_of_video), fps, seed, video) for path in paths]
+        if videos is None or video in videos:
+            of_video = frames[first : first + plan.frames]
+            written += write_video(of_video, infotexts[first], int(seeds[first]), video, params, plan, folder, settings, film)
     return written
 
 

@@ -10,13 +10,14 @@ hooks, in this order:
   :class:`UndoStack` is opened, and the job's frame folder and its wrappers of ``p.sample`` and
   ``p.close`` are entered on it. Any error fails the job through one path: everything is undone
   and sampling raises the error (A1111 only logs what ``before_process`` raises).
-* ``before_init`` / ``after_init`` (``process`` / ``before_process_batch``): img2img builds its
-  sampler, which copies the noise schedule, in ``p.init()``; the module's schedule is in place
-  around it.
+* ``before_init`` / ``iteration_begins`` (``process`` / ``before_process_batch``): img2img builds
+  its sampler, which copies the noise schedule, in ``p.init()``; the module's schedule is in place
+  around it. When an iteration of the batch count begins, the last one's animation is written.
 * ``sample`` (A1111's ``p.sample``): the WebUI's changes (noise schedule, motion modules, motion
   LoRA modules, model-call routing, one option) are entered for the length of sampling, then
   FreeInit's passes, if any, each one A1111's own sampling.
-* ``write`` (``postprocess``): the videos, and what the API answers.
+* ``frame_done`` (``postprocess_image_after_composite``): each decoded frame, as A1111 finishes it.
+* ``write`` (``postprocess``): the videos not written yet, and what the API answers.
 * ``leave`` (end of ``postprocess``, and ``p.close()``, which A1111 calls after errors too):
   the job's stack is undone.
 """
@@ -64,6 +65,7 @@ from .gallery import answer_api, show_in_gallery
 from .infotext import INFOTEXT_KEY, animatediff_infotext
 from .lora import LoraExtension, apply_motion_loras
 from .sent_inputs import with_sent_inputs_on_server
+from .saving import AnimationSaver
 from .state import WEBUI
 from .travels import PromptTravels
 from .xyz import with_axis_values
@@ -110,6 +112,7 @@ class Host(Protocol):
     def checkpoint_file(self, name: str) -> Path | None: ...  # the file of a checkpoint named in a request
     def on_model_loaded(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
     def low_vram(self, p: Any) -> bool: ...  # --medvram / --lowvram: models leave the GPU when not in use
+    def infotext(self, p: Any, index: int) -> str: ...  # what A1111 writes into the running batch's image ``index``
 
 
 def final_video_length(params: AnimateDiffParams, source_frames: int | None, unit_frames: Sequence[int]) -> int:
@@ -146,7 +149,7 @@ class AnimationJob:
         self.freeinit = FreeInitSettings.from_params(params)
         self.motion = parse_motion_scale(params.motion_scale, params.motion_start, params.motion_end)
         self.stack = UndoStack()
-        self.outputs: list[WrittenFile] = []
+        self.saver = AnimationSaver(host, params, plan)
 
     # ------------------------------------------------------------------ validate → enter
 
@@ -235,8 +238,9 @@ class AnimationJob:
         if self.host.is_img2img(p):
             self._use_module_schedule(p.sd_model, p, WEBUI.begin())
 
-    def after_init(self) -> None:
+    def iteration_begins(self, p: Any) -> None:
         WEBUI.end()
+        self.saver.iteration_began(p)
 
     def _use_module_schedule(self, model: Any, p: Any, changes: UndoStack) -> None:
         """The motion module's noise schedule on ``model``, with the WebUI's overrides (zero terminal SNR, …) on top."""
@@ -278,7 +282,9 @@ class AnimationJob:
                     raise AnimateDiffError("FreeInit: the sampler drew no noise, so the pass has no start")
                 return PassStart(getattr(p, "init_latent", None), level.read(), pass_noise[-1].first)
 
-            return run_passes(self.freeinit, self.plan.frames, int(p.seeds[0]), sample_pass, pass_start, lambda: progress.stopped)
+            samples = run_passes(self.freeinit, self.plan.frames, int(p.seeds[0]), sample_pass, pass_start, lambda: progress.stopped)
+            self.saver.sampled(finished=not progress.stopped)  # an interrupt or a skip ends this animation unfinished
+            return samples
 
     def _enter_sampling(self, p: Any, changes: UndoStack) -> SamplingProgress:
         """Everything sampling changes in the WebUI, on ``changes``: the model's (noise schedule,
@@ -374,30 +380,26 @@ class AnimationJob:
 
     # ------------------------------------------------------------------ write → leave
 
+    def frame_done(self, p: Any, holder: Any) -> None:
+        """A decoded frame (``postprocess_image_after_composite``)."""
+        self.saver.frame_done(p, holder)
+
     def write(self, p: Any, processed: Any) -> None:
-        """The videos of the decoded frames, the files listed in the generation info, and what
-        is shown: in the UI's gallery the animations, then the frames when PNG was asked; for an
-        API client the encoded videos, then the frames; the X/Y/Z plot keeps the frames."""
+        """The videos not written yet (see :mod:`.saving`), the files listed in the generation
+        info, and what is shown: in the UI's gallery the animations, then the frames when PNG was
+        asked; for an API client the encoded videos, then the frames; the X/Y/Z plot keeps the frames."""
         self.travel.show_original_results(processed)
-        state = self.host.state
-        if (state.interrupted or state.skipped) and not self.host.option("save_incomplete_images"):
-            logger.info("not saving the animation of an interrupted job (Settings: save incomplete images)")
-            return
         frames = processed.images[processed.index_of_first_image :]
-        outputs_root = Path(p.outpath_samples).parent
-        default = Path(Path(p.outpath_samples).name, "AnimateDiff", datetime.date.today().isoformat())
-        folder = safe_output_folder(outputs_root, self.host.option("animatediff_outdir"), default)
-        film = self.host.film() if self.params.interp == "FILM" else None
-        seeds = processed.all_seeds or [p.seed] * len(frames)
-        self.outputs = write_videos(frames, processed.infotexts, seeds, self.params, self.plan, folder, self.host.output_settings(), film)
-        for file in self.outputs:
-            logger.info("saved %s", file.path)
-        listed = outputs_info(self.outputs, outputs_root)
+        self.saver.write_rest(p, frames, processed.infotexts, processed.all_seeds or [p.seed] * len(frames))
+        if not self.saver.saved:
+            return  # A1111's answer as it is: the frames it decoded
+        outputs = self.saver.outputs
+        listed = outputs_info(outputs, Path(p.outpath_samples).parent)
         processed.extra_generation_params = {**processed.extra_generation_params, OUTPUTS_INFO_KEY: listed}
         if self.host.inside_xyz_grid():
             return
         present = answer_api if self.host.is_api(p) else show_in_gallery
-        present(processed, frames, self.outputs, self.plan.frames, any(name in self.params.format for name in ("PNG", FRAMES_ONLY)))
+        present(processed, frames, outputs, self.plan.frames, any(name in self.params.format for name in ("PNG", FRAMES_ONLY)))
 
     def leave(self) -> None:
         """Undo everything the job entered (idempotent)."""

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 from webui_api import (
     BASE_PAYLOAD,
     RAISE_MARKER,
@@ -192,3 +193,32 @@ def test_unknown_motion_module_fails_clearly(server: WebUIServer, baseline: tupl
     assert len(got) == len(expected) and all(np.array_equal(a, b) for a, b in zip(expected, got)), (
         "plain txt2img after the bad request differs from before: " + "; ".join(difference(a, b) for a, b in zip(expected, got))
     )
+
+
+@pytest.mark.parametrize("stop, iterations, finished", [("INTERRUPT", 2, [0]), ("SKIP", 3, [0, 2])])
+def test_after_an_interrupt_or_skip_the_finished_animations_are_written(server: WebUIServer, stop: str, iterations: int, finished: list) -> None:
+    """Batch count 2 interrupted in its second animation (or 3 with the second skipped): the
+    finished animations are written and answered; the unfinished one is not (Settings → Save
+    incomplete images is off by default)."""
+    payload = txt2img_payload(
+        prompt=f"a red ball {stop}_IN_ITERATION_2", steps=3, n_iter=iterations, alwayson_scripts=animatediff(format=["GIF", "PNG"])
+    )
+    job = run_job(server, "txt2img", payload)
+    assert job.response.ok, describe(job, server)
+    assert f"stop_in_iteration: {stop.lower()} in iteration 2" in server.log_tail(200), server.log_tail(40)
+    seeds = job.response.info()["all_seeds"]
+    written = sorted(int(gif.stem.split("-")[1]) for gif in job.gifs)
+    assert written == sorted(seeds[8 * video] for video in finished), (written, describe(job, server))
+    assert len(job.response.videos()) == len(finished), "the answer holds the written animations"
+
+
+def test_each_animation_is_written_when_its_iteration_ends(server: WebUIServer) -> None:
+    """Batch count 2 whose second animation fails in sampling: the first was written when the
+    second began, so the fault loses nothing finished."""
+    payload = txt2img_payload(prompt="a red ball RAISE_IN_ITERATION_2", steps=3, n_iter=2, alwayson_scripts=animatediff(format=["GIF"]))
+    job = run_job(server, "txt2img", payload)
+    assert "stop_in_iteration: raise in iteration 2" in server.log_tail(200), server.log_tail(40)
+    assert job.response.status >= 400 and "a fault in sampling" in job.response.text, describe(job, server)
+    assert [int(gif.stem.split("-")[1]) for gif in job.gifs] == [SEED], describe(job, server)
+    with Image.open(job.gifs[0]) as gif:
+        assert gif.n_frames == 8
