@@ -9,7 +9,8 @@ import torch
 
 from lib_animatediff.sampling.context import ContextSchedule
 from lib_animatediff.sampling.video_runner import VideoModelRunner
-from lib_animatediff.webui.controlnet import feed_frames, hints_for_rows, own_frame_counts, units_to_feed
+from lib_animatediff.errors import ParameterError
+from lib_animatediff.webui.controlnet import feed_frames, hints_for_rows, own_frame_counts, refuse_ip_adapters_per_frame, units_to_feed
 
 
 class _NoMotion:
@@ -55,6 +56,24 @@ def test_units_with_their_own_batch_folder_count_towards_the_shortest_source(tmp
     keyframes = {"enabled": True, "animatediff_batch": True, "batch_images": f"{tmp_path}\nkeyframe:0,15"}  # SparseCtrl's two images
     counts = own_frame_counts([own, {"enabled": True}, keyframes], lambda folder: 5 if folder == tmp_path else -1)
     assert counts == [5]
+
+
+def test_ip_adapter_units_on_more_than_one_image_are_refused_with_the_reason(tmp_path):
+    """sd-webui-controlnet cannot prepare an IP-Adapter on several images in AnimateDiff's batch
+    mode; with one image of its own the unit conditions every frame and is let through."""
+    count = lambda folder: {tmp_path / "many": 8, tmp_path / "one": 1}.get(folder, 0)  # noqa: E731
+    one_image = {"enabled": True, "module": "ip-adapter_clip_sd15", "model": "ip-adapter_sd15 [abcd]", "image": "iVBORw0KGgo="}
+    canny = {"enabled": True, "module": "canny", "model": "control_v11p_sd15_canny"}
+    one_in_batch = {"enabled": True, "model": "ip-adapter_sd15", "animatediff_batch": True, "batch_images": str(tmp_path / "one")}
+    off = {"enabled": False, "model": "ip-adapter_sd15"}
+    refuse_ip_adapters_per_frame([one_image, canny, one_in_batch, off], fed_a_video=True, count_files=count)
+    refuse_ip_adapters_per_frame([{"enabled": True, "model": "ip-adapter-plus_sd15"}], fed_a_video=False, count_files=count)
+    fed = {"enabled": True, "module": "ip-adapter_clip_sd15", "model": "ip-adapter-plus_sd15"}
+    with pytest.raises(ParameterError, match=r"unit 1 \(ip-adapter-plus_sd15\) is an IP-Adapter that would take the video's frames"):
+        refuse_ip_adapters_per_frame([canny, fed], fed_a_video=True, count_files=count)
+    many = {"enabled": True, "model": "ip_adapter_sd15", "animatediff_batch": True, "batch_images": f"{tmp_path / 'many'}\nkeyframe:0,7"}
+    with pytest.raises(ParameterError, match="one image of its own"):
+        refuse_ip_adapters_per_frame([many], fed_a_video=False, count_files=count)
 
 
 @pytest.mark.parametrize("hint_rows_per_frame", [1, 2])

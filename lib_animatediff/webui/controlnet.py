@@ -20,6 +20,8 @@ from typing import Any
 
 import torch
 
+from ..errors import ParameterError
+
 HINT_ATTRIBUTES = ("hint_cond", "hr_hint_cond")
 
 
@@ -65,6 +67,36 @@ def own_frame_counts(units: Sequence[Any], count_files: Any) -> list[int]:
         if unit_value(unit, "enabled", False) and unit_value(unit, "animatediff_batch", False) and lines and not keyframes:
             counts.append(count_files(Path(lines[0].strip())))
     return counts
+
+
+def is_ip_adapter(unit: Any) -> bool:
+    """A unit whose preprocessor or model is an IP-Adapter (by name: ControlNet's own names
+    ``ip-adapter_clip_sd15``, ``ip-adapter_sd15``, ``ip-adapter-plus_sd15`` … all say so)."""
+    names = f"{unit_value(unit, 'module', '') or ''} {unit_value(unit, 'model', '') or ''}".lower().replace("_", "-")
+    return "ip-adapter" in names
+
+
+def refuse_ip_adapters_per_frame(units: Sequence[Any], fed_a_video: bool, count_files: Any) -> None:
+    """sd-webui-controlnet (v1.1.455) fails to prepare an IP-Adapter unit with more than one image
+    in its AnimateDiff batch mode (scripts/controlnet.py builds a two-field ``ImageEmbed`` with three
+    arguments), and A1111 then runs the whole job without any ControlNet unit: refused instead."""
+    for number, unit in enumerate(units):
+        if not unit_value(unit, "enabled", False) or not is_ip_adapter(unit):
+            continue
+        folder = str(unit_value(unit, "batch_images") or "").splitlines()
+        own_batch = bool(unit_value(unit, "animatediff_batch", False) and folder)
+        if own_batch and count_files(Path(folder[0].strip())) > 1:
+            fed = f"the images of {folder[0].strip()!r}"
+        elif fed_a_video and not has_own_input(unit):
+            fed = "the video's frames (it has no image of its own)"
+        else:
+            continue
+        raise ParameterError(
+            f"ControlNet unit {number} ({unit_value(unit, 'model', '?')}) is an IP-Adapter that would take {fed}: "
+            "sd-webui-controlnet cannot run an IP-Adapter on more than one image in AnimateDiff's batch mode (it fails "
+            "while preparing the unit, and the job would run without any ControlNet). Give the unit one image of its "
+            "own: it then conditions every frame"
+        )
 
 
 def _narrowed(hint: Any, index: torch.Tensor, frames: int, device: torch.device | None, cond_rows: int) -> torch.Tensor | None:

@@ -60,7 +60,7 @@ from ..sampling.progress import SamplingProgress
 from ..sampling.routing import ModelCallRouting
 from ..sampling.video_runner import VideoModelRunner
 from ..undo import UndoStack
-from .controlnet import feed_frames, hints_for_rows, own_frame_counts, unit_value, units_to_feed
+from .controlnet import feed_frames, hints_for_rows, own_frame_counts, refuse_ip_adapters_per_frame, unit_value, units_to_feed
 from .gallery import answer_api, show_in_gallery
 from .infotext import INFOTEXT_KEY, animatediff_infotext
 from .lora import LoraExtension, apply_motion_loras
@@ -183,7 +183,9 @@ class AnimationJob:
                 "AnimateDiff argument 'last_frame' is for img2img from one image (the main image is the first frame); "
                 "with a video source every frame starts from its own video frame: leave last_frame empty"
             )
-        unit_frames = own_frame_counts(host.controlnet_units(p), lambda folder: len(frame_files(folder)) if folder.is_dir() else 0)
+        units, count_files = host.controlnet_units(p), lambda folder: len(frame_files(folder)) if folder.is_dir() else 0
+        refuse_ip_adapters_per_frame(units, video is not None, count_files)
+        unit_frames = own_frame_counts(units, count_files)
         params = dataclasses.replace(
             params, video_length=final_video_length(params, video and video.frame_count, unit_frames), fps=final_fps(params, video)
         )

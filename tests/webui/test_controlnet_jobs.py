@@ -238,3 +238,20 @@ def test_a_mask_per_frame_inpaints_each_frame_where_its_own_mask_is(
 
     after = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS))
     assert np.array_equal(after.images()[0], plain_before), "a plain txt2img differs after the inpainting batch jobs"
+
+
+def test_an_ip_adapter_unit_fed_the_video_is_refused_with_the_reason(
+    controlnet_server: WebUIServer, plain_before: np.ndarray, tmp_path: Path
+) -> None:
+    """sd-webui-controlnet v1.1.455 cannot prepare an IP-Adapter on more than one image in
+    AnimateDiff's batch mode (the job would run on without any ControlNet): 422 before sampling."""
+    server = controlnet_server
+    frames = _frame_folder(tmp_path / "frames")
+    unit = {"enabled": True, "module": "ip-adapter_clip_sd15", "model": "ip-adapter_sd15", "weight": 1.0}
+    animation = animatediff(video_path=str(frames), video_length=8, batch_size=CONTEXT)
+    job = run_job(server, "txt2img", txt2img_payload(steps=STEPS, alwayson_scripts={**animation, "controlnet": {"args": [unit]}}))
+    assert job.response.status == 422, describe(job, server)
+    assert "ControlNet unit 0 (ip-adapter_sd15) is an IP-Adapter that would take the video's frames" in job.response.text, job.response.text
+    assert not job.gifs
+    after = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS))
+    assert np.array_equal(after.images()[0], plain_before), "a plain txt2img differs after the refused job"

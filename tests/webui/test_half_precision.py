@@ -31,12 +31,15 @@ from webui_api import (
 )
 
 # The random VAE shows latents faintly, so the sampler's result is compared too: the mean
-# |difference| of the last denoised latents relative to their mean magnitude, against what
-# float16 costs A1111 alone on a plain batch of 8 with the same prompt (the drift). Measured on
-# this host, float16 and --upcast-sampling alike: pixels up to 2.9 grey levels; latents 0.007
-# (prompt travel) to 0.085 (FreeInit) relative, where the plain batch drifts 0.097.
+# |difference| of the last denoised latents relative to their mean magnitude. Measured on this
+# host, float16 and --upcast-sampling alike: pixels up to 2.9 grey levels; latents 0.007 (prompt
+# travel) to 0.085 (FreeInit, whose passes carry the difference on). What float16 costs A1111
+# alone on a plain batch of 8 (printed as the drift) is no yardstick: it came out 0.019 to 0.097
+# on the same host, depending on which jobs of that shape each WebUI ran before (see the
+# developers' guide on first runs of a batch shape). A float16 fault (overflow, a module left in
+# float32 on float16 activations, a dtype mix-up in attention) moves latents by their whole size.
 PIXEL_TOLERANCE = 6.0
-DRIFT_FACTOR = 1.5
+LATENT_TOLERANCE = 0.15
 LAST = encode_png(init_image_pattern(64, seed=11))
 JOBS = {
     "txt2img": ("txt2img", {}, {}),
@@ -94,8 +97,10 @@ def test_jobs_give_finite_frames_close_to_the_float32_webui(half: WebUIServer, s
     relative = _relative(latent_half, latent_full)
     print(f"\n{job}: per-frame mean |float16 - float32| {max(differences):.2f} at most; latents {relative:.4f} relative")
     assert max(differences) <= PIXEL_TOLERANCE, f"{job}: float16 frames differ from float32 by up to {max(differences):.2f}\n{describe(in_half, half)}"
-    allowed = DRIFT_FACTOR * PLAIN_DRIFT[half.url]
-    assert relative <= allowed, f"{job}: float16 latents differ from float32 by {relative:.4f} of their magnitude (allowed {allowed:.4f})"
+    assert relative <= LATENT_TOLERANCE, (
+        f"{job}: float16 latents differ from float32 by {relative:.4f} of their magnitude "
+        f"(allowed {LATENT_TOLERANCE}; a plain batch drifted {PLAIN_DRIFT[half.url]:.4f} here)"
+    )
 
 
 def test_the_motion_modules_ran_in_the_unets_dtype_and_the_webui_is_unchanged(half: WebUIServer) -> None:
