@@ -64,28 +64,6 @@ def write_video(
     return [WrittenFile(path, len(frames_of_video), fps, seed, video) for path in paths]
 
 
-def write_videos(
-    frames: Sequence[Image.Image],
-    infotexts: Sequence[str],
-    seeds: Sequence[int],
-    params: AnimateDiffParams,
-    plan: JobPlan,
-    folder: Path,
-    settings: OutputSettings,
-    film: FrameInterpolator | None = None,
-    videos: Sequence[int] | None = None,
-) -> list[WrittenFile]:
-    """Every whole video among a job's decoded ``frames`` (the videos of a batch count one after
-    another, each frame with its infotext and seed), or those numbered in ``videos``, written as
-    :func:`write_video` does; the files written."""
-    written: list[WrittenFile] = []
-    for video, first in enumerate(range(0, len(frames) - plan.frames + 1, plan.frames)):
-        if videos is None or video in videos:
-            of_video = frames[first : first + plan.frames]
-            written += write_video(of_video, infotexts[first], int(seeds[first]), video, params, plan, folder, settings, film)
-    return written
-
-
 OUTPUTS_INFO_KEY = "AnimateDiff outputs"
 
 

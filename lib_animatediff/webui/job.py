@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,8 +38,7 @@ from ..errors import AnimateDiffError, ParameterError
 from ..log import logger
 from ..media.images import decode_image
 from ..media.interpolation import FrameInterpolator
-from ..media.output_folder import safe_output_folder
-from ..media.outputs import OUTPUTS_INFO_KEY, WrittenFile, outputs_info, write_videos
+from ..media.outputs import OUTPUTS_INFO_KEY, outputs_info
 from ..media.video_input import FrameFolder, VideoClip, VideoInputError, frame_files, read_video_frames, resize_frames
 from ..media.writers import FRAMES_ONLY, OutputSettings
 from ..model.checkpoint import checkpoint_unet
@@ -64,8 +62,8 @@ from .controlnet import feed_frames, hints_for_rows, own_frame_counts, refuse_ip
 from .gallery import answer_api, show_in_gallery
 from .infotext import INFOTEXT_KEY, animatediff_infotext
 from .lora import LoraExtension, apply_motion_loras
-from .sent_inputs import with_sent_inputs_on_server
 from .saving import AnimationSaver
+from .sent_inputs import with_sent_inputs_on_server
 from .state import WEBUI
 from .travels import PromptTravels
 from .xyz import with_axis_values

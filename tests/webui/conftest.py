@@ -1048,11 +1048,13 @@ def _controlnet_source(install: WebUIInstall) -> Path:
 
 @contextlib.contextmanager
 def _controlnet_webui(
-    install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, files: ServerFiles, source: Path, model_dirs: Sequence[Path], expected: Sequence[str]
+    install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, files: ServerFiles, source: Path, model_dirs: Sequence[Path],
+    expected: Sequence[str], extra_args: tuple[str, ...] = (), test_extensions: dict[str, str] | None = None,
 ) -> Iterator[WebUIServer]:
     """A WebUI with sd-webui-controlnet beside AnimateDiff, the models of ``model_dirs`` in
     ``<data>/models/ControlNet/`` and the record_control_hints, img2img_batch_route and
-    record_sampling test extensions; fails with the log when ControlNet does not list each of ``expected`` (file stems)."""
+    record_sampling test extensions (and ``test_extensions``); fails with the log when ControlNet
+    does not list each of ``expected`` (file stems)."""
     data = tmp_path_factory.mktemp("webui-controlnet")
     models = data / "models" / "ControlNet"
     models.mkdir(parents=True)
@@ -1060,8 +1062,9 @@ def _controlnet_webui(
         (models / built.name).symlink_to(built)
     extensions = {
         "record_control_hints": RECORD_CONTROL_HINTS_SCRIPT, "img2img_batch_route": IMG2IMG_BATCH_ROUTE_SCRIPT, "record_sampling": RECORD_SAMPLING_SCRIPT,
+        **(test_extensions or {}),
     }  # fmt: skip
-    with _running_server(install, data, files, extensions_beside=(source,), test_extensions=extensions) as server:
+    with _running_server(install, data, files, extra_args, extensions_beside=(source,), test_extensions=extensions) as server:
         answer = server.get("/controlnet/model_list")
         listed = answer.body.get("model_list", []) if answer.ok and isinstance(answer.body, dict) else []
         missing = [stem for stem in expected if not any(name.split(" [")[0] == stem for name in listed)]
@@ -1082,6 +1085,94 @@ def controlnet_server(
     source = _controlnet_source(webui_install)  # skip before building anything
     model_dir: Path = request.getfixturevalue("controlnet_model_dir")
     with _controlnet_webui(webui_install, tmp_path_factory, server_files, source, [model_dir], [CONTROLNET_MODEL]) as server:
+        yield server
+
+
+IP_ADAPTER_MODEL = "ip-adapter_sd15"  # the file's stem, which sd-webui-controlnet's presets know
+IP_ADAPTER_LOG = "ip_adapter_calls.jsonl"
+
+RECORD_IP_ADAPTER_SCRIPT = f'''\
+"""Test-only extension written by tests/webui/conftest.py.
+
+At the start of every job it wraps (once) sd-webui-controlnet's IP-Adapter attention
+(PlugableIPAdapter._attn_eval_ipadapter in scripts/ipadapter/plugable_ipadapter.py); every call
+then appends one JSON line to <data>/{IP_ADAPTER_LOG}, with what the adapter's attention got:
+  {{"rows": <rows of the hidden states>, "marks": [<ControlNet's cond mark of each row: 1 cond, 0 uncond>],
+    "k_means": [<mean of each row of the adapter's keys, 5 decimals>]}}
+\"\"\"
+
+import json
+import os
+import sys
+import threading
+
+from modules import paths, scripts
+
+LOG = os.path.join(paths.data_path, "{IP_ADAPTER_LOG}")
+ORIGINAL = "_record_ip_adapter_original"
+_lock = threading.Lock()
+
+
+def _plugable_modules():
+    return [module for name, module in list(sys.modules.items())
+            if (getattr(module, "__file__", None) or "").replace(os.sep, "/").endswith("/scripts/ipadapter/plugable_ipadapter.py")]
+
+
+def _wrap(module):
+    cls = getattr(module, "PlugableIPAdapter", None)
+    if not isinstance(cls, type) or ORIGINAL in cls.__dict__:
+        return
+    original = cls._attn_eval_ipadapter
+
+    def attn_eval(self, hidden_states, query, cond_uncond_image_emb, attn_heads, head_dim, emb_to_k, emb_to_v):
+        keys = emb_to_k(cond_uncond_image_emb)
+        marks = module.current_model.cond_mark[:, 0, 0, 0].tolist()
+        line = dict(rows=int(hidden_states.shape[0]), marks=[round(float(mark)) for mark in marks],
+                    k_means=[round(float(row.float().mean()), 5) for row in keys])
+        with _lock, open(LOG, "a", encoding="utf-8") as stream:
+            stream.write(json.dumps(line) + "\\n")
+        return original(self, hidden_states, query, cond_uncond_image_emb, attn_heads, head_dim, emb_to_k, emb_to_v)
+
+    setattr(cls, ORIGINAL, original)
+    cls._attn_eval_ipadapter = attn_eval
+    print(f"record_ip_adapter: recording {{module.__name__}}.PlugableIPAdapter", flush=True)
+
+
+class RecordIPAdapter(scripts.Script):
+    def title(self):
+        return "record IP-Adapter (test)"
+
+    def show(self, is_img2img):
+        return scripts.AlwaysVisible
+
+    def before_process(self, p, *args):
+        for module in _plugable_modules():
+            _wrap(module)
+'''
+
+
+@pytest.fixture(scope="session")
+def ip_adapter_dir(cache_dir: Path) -> Path:
+    """``IP_ADAPTER_MODEL.safetensors`` (random, in the published layout) and
+    ``annotator/clip_vision/clip_h.pth``; see fixtures/make_ip_adapter.py."""
+    builder = FIXTURES / "make_ip_adapter.py"
+
+    def build(folder: Path) -> None:
+        _run_builder([sys.executable, str(builder), "--out", str(folder)])
+
+    return _cached(cache_dir, "ip_adapter", _digest(builder.read_bytes()), build)
+
+
+@pytest.fixture(scope="module")
+def ip_adapter_server(
+    webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles, ip_adapter_dir: Path
+) -> Iterator[WebUIServer]:
+    """A WebUI with sd-webui-controlnet, the random IP-Adapter and CLIP-H's file where its
+    preprocessor looks (so nothing is downloaded), recording every IP-Adapter attention call."""
+    source = _controlnet_source(webui_install)
+    args = ("--controlnet-annotator-models-path", str(ip_adapter_dir / "annotator"))
+    extensions = {"record_ip_adapter": RECORD_IP_ADAPTER_SCRIPT}
+    with _controlnet_webui(webui_install, tmp_path_factory, server_files, source, [ip_adapter_dir], [IP_ADAPTER_MODEL], args, extensions) as server:
         yield server
 
 

@@ -27,6 +27,8 @@ FIRST, LAST = encode_png(_pattern(20)), encode_png(_pattern(235))
 
 
 def test_the_last_frame_pulls_the_end_of_the_animation(server: WebUIServer) -> None:
+    # the first img2img job of this batch shape in a WebUI may come out differently on this host
+    run_job(server, "img2img", img2img_payload(init_images=[FIRST], denoising_strength=DENOISE, alwayson_scripts=animatediff()))
     with_last = run_job(server, "img2img", img2img_payload(
         init_images=[FIRST], denoising_strength=DENOISE, alwayson_scripts=animatediff(last_frame=LAST, latent_scale=4.0, latent_scale_last=4.0),
     ))  # fmt: skip
