@@ -845,6 +845,11 @@ def _wait_until_ready(server: WebUIServer, timeout: float) -> None:
             fail(f"the server exited with code {server.process.returncode}")
         if time.monotonic() > deadline:
             fail("GET /sdapi/v1/options never answered")
+        if "Startup time:" not in server.log_text():
+            # with the UI, gradio serves before A1111 adds its API; a request in between makes
+            # starlette build its middleware stack, and A1111's start then fails adding more
+            time.sleep(1)
+            continue
         try:
             if server.get("/sdapi/v1/options", timeout=5).ok:
                 break
