@@ -57,15 +57,23 @@ def feed_frames(unit: Any, frames: Path, masks: Path | None = None) -> None:
     set_unit_value(unit, "batch_images", str(frames) + (f"\nmask:{masks}" if masks else ""))
 
 
+def own_batch_folder(unit: Any) -> tuple[Path, list[str]] | None:
+    """The folder an enabled unit in ControlNet's AnimateDiff batch mode brings, and the lines
+    after it (``mask:<folder>``, ``keyframe:<frames>``); None for any other unit."""
+    lines = str(unit_value(unit, "batch_images") or "").splitlines()
+    if not (unit_value(unit, "enabled", False) and unit_value(unit, "animatediff_batch", False) and lines):
+        return None
+    return Path(lines[0].strip()), [line.strip() for line in lines[1:]]
+
+
 def own_frame_counts(units: Sequence[Any], count_files: Any) -> list[int]:
     """Frames in the batch folders of enabled units that bring their own (``count_files(folder)``).
     A folder with a ``keyframe:`` line holds keyframes (SparseCtrl, IP-Adapter), not frames."""
     counts = []
     for unit in units:
-        lines = str(unit_value(unit, "batch_images") or "").splitlines()
-        keyframes = any(line.strip().startswith("keyframe:") for line in lines[1:])
-        if unit_value(unit, "enabled", False) and unit_value(unit, "animatediff_batch", False) and lines and not keyframes:
-            counts.append(count_files(Path(lines[0].strip())))
+        own = own_batch_folder(unit)
+        if own is not None and not any(line.startswith("keyframe:") for line in own[1]):
+            counts.append(count_files(own[0]))
     return counts
 
 
@@ -83,10 +91,9 @@ def refuse_ip_adapters_per_frame(units: Sequence[Any], fed_a_video: bool, count_
     for number, unit in enumerate(units):
         if not unit_value(unit, "enabled", False) or not is_ip_adapter(unit):
             continue
-        folder = str(unit_value(unit, "batch_images") or "").splitlines()
-        own_batch = bool(unit_value(unit, "animatediff_batch", False) and folder)
-        if own_batch and count_files(Path(folder[0].strip())) > 1:
-            fed = f"the images of {folder[0].strip()!r}"
+        own = own_batch_folder(unit)
+        if own is not None and count_files(own[0]) > 1:
+            fed = f"the images of {str(own[0])!r}"
         elif fed_a_video and not has_own_input(unit):
             fed = "the video's frames (it has no image of its own)"
         else:
