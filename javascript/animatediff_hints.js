@@ -1,4 +1,4 @@
-// Generated from lib_animatediff/params.py by `python -m lib_animatediff.webui.hints`; do not edit.
+// Generated from lib_animatediff/webui/params.py by `python -m lib_animatediff.webui.hints`; do not edit.
 // Hover hints for the AnimateDiff accordion; A1111's hints.js shows `titles[label]`.
 (function () {
     if (typeof titles === "undefined") {

@@ -24,7 +24,6 @@ from lib_animatediff.media.writers import OutputSettings
 from lib_animatediff.model.checkpoint import checkpoint_base
 from lib_animatediff.model.families import BaseModel
 from lib_animatediff.model.installed import strip_mark
-from lib_animatediff.params import PARAMS, AnimateDiffParams
 from lib_animatediff.webui.accordion import accordion_layout, settings_from_video
 from lib_animatediff.webui.alwayson import alwayson_script, own_args
 from lib_animatediff.webui.deforum import find_deforum_film
@@ -34,6 +33,7 @@ from lib_animatediff.webui.frame_inpaint import finish_picture
 from lib_animatediff.webui.infotext import INFOTEXT_KEY, LEGACY_FREEINIT_KEY, paste_reader
 from lib_animatediff.webui.job import JOB_ATTRIBUTE, AnimationJob
 from lib_animatediff.webui.lora import LoraExtension
+from lib_animatediff.webui.params import PARAMS, AnimateDiffParams
 from lib_animatediff.webui.routes import add_routes
 from lib_animatediff.webui.settings import SETTINGS, output_settings
 from lib_animatediff.webui.state import WEBUI

@@ -7,14 +7,14 @@ import math
 
 import pytest
 import torch
+from conftest import SD15_CHANNELS
 from einops import rearrange
 
-from conftest import SD15_CHANNELS
 from lib_animatediff.devtools.random_weights import random_motion_modules
 from lib_animatediff.errors import ParameterError
 from lib_animatediff.model.families import V2
 from lib_animatediff.model.motion_module import HEADS
-from lib_animatediff.params import AnimateDiffParams
+from lib_animatediff.webui.params import AnimateDiffParams
 
 
 def _attention_by_definition(attention: torch.nn.Module, x: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -7,9 +7,9 @@ import dataclasses
 from collections import Counter
 from pathlib import Path
 
-from lib_animatediff.params import PARAMS, AnimateDiffParams
 from lib_animatediff.webui.accordion import HEADER, LAYOUT, accordion_layout, laid_out_fields
 from lib_animatediff.webui.hints import hints, hints_js
+from lib_animatediff.webui.params import PARAMS, AnimateDiffParams
 from lib_animatediff.webui.xyz import AXES
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from lib_animatediff.errors import AnimateDiffError, ParameterError
-from lib_animatediff.params import AnimateDiffParams
 from lib_animatediff.sampling.freeinit import (
     FILTER_KINDS,
     FirstNoiseLevel,
@@ -20,6 +19,7 @@ from lib_animatediff.sampling.freeinit import (
     reinitialize,
     run_passes,
 )
+from lib_animatediff.webui.params import AnimateDiffParams
 
 SHAPES = [(16, 8, 8), (7, 9, 12), (1, 4, 5), (8, 64, 64)]
 

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from lib_animatediff.errors import ParameterError
-from lib_animatediff.params import AnimateDiffParams
 from lib_animatediff.webui.controlnet_compat import get_animatediff_arg
 from lib_animatediff.webui.frame_inpaint import FRAME_INPAINT_ATTRIBUTE
 from lib_animatediff.webui.i2i_batch import run_batch_as_video
+from lib_animatediff.webui.params import AnimateDiffParams
 
 ARGS_FROM, ARGS_TO = 2, 4  # where the AnimateDiff script's arguments lie among the run's
 

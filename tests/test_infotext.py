@@ -7,8 +7,8 @@ import json
 import pytest
 
 from lib_animatediff.errors import ParameterError
-from lib_animatediff.params import PARAMS, AnimateDiffParams
 from lib_animatediff.webui.infotext import animatediff_infotext, parse_animatediff_infotext, paste_reader, pasted_values
+from lib_animatediff.webui.params import PARAMS, AnimateDiffParams
 
 
 def test_written_entry_reads_back_into_the_same_params():

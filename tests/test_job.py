@@ -23,8 +23,8 @@ from lib_animatediff.media.outputs import OUTPUTS_INFO_KEY
 from lib_animatediff.media.writers import OutputSettings
 from lib_animatediff.model.families import SD15_ANIMATEDIFF_SCHEDULE, SDXL_STANDARD_SCHEDULE, V2, BaseModel
 from lib_animatediff.model.injection import hooked_motion_modules
-from lib_animatediff.params import AnimateDiffParams
 from lib_animatediff.webui.job import JOB_ATTRIBUTE, AnimationJob, final_video_length
+from lib_animatediff.webui.params import AnimateDiffParams
 from lib_animatediff.webui.state import WEBUI
 
 CHECKPOINT_SCHEDULE = SDXL_STANDARD_SCHEDULE.alphas_cumprod()  # SD 1.5's: scaled-linear 0.00085 → 0.012

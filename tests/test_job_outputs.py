@@ -5,9 +5,9 @@ from __future__ import annotations
 from PIL import Image
 
 from lib_animatediff.media.outputs import frames_to_save, ping_pong
-from lib_animatediff.params import AnimateDiffParams
 from lib_animatediff.sampling.context import ContextSchedule
 from lib_animatediff.sampling.plan import JobPlan
+from lib_animatediff.webui.params import AnimateDiffParams
 
 
 def _frames(count: int) -> list[Image.Image]:
@@ -20,15 +20,15 @@ def _plan(frames: int, context: int) -> JobPlan:
 
 def test_plain_job_saves_its_frames_at_its_fps():
     frames = _frames(8)
-    saved, fps = frames_to_save(frames, AnimateDiffParams(fps=12), _plan(8, 16))
+    saved, fps = frames_to_save(frames, AnimateDiffParams(fps=12).output_request(_plan(8, 16)))
     assert saved == frames and fps == 12
 
 
 def test_loop_a_within_one_window_plays_forward_then_back():
     frames = _frames(5)
-    saved, _ = frames_to_save(frames, AnimateDiffParams(closed_loop="A"), _plan(5, 16))
+    saved, _ = frames_to_save(frames, AnimateDiffParams(closed_loop="A").output_request(_plan(5, 16)))
     assert [f.getpixel((0, 0))[0] for f in saved] == [0, 20, 40, 60, 80, 60, 40, 20]
-    longer, _ = frames_to_save(_frames(20), AnimateDiffParams(closed_loop="A"), _plan(20, 16))
+    longer, _ = frames_to_save(_frames(20), AnimateDiffParams(closed_loop="A").output_request(_plan(20, 16)))
     assert len(longer) == 20  # a windowed loop already closes; no ping-pong
 
 
@@ -46,14 +46,14 @@ class _Counting:
 
 def test_interp_x_multiplies_frames_and_fps_so_the_duration_stays():
     film = _Counting()
-    saved, fps = frames_to_save(_frames(8), AnimateDiffParams(fps=8, interp="FILM", interp_x=3, closed_loop="N"), _plan(8, 16), film)
+    saved, fps = frames_to_save(_frames(8), AnimateDiffParams(fps=8, interp="FILM", interp_x=3, closed_loop="N").output_request(_plan(8, 16)), film)
     assert len(saved) == 22 and fps == 24 and film.calls == [(8, 3, False)]
     # duration: 8 frames at 8 fps against 22 frames at 24 fps — the same within one frame
     assert abs(8 / 8 - len(saved) / fps) <= 1 / 8
 
 
 def test_interp_without_film_uses_the_builtin_interpolator():
-    saved, fps = frames_to_save(_frames(3), AnimateDiffParams(fps=8, interp="FILM", interp_x=2, closed_loop="R-P"), _plan(3, 16))
+    saved, fps = frames_to_save(_frames(3), AnimateDiffParams(fps=8, interp="FILM", interp_x=2, closed_loop="R-P").output_request(_plan(3, 16)))
     assert len(saved) == 6 and fps == 16  # looping: last → first interpolated too
 
 

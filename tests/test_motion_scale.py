@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import SD15_CHANNELS
+
 from lib_animatediff.devtools.random_weights import random_motion_modules
 from lib_animatediff.devtools.tiny_unet import CONTEXT_DIM, build_unet
 from lib_animatediff.errors import ParameterError
 from lib_animatediff.model.families import V2, BaseModel
 from lib_animatediff.model.injection import MotionModuleInjection
-from lib_animatediff.params import AnimateDiffParams
 from lib_animatediff.sampling.motion_scale import parse_motion_scale
+from lib_animatediff.webui.params import AnimateDiffParams
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lib_animatediff.params import AnimateDiffParams, ParameterError
+from lib_animatediff.webui.params import AnimateDiffParams, ParameterError
 
 SD_WEBUI_ANIMATEDIFF_FIELDS = [
     "model", "enable", "video_length", "fps", "loop_number", "closed_loop", "batch_size", "stride", "overlap",

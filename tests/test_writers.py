@@ -29,7 +29,7 @@ from lib_animatediff.media.writers import (
     frame_durations_ms,
     write_animation,
 )
-from lib_animatediff.params import FORMATS
+from lib_animatediff.webui.params import FORMATS
 
 INFOTEXT = "a cat, masterpiece\nNegative prompt: blurry\nSteps: 20, Seed: 1234, AnimateDiff: ü ✓"
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lib_animatediff.params import AnimateDiffParams, ParameterError
+from lib_animatediff.webui.params import AnimateDiffParams, ParameterError
 from lib_animatediff.webui.xyz import AXES, apply_axis_value, to_bool, to_number, with_axis_values
 
 

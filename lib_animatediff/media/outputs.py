@@ -9,12 +9,21 @@ from typing import Any, Sequence
 
 from PIL import Image
 
-from ..params import AnimateDiffParams
-from ..sampling.context import ClosedLoop
-from ..sampling.plan import JobPlan
 from .interpolation import FrameInterpolator, interpolate, interpolated_fps
 from .output_folder import next_stem
 from .writers import FRAMES_ONLY, VIDEO_FORMATS, OutputSettings, VideoMeta, write_animation
+
+
+@dataclass(frozen=True)
+class OutputRequest:
+    """How one video's frames are saved."""
+
+    formats: tuple[str, ...]
+    fps: float
+    loop: int = 0  # plays of a GIF/WEBP: 0 forever
+    ping_pong: bool = False  # forward then back
+    interpolate_x: int = 1  # frames per source frame after interpolation (1: none)
+    loops_back: bool = False  # interpolate from the last frame back to the first too
 
 
 def ping_pong(frames: Sequence[Image.Image]) -> list[Image.Image]:
@@ -23,22 +32,16 @@ def ping_pong(frames: Sequence[Image.Image]) -> list[Image.Image]:
 
 
 def frames_to_save(
-    frames: Sequence[Image.Image], params: AnimateDiffParams, plan: JobPlan, film: FrameInterpolator | None = None
+    frames: Sequence[Image.Image], request: OutputRequest, film: FrameInterpolator | None = None
 ) -> tuple[list[Image.Image], float]:
-    """The frames and frame rate of the saved animation.
-
-    Closed loop A on a video of one context window plays forward then back, as users of that
-    mode expect. Interp X inserts frames and multiplies the frame rate by X, so the
-    animation keeps its duration; FILM is used when given, else the built-in interpolator.
-    """
-    frames = list(frames)
-    looped = params.closed_loop_mode is ClosedLoop.AGGRESSIVE and plan.frames <= plan.context
-    if looped:
-        frames = ping_pong(frames)
-    fps = float(params.fps)
-    if params.interp != "Off" and params.interp_x > 1:
-        frames = interpolate(frames, params.interp_x, loop=params.closed_loop_mode.wraps, interpolator=film)
-        fps = interpolated_fps(fps, params.interp_x)
+    """The frames and frame rate of the saved animation. Interpolating X inserts frames and
+    multiplies the frame rate by X, so the animation keeps its duration; FILM is used when
+    given, else the built-in interpolator."""
+    frames = ping_pong(frames) if request.ping_pong else list(frames)
+    fps = request.fps
+    if request.interpolate_x > 1:
+        frames = interpolate(frames, request.interpolate_x, loop=request.loops_back, interpolator=film)
+        fps = interpolated_fps(fps, request.interpolate_x)
     return frames, fps
 
 
@@ -47,20 +50,20 @@ def write_video(
     infotext: str,
     seed: int,
     video: int,
-    params: AnimateDiffParams,
-    plan: JobPlan,
+    request: OutputRequest,
     folder: Path,
     settings: OutputSettings,
     film: FrameInterpolator | None = None,
+    request_id: str = "",
 ) -> list[WrittenFile]:
     """One video's decoded ``frames`` (video number ``video`` of a batch count), saved in the
-    job's formats into ``folder`` as ``NNNNN-SEED[-REQUEST_ID].<format>``; the files written."""
-    formats = [name for name in params.format if name != FRAMES_ONLY]
+    request's formats into ``folder`` as ``NNNNN-SEED[-REQUEST_ID].<format>``; the files written."""
+    formats = [name for name in request.formats if name != FRAMES_ONLY]
     if not formats:
         return []
-    frames_of_video, fps = frames_to_save(frames, params, plan, film)
-    meta = VideoMeta(fps=fps, loop=params.loop_number, infotext=infotext)
-    paths = write_animation(frames_of_video, folder, next_stem(folder, seed, params.request_id), formats, meta, settings)
+    frames_of_video, fps = frames_to_save(frames, request, film)
+    meta = VideoMeta(fps=fps, loop=request.loop, infotext=infotext)
+    paths = write_animation(frames_of_video, folder, next_stem(folder, seed, request_id), formats, meta, settings)
     return [WrittenFile(path, len(frames_of_video), fps, seed, video) for path in paths]
 
 

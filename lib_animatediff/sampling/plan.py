@@ -1,4 +1,5 @@
-"""What one animation job will do, worked out from its parameters and motion module."""
+"""What one animation job will do: its frames and windows, worked out from what was asked
+and the motion module that will run."""
 
 from __future__ import annotations
 
@@ -6,8 +7,22 @@ from dataclasses import dataclass
 
 from ..errors import ParameterError
 from ..model.motion_module import MotionModuleSet
-from ..params import AnimateDiffParams
-from .context import ContextSchedule
+from .context import ClosedLoop, ContextSchedule
+
+
+@dataclass(frozen=True)
+class WindowRequest:
+    """The frames and windows a job asks for. The API calls ``frames_per_window``
+    ``batch_size`` and ``dilation_levels`` ``stride`` (sd-webui-animatediff's names); the
+    refusals below name the API's arguments, which is what a user can change."""
+
+    frames: int = 0  # 0: one window
+    frames_per_window: int = 0  # 0: the module's trained length
+    overlap: int = -1  # -1: a quarter of the window
+    dilation_levels: int = 1
+    closed_loop: ClosedLoop = ClosedLoop.NONE
+    schedule: str = "uniform"
+    pe_stretch: int = 0  # positions the windows are spread over (0: as trained)
 
 
 @dataclass(frozen=True)
@@ -17,36 +32,41 @@ class JobPlan:
     schedule: ContextSchedule
     pe_spacing: float | None = None  # positional-encoding stretch: positions per frame (None: 1, as trained)
 
+    @property
+    def one_window(self) -> bool:
+        return self.frames <= self.context
 
-def plan_job(params: AnimateDiffParams, modules: MotionModuleSet) -> JobPlan:
+
+def plan_job(request: WindowRequest, modules: MotionModuleSet) -> JobPlan:
     """Frames, context size and window schedule; 0 frames means one context window.
 
     A context larger than the module's positional encoding cannot be honoured and is refused
     (naming the most the module takes) unless ``pe_stretch`` lays longer windows over the
     trained positions; an overlap that leaves windows no step is refused too.
     """
-    context = params.batch_size or modules.family.default_context
-    trained = modules.family.trained_frames
-    if params.pe_stretch and params.pe_stretch < trained:
+    context = request.frames_per_window or modules.family.default_context
+    trained, stretch = modules.family.trained_frames, request.pe_stretch
+    if stretch and stretch < trained:
         raise ParameterError(
-            f"AnimateDiff argument 'pe_stretch' {params.pe_stretch} would squeeze windows below the {trained} frames "
+            f"AnimateDiff argument 'pe_stretch' {stretch} would squeeze windows below the {trained} frames "
             f"{modules.family.title} was trained on: use 0 (off) or at least {trained}"
         )
-    longest = params.pe_stretch or modules.pe_len
+    longest = stretch or modules.pe_len
     if context > longest:
-        stretch = "" if params.pe_stretch else "; a positional-encoding stretch (pe_stretch) lets windows grow"
+        way_out = "" if stretch else "; a positional-encoding stretch (pe_stretch) lets windows grow"
         raise ParameterError(
             f"AnimateDiff argument 'batch_size' (context batch size) {context} is more than {modules.name} supports: "
-            f"at most {longest} frames per window{stretch}"
+            f"at most {longest} frames per window{way_out}"
         )
-    if params.overlap >= context:
-        raise ParameterError(f"AnimateDiff argument 'overlap' {params.overlap} must be smaller than the context batch size {context}")
-    frames = params.video_length or context
-    if params.context_schedule == "batched" and (params.overlap > 0 or params.stride > 1 or params.closed_loop_mode.wraps):
+    if request.overlap >= context:
+        raise ParameterError(f"AnimateDiff argument 'overlap' {request.overlap} must be smaller than the context batch size {context}")
+    frames = request.frames or context
+    if request.schedule == "batched" and (request.overlap > 0 or request.dilation_levels > 1 or request.closed_loop.wraps):
         raise ParameterError(
             "AnimateDiff argument 'context_schedule' 'batched' lays windows that neither overlap, nor dilate, nor wrap: "
-            f"set overlap 0 or -1 (now {params.overlap}), stride 1 (now {params.stride}) and closed_loop N (now {params.closed_loop})"
+            f"set overlap 0 or -1 (now {request.overlap}), stride 1 (now {request.dilation_levels}) "
+            f"and closed_loop N (now {request.closed_loop.value})"
         )
-    schedule = ContextSchedule(context, params.stride, params.overlap, params.closed_loop_mode, params.context_schedule)
-    spacing = trained / params.pe_stretch if params.pe_stretch else None
+    schedule = ContextSchedule(context, request.dilation_levels, request.overlap, request.closed_loop, request.schedule)
+    spacing = trained / stretch if stretch else None
     return JobPlan(frames=frames, context=min(context, frames), schedule=schedule, pe_spacing=spacing)

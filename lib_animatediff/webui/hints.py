@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 
-from ..params import PARAMS
+from .params import PARAMS
 
-HEADER = "// Generated from lib_animatediff/params.py by `python -m lib_animatediff.webui.hints`; do not edit.\n"
+HEADER = "// Generated from lib_animatediff/webui/params.py by `python -m lib_animatediff.webui.hints`; do not edit.\n"
 
 
 def hints() -> dict[str, str]:

@@ -29,10 +29,10 @@ from PIL import Image, ImageOps
 from ..errors import AnimateDiffError, ParameterError
 from ..log import logger
 from ..media.video_input import FrameFolder, cover_and_crop, frame_files
-from ..params import AnimateDiffParams
 from .alwayson import alwayson_script, own_args
 from .frame_inpaint import inpaint_frame_by_frame
 from .job import SAVE_FRAMES_AS_IMAGES
+from .params import AnimateDiffParams
 
 SCRIPT_TITLE = "AnimateDiff"
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ParameterError
-from ..params import PARAMS, AnimateDiffParams
+from .params import PARAMS, AnimateDiffParams
 
 INFOTEXT_KEY = "AnimateDiff"
 LEGACY_FREEINIT_KEY = "FreeInit"  # 0.1.x wrote FreeInit's settings as an entry of their own

@@ -48,7 +48,6 @@ from ..model.installed import strip_mark
 from ..model.motion_module import MotionModuleSet
 from ..model.noise_schedule import use_noise_schedule
 from ..model.unet_layout import unet_misfit
-from ..params import AnimateDiffParams
 from ..sampling.freeinit import FirstNoiseLevel, FreeInitSettings, PassNoise, PassStart, run_passes
 from ..sampling.freenoise import freenoise
 from ..sampling.latent_mix import frame_mix_weights, mix_start_latents
@@ -62,6 +61,7 @@ from .controlnet import feed_frames, hints_for_rows, own_frame_counts, refuse_ip
 from .gallery import answer_api, show_in_gallery
 from .infotext import INFOTEXT_KEY, animatediff_infotext
 from .lora import LoraExtension, apply_motion_loras
+from .params import AnimateDiffParams
 from .saving import AnimationSaver
 from .sent_inputs import with_sent_inputs_on_server
 from .state import WEBUI
@@ -188,7 +188,7 @@ class AnimationJob:
             params, video_length=final_video_length(params, video and video.frame_count, unit_frames), fps=final_fps(params, video)
         )
         modules = WEBUI.motion_modules(path)
-        plan = plan_job(params, modules)
+        plan = plan_job(params.window_request(), modules)
         _check_checkpoints_switched_to(host, p, modules)
         parse_motion_scale(params.motion_scale).check_frames(plan.frames)
         model = path.relative_to(host.model_dir()).as_posix()

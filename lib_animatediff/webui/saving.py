@@ -22,8 +22,8 @@ from ..media.interpolation import FrameInterpolator
 from ..media.output_folder import safe_output_folder
 from ..media.outputs import WrittenFile, write_video
 from ..media.writers import OutputSettings
-from ..params import AnimateDiffParams
 from ..sampling.plan import JobPlan
+from .params import AnimateDiffParams
 
 
 class SavingHost(Protocol):
@@ -84,7 +84,8 @@ class AnimationSaver:
             return
         film = self.host.film() if self.params.interp == "FILM" else None
         folder = output_folder(p, self.host.option("animatediff_outdir"))
-        written = write_video(frames, infotext, seed, video, self.params, self.plan, folder, self.host.output_settings(), film)
+        request = self.params.output_request(self.plan)
+        written = write_video(frames, infotext, seed, video, request, folder, self.host.output_settings(), film, self.params.request_id)
         for file in written:
             logger.info("saved %s", file.path)
         self.outputs += written

@@ -16,9 +16,9 @@ from typing import Any
 
 from ..media.video_input import FrameFolder
 from ..media.video_payload import video_input_path
-from ..params import AnimateDiffParams
 from ..undo import UndoStack
 from .controlnet import set_unit_value, unit_value
+from .params import AnimateDiffParams
 
 
 def with_sent_inputs_on_server(params: AnimateDiffParams, units: Sequence[Any], stack: UndoStack) -> AnimateDiffParams:

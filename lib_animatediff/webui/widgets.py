@@ -7,8 +7,8 @@ from typing import Any
 
 import gradio as gr
 
-from ..params import PARAMS, AnimateDiffParams
 from .accordion import Row, Section
+from .params import PARAMS, AnimateDiffParams
 
 
 def component(name: str, tab: str, value: Any) -> Any:

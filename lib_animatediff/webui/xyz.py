@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..params import PARAMS, AnimateDiffParams, Param
+from .params import PARAMS, AnimateDiffParams, Param
 
 OVERRIDES_ATTRIBUTE = "_animatediff_axis_values"
 LABEL_PREFIX = "[AnimateDiff] "

@@ -18,14 +18,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ParameterError, shorten
-from .media.interpolation import INTERP_MODES
-from .media.writers import FORMATS, FRAMES_ONLY
-from .sampling.context import FUSION_KINDS, SCHEDULE_KINDS, ClosedLoop
-from .sampling.freeinit import FILTER_KINDS
-from .sampling.motion_scale import EXAMPLE as MOTION_SCALE_EXAMPLE
-from .sampling.motion_scale import parses as motion_scale_parses
-from .sampling.prompt_travel import INTERPOLATION_METHODS
+from ..errors import ParameterError, shorten
+from ..media.interpolation import INTERP_MODES
+from ..media.outputs import OutputRequest
+from ..media.writers import FORMATS, FRAMES_ONLY
+from ..sampling.context import FUSION_KINDS, SCHEDULE_KINDS, ClosedLoop
+from ..sampling.freeinit import FILTER_KINDS
+from ..sampling.motion_scale import EXAMPLE as MOTION_SCALE_EXAMPLE
+from ..sampling.motion_scale import parses as motion_scale_parses
+from ..sampling.plan import JobPlan, WindowRequest
+from ..sampling.prompt_travel import INTERPOLATION_METHODS
 
 CLOSED_LOOP_MODES = tuple(mode.value for mode in ClosedLoop)
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]{0,64}")
@@ -335,6 +337,22 @@ class AnimateDiffParams:
     @property
     def closed_loop_mode(self) -> ClosedLoop:
         return ClosedLoop(self.closed_loop)
+
+    def window_request(self) -> WindowRequest:
+        """The frames and windows asked for, in the planner's terms."""
+        return WindowRequest(
+            frames=self.video_length, frames_per_window=self.batch_size, overlap=self.overlap, dilation_levels=self.stride,
+            closed_loop=self.closed_loop_mode, schedule=self.context_schedule, pe_stretch=self.pe_stretch,
+        )  # fmt: skip
+
+    def output_request(self, plan: JobPlan) -> OutputRequest:
+        """How the animation of ``plan`` is saved. Closed loop A on a video of one context
+        window plays forward then back, as users of that mode expect."""
+        return OutputRequest(
+            formats=tuple(self.format), fps=float(self.fps), loop=self.loop_number,
+            ping_pong=self.closed_loop_mode is ClosedLoop.AGGRESSIVE and plan.one_window,
+            interpolate_x=self.interp_x if self.interp != "Off" else 1, loops_back=self.closed_loop_mode.wraps,
+        )  # fmt: skip
 
 
 PARAMS: dict[str, Param] = {f.name: f.metadata["animatediff"] for f in dataclasses.fields(AnimateDiffParams)}
