@@ -165,8 +165,12 @@ def lora_dir() -> Path:
     return Path(getattr(shared.cmd_opts, "lora_dir", None) or Path(paths.models_path) / "Lora")
 
 
+def controlnet_dir() -> Path:  # sd-webui-controlnet's --controlnet-dir, else the folder it always lists
+    return Path(getattr(shared.cmd_opts, "controlnet_dir", None) or Path(paths.models_path) / "ControlNet")
+
+
 DOWNLOADS = DownloadService(
-    DownloadPlaces(model_dir, lora_dir, lambda: option("animatediff_catalog_file"), lambda: option("animatediff_download_mirror"),
+    DownloadPlaces(model_dir, lora_dir, controlnet_dir, lambda: option("animatediff_catalog_file"), lambda: option("animatediff_download_mirror"),
                    loaded_base_model, lambda: WEBUI.hashes(EXTENSION_DIR / "cache" / "hashes.json")),
     WEBUI.downloads, WEBUI.installed,
 )  # fmt: skip

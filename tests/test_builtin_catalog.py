@@ -24,12 +24,22 @@ def test_the_catalog_covers_every_family_and_the_motion_loras() -> None:
     assert families == {"v1", "v2", "v3", "animatelcm", "sdxl", "hotshotxl"}
     assert len([file for file in CATALOG.values() if file.kind is FileKind.MOTION_LORA]) == 8
     assert {file.base for file in CATALOG.values()} == set(BaseModel)
+    assert {file.kind for file in CATALOG.values()} == set(FileKind)
+
+
+def test_sparsectrl_models_are_controlnet_models_for_v3() -> None:
+    sparse = {name: file for name, file in CATALOG.items() if "sparsectrl" in name}
+    assert sorted(sparse) == ["mm_sd15_v3_sparsectrl_rgb.safetensors", "mm_sd15_v3_sparsectrl_scribble.safetensors"]
+    assert all(file.kind is FileKind.CONTROLNET and file.family.name == "v3" for file in sparse.values())
 
 
 @pytest.mark.parametrize("file", MODULES, ids=lambda file: file.name)
 def test_a_module_is_its_family_by_the_published_layout_and_its_size(file) -> None:
     state_dict = layout_state_dict(file.family.name)
     assert detect_layout(state_dict, file.name).family is file.family
+    if file.size is None:  # the publisher lists only a rounded size; the SHA-256 is checked
+        assert file.sha256 is not None
+        return
     elements = sum(math.prod(tensor.shape) for tensor in state_dict.values())
     assert any(0 <= file.size - elements * width <= HEADER_BYTES for width in (2, 4)), (
         f"{file.name}: {file.size} bytes are not the {elements} parameters of {file.family.title} in float16 or float32"

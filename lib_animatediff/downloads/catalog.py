@@ -41,7 +41,8 @@ class FileKind(enum.Enum):
 
     MOTION_MODULE = "motion module"  # the motion-module folder
     MOTION_LORA = "motion LoRA"  # A1111's Lora folder, used as <lora:name:weight>
-    LORA = "LoRA"  # an ordinary A1111 LoRA (v3's domain adapter), the Lora folder too
+    LORA = "LoRA"  # an ordinary A1111 LoRA (v3's domain adapter, AnimateLCM's), the Lora folder too
+    CONTROLNET = "ControlNet model"  # a ControlNet unit's model (SparseCtrl): the WebUI's ControlNet folder
 
 
 @dataclass(frozen=True)

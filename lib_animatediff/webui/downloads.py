@@ -29,6 +29,7 @@ class DownloadPlaces:
 
     model_dir: Callable[[], Path]
     lora_dir: Callable[[], Path]
+    controlnet_dir: Callable[[], Path]
     catalog_file: Callable[[], str]  # empty: the built-in catalog
     mirror: Callable[[], str]  # empty: Hugging Face itself
     loaded_base: Callable[[], BaseModel | None]
@@ -51,7 +52,9 @@ class DownloadService:
         return catalog[name]
 
     def folder(self, file: CatalogFile) -> Path:
-        return self.places.model_dir() if file.kind is FileKind.MOTION_MODULE else self.places.lora_dir()
+        places = self.places
+        folders = {FileKind.MOTION_MODULE: places.model_dir, FileKind.CONTROLNET: places.controlnet_dir}
+        return folders.get(file.kind, places.lora_dir)()
 
     def is_installed(self, file: CatalogFile) -> bool:
         """There, under the catalog's name (and size, where the catalog knows it)."""
@@ -109,8 +112,10 @@ class DownloadService:
     # ------------------------------------------------------------------ the panel's words
 
     def choices(self) -> list[str]:
-        """The panel's dropdown: grouped by base model, in catalog order within each."""
-        files = sorted(self.catalog().values(), key=lambda file: list(BaseModel).index(file.base))
+        """The panel's dropdown: grouped by base model, then by kind (motion modules first), in
+        catalog order within each."""
+        kinds, bases = list(FileKind), list(BaseModel)
+        files = sorted(self.catalog().values(), key=lambda file: (bases.index(file.base), kinds.index(file.kind)))
         return [self.label(file) for file in files]
 
     def label(self, file: CatalogFile) -> str:

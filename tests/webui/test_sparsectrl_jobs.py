@@ -9,6 +9,7 @@ elsewhere) must reach exactly the model calls of the windows holding those frame
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -16,8 +17,20 @@ import numpy as np
 import pytest
 from conftest import SPARSECTRL_MODELS
 from PIL import Image
-from webui_api import WebUIServer, animatediff, assert_animation, describe, mean_abs_diff, run_job, txt2img_payload
+from webui_api import (
+    HF_PATH,
+    WebUIServer,
+    animatediff,
+    assert_animation,
+    describe,
+    download_settings,
+    mean_abs_diff,
+    run_job,
+    txt2img_payload,
+    wait_for_download,
+)
 
+from lib_animatediff.devtools.file_server import ServerBehaviour, serving
 from lib_animatediff.sampling.context import ClosedLoop, ContextSchedule
 
 FRAMES, CONTEXT, OVERLAP, STEPS = 16, 8, 2, 2
@@ -114,3 +127,42 @@ def test_sparsectrl_without_animatediff_is_refused_with_a_clear_message(sparsect
     answer = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS, alwayson_scripts={"controlnet": {"args": [unit]}}))
     assert answer.status == 422 and "runs only in an AnimateDiff job" in answer.text, f"HTTP {answer.status}: {answer.text[:800]}"
     assert server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS)).ok  # the WebUI keeps serving
+
+
+def test_a_controlnet_model_from_the_catalog_lands_where_controlnet_lists_it(
+    sparsectrl_server: WebUIServer, sparsectrl_model_dir: Path, tmp_path: Path
+) -> None:
+    """The download panel's ControlNet kind (the SparseCtrl entries): a catalog entry of a
+    random SparseCtrl file, fetched from a local mirror, goes to the WebUI's ControlNet folder
+    (not the motion-module or Lora folder) and ControlNet lists it after a refresh."""
+    server, name = sparsectrl_server, "mm_sd15_v3_sparsectrl_test.safetensors"
+    published = tmp_path / "files" / HF_PATH
+    published.mkdir(parents=True)
+    (published / name).symlink_to(sparsectrl_model_dir / f"{SPARSECTRL_MODELS['scribble']}.safetensors")
+    data = (published / name).read_bytes()
+    entry = {
+        "name": name, "kind": "ControlNet model", "family": "v3", "url": f"https://huggingface.co/{HF_PATH}/{name}", "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(), "licence": "Apache-2.0", "publisher": "test publisher",
+        "description": "random SparseCtrl weights for the download test",
+    }  # fmt: skip
+    del data
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"files": [entry]}))
+    listed_before = server.get("/controlnet/model_list?update=true").body["model_list"]
+    assert not any(listed.split(" [")[0] == Path(name).stem for listed in listed_before)
+    target = server.data_dir / "models" / "ControlNet" / name
+    try:
+        with serving(ServerBehaviour(tmp_path / "files")) as base_url, download_settings(server, catalog, base_url):
+            labels = server.get("/animatediff/v1/catalog").body
+            assert [(item["name"], item["kind"], item["installed"]) for item in labels] == [(name, "ControlNet model", False)]
+            assert server.post("/animatediff/v1/motion-modules/download", {"name": name}).status == 202
+            status = wait_for_download(server, name, timeout=600)
+            assert status["state"] == "done", status
+            assert Path(status["path"]) == target and target.is_file() and not target.is_symlink()
+            assert not (server.data_dir / "models" / "Lora" / name).exists() and not (server.data_dir / "motion_modules" / name).exists()
+            assert server.get("/animatediff/v1/catalog").body[0]["installed"] is True
+        listed = server.get("/controlnet/model_list?update=true").body["model_list"]
+        assert any(item.split(" [")[0] == Path(name).stem for item in listed), listed
+    finally:
+        target.unlink(missing_ok=True)
+        server.get("/controlnet/model_list?update=true")
