@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -234,18 +234,24 @@ class AnimationWriter(ABC):
     def target(self, folder: Path, stem: str) -> Path:
         return folder / f"{stem}{self.suffix}"
 
+    def files(self, frames: list[Image.Image], folder: Path, stem: str) -> list[tuple[Path, list[Image.Image]]]:
+        """The files of one animation, each with the frames it holds: one file of them all."""
+        return [(self.target(folder, stem), frames)]
+
     def write(self, frames: Sequence[Image.Image], folder: Path, stem: str, meta: VideoMeta) -> list[Path]:
-        frames = _rgb_frames(frames)
+        """Every file written to a temporary beside it first; only when all succeeded are they
+        renamed, so a failed write leaves nothing behind."""
         _check_meta(meta)
-        target = self.target(folder, stem)
+        files = self.files(_rgb_frames(frames), folder, stem)
+        targets = [target for target, _ in files]
+        where = targets[0] if len(targets) == 1 else f"{folder / stem}-*{self.suffix}"
         try:
-            with atomic_path(target) as temporary:
-                self.encode(frames, temporary, meta)
-        except AnimateDiffError as error:
-            raise OutputError(f"could not write {target}: {error}") from error
-        except OSError as error:
-            raise OutputError(f"could not write {target}: {error}") from error
-        return [target]
+            with ExitStack() as stack:
+                for target, held in files:
+                    self.encode(held, stack.enter_context(atomic_path(target)), meta)
+        except (AnimateDiffError, OSError) as error:
+            raise OutputError(f"could not write {where}: {error}") from error
+        return targets
 
     @abstractmethod
     def encode(self, frames: list[Image.Image], path: Path, meta: VideoMeta) -> None:
@@ -351,32 +357,14 @@ class PngWriter(AnimationWriter):
     def frame_path(self, folder: Path, stem: str, index: int) -> Path:
         return folder / f"{stem}-{index:05d}{self.suffix}"
 
-    def write(self, frames: Sequence[Image.Image], folder: Path, stem: str, meta: VideoMeta) -> list[Path]:
-        frames = _rgb_frames(frames)
-        _check_meta(meta)
+    def files(self, frames: list[Image.Image], folder: Path, stem: str) -> list[tuple[Path, list[Image.Image]]]:
+        return [(self.frame_path(folder, stem, index), [frame]) for index, frame in enumerate(frames)]
+
+    def encode(self, frames: list[Image.Image], path: Path, meta: VideoMeta) -> None:
         info = PngImagePlugin.PngInfo()
         if meta.infotext:
             info.add_text("parameters", meta.infotext)
-        targets = [self.frame_path(folder, stem, index) for index in range(len(frames))]
-        # Write every frame to a temporary file first; only when all succeeded are they renamed.
-        temporaries: list[Path] = []
-        try:
-            for frame, target in zip(frames, targets):
-                fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.stem}.", suffix=".tmp.png")
-                os.close(fd)
-                temporaries.append(Path(temporary))
-                frame.save(temporary, format="PNG", pnginfo=info)
-            for temporary, target in zip(temporaries, targets):
-                os.replace(temporary, target)
-        except OSError as error:
-            raise OutputError(f"could not write {folder / stem}-*.png: {error}") from error
-        finally:
-            for temporary in temporaries:
-                temporary.unlink(missing_ok=True)
-        return targets
-
-    def encode(self, frames: list[Image.Image], path: Path, meta: VideoMeta) -> None:  # pragma: no cover - write() is overridden
-        raise NotImplementedError
+        frames[0].save(path, format="PNG", pnginfo=info)
 
 
 class TxtWriter(AnimationWriter):
@@ -400,16 +388,18 @@ FRAMES_ONLY = "FRAME"
 VIDEO_FORMATS = tuple(name for name, writer in WRITERS.items() if writer.is_video)
 
 
+def format_names(formats: Sequence[str]) -> list[str]:
+    """The formats as their writers' keys (upper case, no spaces), de-duplicated, in order."""
+    return list(dict.fromkeys(str(name).strip().upper() for name in formats))
+
+
 def normalise_formats(formats: Sequence[str]) -> list[str]:
-    """Upper-cased, de-duplicated, in the given order; an unknown format raises naming it."""
-    result: list[str] = []
-    for name in formats:
-        key = str(name).strip().upper()
-        if key not in WRITERS:
-            raise AnimateDiffError(f"unknown output format {name!r}; known: {', '.join(WRITERS)}")
-        if key not in result:
-            result.append(key)
-    return result
+    """:func:`format_names`; an unknown format raises naming it."""
+    names = format_names(formats)
+    unknown = [name for name in names if name not in WRITERS]
+    if unknown:
+        raise AnimateDiffError(f"unknown output format {unknown[0]!r}; known: {', '.join(WRITERS)}")
+    return names
 
 
 def write_animation(
