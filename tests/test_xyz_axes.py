@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from lib_animatediff.webui.params import AnimateDiffParams, ParameterError
-from lib_animatediff.webui.xyz import AXES, apply_axis_value, to_bool, to_number, with_axis_values
+from lib_animatediff.webui.xyz import AXES, apply_axis_value, with_axis_values
 
 
 def test_cells_copied_from_one_p_do_not_share_their_values():
@@ -36,8 +36,13 @@ def test_axes_name_real_fields_and_convert_text():
     assert {"enable", "model", "video_length", "fps", "batch_size", "stride", "overlap", "closed_loop", "interp", "interp_x"} <= {
         axis.field for axis in AXES
     }
-    assert to_bool("True") is True and to_bool("0") is False and to_number("8") == 8 and to_number("0.5") == 0.5
+    axis = {axis.field: axis for axis in AXES}
+    assert axis["enable"].kind("True") is True and axis["enable"].kind("0") is False
+    assert axis["video_length"].kind("8") == 8 and axis["motion_attention_scale"].kind("0.5") == 0.5
+    assert axis["model"].kind("mm.ckpt") == "mm.ckpt"
     with pytest.raises(ValueError):
-        to_bool("maybe")
+        axis["enable"].kind("maybe")
+    with pytest.raises(ValueError):
+        axis["video_length"].kind("many")
     closed_loop = next(axis for axis in AXES if axis.field == "closed_loop")
     assert closed_loop.choices() == ["N", "R-P", "R+P", "A"]

@@ -11,20 +11,18 @@ the separate ``FreeInit`` entry of 0.1.x, the meanings of stride and latent scal
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import ParameterError
-from .params import PARAMS, AnimateDiffParams
+from .params import PARAMS, AnimateDiffParams, from_text
 
 INFOTEXT_KEY = "AnimateDiff"
 LEGACY_FREEINIT_KEY = "FreeInit"  # 0.1.x wrote FreeInit's settings as an entry of their own
 
 _FIELD_OF_KEY = {param.infotext: name for name, param in PARAMS.items() if param.infotext}
-_TYPES = {f.name: f.type for f in dataclasses.fields(AnimateDiffParams)}
 
 
 def animatediff_infotext(params: AnimateDiffParams, model_hash: str, version: str, img2img: bool = False) -> str:
@@ -58,21 +56,10 @@ def parse_animatediff_infotext(text: str) -> dict[str, Any]:
 
 
 def _typed(name: str, value: Any, where: str) -> Any:
-    kind = {"int": int, "float": float, "bool": _boolean}.get(_TYPES[name])
-    if kind is None:
-        return value
     try:
-        return kind(value)
-    except ValueError:
-        raise ParameterError(f"{where} {value!r} is not a {_TYPES[name]}") from None
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("true", "false"):
-        return str(value).lower() == "true"
-    raise ValueError(value)
+        return from_text(name, value)
+    except ValueError as error:
+        raise ParameterError(f"{where} {error}") from None
 
 
 # Version 0.2.0 gave stride and latent scale sd-webui-animatediff's meanings (see below).

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import ParameterError, shorten
 from ..media.interpolation import INTERP_MODES
 from ..media.outputs import OutputRequest
-from ..media.writers import FORMATS, FRAMES_ONLY
+from ..media.writers import FORMATS, FRAMES_ONLY, format_names
 from ..sampling.context import FUSION_KINDS, SCHEDULE_KINDS, ClosedLoop
 from ..sampling.freeinit import FILTER_KINDS
 from ..sampling.motion_scale import EXAMPLE as MOTION_SCALE_EXAMPLE
@@ -357,6 +357,30 @@ class AnimateDiffParams:
 
 PARAMS: dict[str, Param] = {f.name: f.metadata["animatediff"] for f in dataclasses.fields(AnimateDiffParams)}
 _TYPES = {f.name: f.type for f in dataclasses.fields(AnimateDiffParams)}
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def is_true_or_false(name: str) -> bool:
+    return _TYPES[name] == "bool"
+
+
+def from_text(name: str, text: Any) -> Any:
+    """A field's value written as text (infotext, an X/Y/Z cell): numbers and true/false read,
+    anything else as it is (the field's checks run when the params are built); ValueError
+    when a number or a truth value does not read as one."""
+    kind = _TYPES[name]
+    if kind in ("int", "float"):
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            raise ValueError(f"{text!r} is not a number") from None
+        return int(value) if value.is_integer() else value
+    if kind == "bool":
+        word = str(text).strip().lower()
+        if word not in (*_TRUE, *_FALSE):
+            raise ValueError(f"{text!r} is not true or false")
+        return word in _TRUE
+    return text
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -379,7 +403,7 @@ def _coerce(name: str, value: Any) -> Any:
         value = [value] if isinstance(value, str) else value
         if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
             raise ParameterError(f"AnimateDiff argument {name!r} must be a list of text, got {value!r}")
-        return list(dict.fromkeys(item.strip().upper() for item in value))
+        return format_names(value)
     if kind == "str":
         value = "" if value is None else value  # an empty textbox or dropdown
         if name == "motion_scale" and isinstance(value, int | float) and not isinstance(value, bool):

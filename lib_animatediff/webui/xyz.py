@@ -7,27 +7,14 @@ cell), never in module state, and laid over the accordion's values when the job 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .params import PARAMS, AnimateDiffParams, Param
+from .params import PARAMS, AnimateDiffParams, Param, from_text, is_true_or_false
 
 OVERRIDES_ATTRIBUTE = "_animatediff_axis_values"
 LABEL_PREFIX = "[AnimateDiff] "
-
-
-def to_bool(text: Any) -> bool:
-    value = str(text).strip().lower()
-    if value in ("true", "1", "yes", "on"):
-        return True
-    if value in ("false", "0", "no", "off"):
-        return False
-    raise ValueError(f"not true or false: {text!r}")
-
-
-def to_number(text: Any) -> int | float:
-    value = float(text)
-    return int(value) if value.is_integer() else value
 
 
 @dataclass(frozen=True)
@@ -39,16 +26,16 @@ class Axis:
     img2img_only: bool = False
 
 
-def _axis(name: str, param: Param, kind: str) -> Axis:
-    if kind == "bool":
-        return Axis(param.xyz, name, to_bool, lambda: ["False", "True"], param.img2img_only)
-    convert = to_number if kind in ("int", "float") else str
+def _axis(name: str, param: Param) -> Axis:
+    convert = functools.partial(from_text, name)
+    if is_true_or_false(name):
+        return Axis(param.xyz, name, convert, lambda: ["False", "True"], param.img2img_only)
     choices = (lambda values=tuple(param.choices): list(values)) if param.choices else None
     return Axis(param.xyz, name, convert, choices, param.img2img_only)
 
 
 # Every field with an axis label in its facts (params.py), in field order.
-AXES = tuple(_axis(f.name, PARAMS[f.name], f.type) for f in dataclasses.fields(AnimateDiffParams) if PARAMS[f.name].xyz)
+AXES = tuple(_axis(name, param) for name, param in PARAMS.items() if param.xyz)
 
 
 def apply_axis_value(p: Any, field: str, value: Any) -> None:
