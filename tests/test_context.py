@@ -8,15 +8,8 @@ import math
 import pytest
 import torch
 
-from lib_animatediff.sampling.context import (
-    ClosedLoop,
-    ContextSchedule,
-    WindowAccumulator,
-    context_windows,
-    van_der_corput,
-    window_shift,
-    window_weights,
-)
+from lib_animatediff.fusion import WindowAccumulator, window_weights
+from lib_animatediff.sampling.context import ClosedLoop, ContextSchedule, context_windows, van_der_corput, window_shift
 
 FRAMES = (1, 5, 8, 16, 17, 24, 31, 32, 64, 100)
 CONTEXTS = (4, 8, 16)

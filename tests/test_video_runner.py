@@ -9,9 +9,10 @@ from conftest import SD15_CHANNELS, SDXL_CHANNELS
 from lib_animatediff.devtools.random_weights import random_motion_modules
 from lib_animatediff.devtools.tiny_unet import CONTEXT_DIM, build_unet
 from lib_animatediff.errors import AnimateDiffError
+from lib_animatediff.fusion import FusedWindows, WindowAccumulator, window_weights
 from lib_animatediff.model.families import FAMILIES, V1, V2, BaseModel
-from lib_animatediff.model.injection import MotionModuleInjection, hooked_motion_modules
-from lib_animatediff.sampling.context import ContextSchedule, WindowAccumulator
+from lib_animatediff.model.injection import MotionModuleInjection, hooked_motion_modules, windowed_residual
+from lib_animatediff.sampling.context import ContextSchedule
 from lib_animatediff.sampling.video_runner import VideoModelRunner, restore_frame_major, take_rows, video_major_order, video_rows
 
 FRAMES = 6
@@ -195,7 +196,7 @@ def test_views_run_the_model_once_on_every_frame_and_the_motion_modules_in_windo
         assert windows == [[0, 1, 2], [3, 4, 5]]
         module = injection.modules.block("down_blocks.0.motion_modules.0")
         probe = torch.randn(FRAMES, module.channels, 4, 4)
-        with injection.video(FRAMES, None, [(w, torch.ones(len(w))) for w in windows]):
+        with injection.video(FRAMES, None, FusedWindows(windows)):
             hooked = next(hooked for _, hooked, _ in hooked_motion_modules(unet) if hooked.motion_module is module)
             windowed = hooked(probe)
         separately = torch.cat([module(probe[w], len(w)) for w in windows])
@@ -263,3 +264,24 @@ class _NoMotion:
         from contextlib import nullcontext
 
         return nullcontext()
+
+
+def test_windowed_residual_fuses_each_video_on_its_own_by_the_window_weights():
+    """Two videos, overlapping pyramid windows: each frame's residual is the weighted mean of
+    what the windows holding it gave that video's frame, whatever the other video holds."""
+    frames, windows = 6, [[0, 1, 2, 3], [2, 3, 4, 5]]
+    x = torch.randn(2 * frames, 3, 2, 2)
+
+    def module(part: torch.Tensor, length: int) -> torch.Tensor:  # each frame takes its window's mean, per video
+        per_video = part.view(-1, length, *part.shape[1:])
+        return (per_video + per_video.mean(dim=1, keepdim=True)).reshape(part.shape)
+
+    fused = windowed_residual(module, x, frames, FusedWindows(windows, "pyramid"))
+    weights = window_weights(4, "pyramid")
+    for video in range(2):
+        frames_of = x[video * frames : (video + 1) * frames]
+        sums, totals = torch.zeros_like(frames_of), torch.zeros(frames)
+        for window in windows:
+            sums[window] += frames_of[window].mean(dim=0, keepdim=True) * weights.view(-1, 1, 1, 1)
+            totals[window] += weights
+        torch.testing.assert_close(fused[video * frames : (video + 1) * frames], sums / totals.view(-1, 1, 1, 1))

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
+from ..fusion import FusedWindows, WindowAccumulator
 from ..log import logger
 from ..undo import UndoStack, hooked_transforms
 from .families import GroupNormMode
@@ -26,13 +27,13 @@ from .unet_layout import motion_module_slots
 class FrameCount:
     """Frames per video in the batch the UNet is running now, set by the sampler; how strongly
     the motion modules act on each of them (None: as trained); and, when the UNet runs every
-    frame at once, the windows the motion modules attend in, each with the weights its frames
-    have where windows overlap (None: all frames together)."""
+    frame at once, the windows the motion modules attend in and how their outputs are blended
+    (None: all frames together)."""
 
     def __init__(self) -> None:
         self.count: int | None = None
         self.scale: torch.Tensor | None = None
-        self.windows: list[tuple[list[int], torch.Tensor]] | None = None
+        self.windows: FusedWindows | None = None
 
     def require(self) -> int:
         if self.count is None:
@@ -41,7 +42,7 @@ class FrameCount:
 
     @contextmanager
     def running(
-        self, frames: int, scale: torch.Tensor | None = None, windows: list[tuple[list[int], torch.Tensor]] | None = None
+        self, frames: int, scale: torch.Tensor | None = None, windows: FusedWindows | None = None
     ) -> Iterator[None]:
         """These values for the ``with`` block, the earlier ones after it."""
         previous = self.count, self.scale, self.windows
@@ -156,12 +157,12 @@ class MotionModuleInjection:
             logger.info("removed motion module %s", self.modules.name)
 
     def video(
-        self, frames: int, scale: torch.Tensor | None = None, windows: list[tuple[list[int], torch.Tensor]] | None = None
+        self, frames: int, scale: torch.Tensor | None = None, windows: FusedWindows | None = None
     ) -> AbstractContextManager[None]:
         """Run the UNet on batches of videos of ``frames`` frames inside this block; ``scale``
         (``(frames,)``) multiplies what the motion modules add to each frame (None: as trained);
-        ``windows`` (frame indices, their weights) makes the motion modules attend within each
-        window, their residuals blended by the weights (None: over all frames at once)."""
+        ``windows`` makes the motion modules attend within each window, their residuals
+        blended where windows overlap (None: over all frames at once)."""
         return self.frames.running(frames, scale, windows)
 
     def _inject(self) -> None:
@@ -186,24 +187,17 @@ def hooked_motion_modules(unet: nn.Module) -> list[tuple[nn.Module, HookedMotion
     return [(layer, hooked, on_input) for layer, hooked, on_input in hooked_transforms(unet) if isinstance(hooked, HookedMotionModule)]
 
 
-def windowed_residual(
-    module: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor, frames: int, windows: list[tuple[list[int], torch.Tensor]]
-) -> torch.Tensor:
+def windowed_residual(module: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor, frames: int, windows: FusedWindows) -> torch.Tensor:
     """What ``module`` adds to each frame when it attends within each window of frames only:
-    every window's residual, blended per frame by the windows' weights."""
+    every window's residual, fused per frame."""
     videos = x.shape[0] // frames
     per_video = x.view(videos, frames, *x.shape[1:])
-    sums = torch.zeros_like(per_video, dtype=torch.promote_types(x.dtype, torch.float32))
-    totals = torch.zeros(frames, dtype=sums.dtype, device=x.device)
-    for window, weights in windows:
+    fused = WindowAccumulator(frames, windows.kind)
+    for window in windows.windows:
         part = per_video[:, window].reshape(videos * len(window), *x.shape[1:])
         residual = (module(part, len(window)) - part).view(videos, len(window), *x.shape[1:])
-        weights = weights.to(x.device, sums.dtype)
-        sums[:, window] += residual.to(sums.dtype) * weights.view(1, -1, *[1] * (x.dim() - 1))
-        totals[window] += weights
-    if bool((totals == 0).any()):
-        raise ValueError(f"no window covered frame(s) {(totals == 0).nonzero().flatten().tolist()} of {frames}")
-    return (sums / totals.view(1, -1, *[1] * (x.dim() - 1))).to(x.dtype).view_as(x)
+        fused.add(window, residual.transpose(0, 1))  # frames first, each holding every video's row
+    return fused.result().transpose(0, 1).reshape(x.shape)
 
 
 def unet_resblock_groupnorms(unet: nn.Module) -> list[nn.GroupNorm]:

@@ -2,8 +2,7 @@
 
 A motion module attends over at most ``context`` frames. A longer video is denoised at every
 sampling step in overlapping windows of frame indices, and each window's output is fused into
-the frames by a weighted average (:class:`WindowAccumulator`), as
-MultiDiffusion (Bar-Tal et al. 2023) fuses overlapping crops of an image.
+the frames by a weighted average (``lib_animatediff.fusion``).
 
 The windows of one step (:func:`context_windows`) come in levels:
 
@@ -28,11 +27,31 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-import torch
 
-FUSION_KINDS = ("flat", "pyramid")
-# How windows are laid from step to step (see :class:`ContextSchedule`).
-SCHEDULE_KINDS = ("uniform", "static", "batched", "views")
+@dataclass(frozen=True)
+class ScheduleKind:
+    """How one kind of context schedule lays its windows (see :class:`ContextSchedule`)."""
+
+    name: str
+    shifts: bool = True  # the window grid moves from step to step
+    plain: bool = False  # consecutive windows that neither overlap, nor dilate, nor wrap
+    model_sees_all: bool = False  # the model runs on every frame at once; the windows are the motion modules'
+
+
+SCHEDULES: dict[str, ScheduleKind] = {
+    kind.name: kind
+    for kind in (
+        ScheduleKind("uniform"),
+        ScheduleKind("static", shifts=False),
+        ScheduleKind("batched", shifts=False, plain=True),
+        ScheduleKind("views", model_sees_all=True),
+    )
+}
+SCHEDULE_KINDS = tuple(SCHEDULES)
+
+
+class ScheduleConflict(ValueError):
+    """Settings the schedule's kind cannot honour; the message names them as the API does."""
 
 
 class ClosedLoop(enum.Enum):
@@ -78,21 +97,33 @@ class ContextSchedule:
     def __post_init__(self) -> None:
         object.__setattr__(self, "closed_loop", _closed_loop(self.closed_loop))
         _check_schedule(self.context, self.stride, self.overlap)
-        if self.kind not in SCHEDULE_KINDS:
+        if self.kind not in SCHEDULES:
             raise ValueError(f"kind must be one of {', '.join(map(repr, SCHEDULE_KINDS))}, got {self.kind!r}")
-        if self.kind == "batched" and (self.overlap > 0 or self.stride > 1 or self.closed_loop.wraps):
-            raise ValueError("batched windows neither overlap, nor dilate, nor wrap: overlap must be 0 or -1, stride 1, closed loop N")
+        if self.rules.plain and (self.overlap > 0 or self.stride > 1 or self.closed_loop.wraps):
+            raise ScheduleConflict(
+                f"{self.kind!r} lays windows that neither overlap, nor dilate, nor wrap: set overlap 0 or -1 (now {self.overlap}), "
+                f"stride 1 (now {self.stride}) and closed_loop N (now {self.closed_loop.value})"
+            )
+
+    @property
+    def rules(self) -> ScheduleKind:
+        return SCHEDULES[self.kind]
 
     @property
     def hop(self) -> int:
-        """Frames between the starts of neighbouring level-1 windows."""
-        return _hop(self.context, self.overlap)
+        """Frames between the starts of neighbouring windows."""
+        return self.context if self.rules.plain else _hop(self.context, self.overlap)
 
     def windows(self, frames: int, step: int) -> list[list[int]]:
-        if self.kind == "batched":
+        if self.rules.plain:
             return batched_windows(frames, self.context)
-        shift_step = 0 if self.kind == "static" else step
+        shift_step = step if self.rules.shifts else 0
         return context_windows(frames, shift_step, self.context, self.stride, self.overlap, self.closed_loop)
+
+    def model_sees_all(self, frames: int) -> bool:
+        """Whether the model runs on all ``frames`` at once (the windows then only the motion
+        modules'): a video longer than one window under a schedule whose model sees all."""
+        return self.rules.model_sees_all and frames > self.context
 
 
 def batched_windows(frames: int, context: int) -> list[list[int]]:
@@ -154,59 +185,6 @@ def window_shift(step: int, hop: int) -> int:
     """How far the window grid is shifted at ``step``: ``floor(van_der_corput(step) · hop)``,
     in ``0 .. hop - 1``. Steps 0 and 1 differ whenever ``hop > 1``."""
     return math.floor(van_der_corput(step) * hop)
-
-
-def window_weights(length: int, kind: str = "flat") -> torch.Tensor:
-    """Weights of the positions of a window when overlapping windows are fused.
-
-    ``flat``: all ones, a plain average. ``pyramid``: 1, 2, ... rising to the centre and falling
-    again (length 4 → 1 2 2 1, length 5 → 1 2 3 2 1), so a frame takes most from the windows in
-    which it lies far from the edges, and a window's influence fades out towards its seams.
-    """
-    _check_int("length", length, minimum=1)
-    if kind == "flat":
-        return torch.ones(length, dtype=torch.float32)
-    if kind == "pyramid":
-        position = torch.arange(length)
-        return torch.minimum(position + 1, length - position).to(torch.float32)
-    raise ValueError(f"kind must be one of {', '.join(map(repr, FUSION_KINDS))}, got {kind!r}")
-
-
-class WindowAccumulator:
-    """Fuses the outputs of overlapping windows into one value per frame, one window at a time.
-
-    Each output is a window and its value, ``(len(window), ...)``; :meth:`result` is, for every
-    frame, the average of the values the windows gave it, weighted by :func:`window_weights`
-    ``(len(window), kind)`` at the frame's position in each window. Only the running weighted
-    sums are held, not the outputs.
-
-    The sums are allocated by the first :meth:`add`, with its value's trailing shape and device,
-    in float32 (or float64 for float64 values); :meth:`result` is in the first value's dtype.
-    """
-
-    def __init__(self, frames: int, kind: str = "flat") -> None:
-        _check_int("frames", frames, minimum=1)
-        window_weights(1, kind)
-        self.frames = frames
-        self.kind = kind
-        self._sums: torch.Tensor | None = None
-        self._totals: torch.Tensor | None = None
-        self._dtype: torch.dtype | None = None
-
-    def add(self, window: list[int], value: torch.Tensor) -> None:
-        if self._sums is None:
-            dtype = _accumulation_dtype(value.dtype)
-            self._sums = value.new_zeros((self.frames, *value.shape[1:]), dtype=dtype)
-            self._totals = value.new_zeros(self.frames, dtype=dtype)
-            self._dtype = value.dtype
-        index, weighted, weights = _weighted(self.frames, window, value, self.kind, self._sums.dtype, self._sums)
-        self._sums.index_add_(0, index, weighted)
-        self._totals.index_add_(0, index, weights)
-
-    def result(self) -> torch.Tensor:
-        if self._sums is None:
-            raise ValueError(_uncovered_message(list(range(self.frames)), self.frames))
-        return _average(self._sums, self._totals, self._dtype)
 
 
 # Window layout
@@ -306,55 +284,6 @@ def _unique(windows: list[list[int]]) -> list[list[int]]:
 
 def _hop(context: int, overlap: int) -> int:
     return context - (context // 4 if overlap == -1 else overlap)
-
-
-# Fusion
-
-
-def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
-    # Half-precision sums of many windows lose precision and can overflow.
-    return torch.promote_types(dtype, torch.float32)
-
-
-def _weighted(
-    frames: int, window: list[int], value: torch.Tensor, kind: str, dtype: torch.dtype, like: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The frame index, weighted value and weight of each position of one window, checked
-    against the frame count and the shape of ``like`` and moved to its device."""
-    if len(window) == 0:
-        raise ValueError("a window must hold at least one frame")
-    if value.ndim == 0 or value.shape[0] != len(window):
-        raise ValueError(f"a window of {len(window)} frames needs a value of shape ({len(window)}, ...), got {tuple(value.shape)}")
-    if value.shape[1:] != like.shape[1:]:
-        raise ValueError(f"window values must all have the shape (frames, {', '.join(map(str, like.shape[1:]))}), got {tuple(value.shape)}")
-    outside = [i for i in window if not 0 <= i < frames]
-    if outside:
-        raise ValueError(f"window frames {outside} are outside 0..{frames - 1}")
-    weights = window_weights(len(window), kind).to(like.device, dtype)
-    weighted = value.to(like.device, dtype) * weights.view(-1, *[1] * (value.ndim - 1))
-    return torch.as_tensor(window, dtype=torch.long, device=like.device), weighted, weights
-
-
-def _average(sums: torch.Tensor, totals: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    uncovered = (totals == 0).nonzero().flatten().tolist()
-    if uncovered:
-        raise ValueError(_uncovered_message(uncovered, len(totals)))
-    return (sums / totals.view(-1, *[1] * (sums.ndim - 1))).to(dtype)
-
-
-def _uncovered_message(uncovered: list[int], frames: int) -> str:
-    return f"no window covered frame(s) {_ranges(uncovered)} of {frames}"
-
-
-def _ranges(numbers: list[int]) -> str:
-    """``[0, 1, 2, 5, 7, 8]`` → ``"0-2, 5, 7-8"``."""
-    runs: list[list[int]] = []
-    for n in numbers:
-        if runs and n == runs[-1][-1] + 1:
-            runs[-1][-1] = n
-        else:
-            runs.append([n, n])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 # Validation

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..errors import ParameterError
 from ..model.motion_module import MotionModuleSet
-from .context import ClosedLoop, ContextSchedule
+from .context import ClosedLoop, ContextSchedule, ScheduleConflict
 
 
 @dataclass(frozen=True)
@@ -61,12 +61,9 @@ def plan_job(request: WindowRequest, modules: MotionModuleSet) -> JobPlan:
     if request.overlap >= context:
         raise ParameterError(f"AnimateDiff argument 'overlap' {request.overlap} must be smaller than the context batch size {context}")
     frames = request.frames or context
-    if request.schedule == "batched" and (request.overlap > 0 or request.dilation_levels > 1 or request.closed_loop.wraps):
-        raise ParameterError(
-            "AnimateDiff argument 'context_schedule' 'batched' lays windows that neither overlap, nor dilate, nor wrap: "
-            f"set overlap 0 or -1 (now {request.overlap}), stride 1 (now {request.dilation_levels}) "
-            f"and closed_loop N (now {request.closed_loop.value})"
-        )
-    schedule = ContextSchedule(context, request.dilation_levels, request.overlap, request.closed_loop, request.schedule)
+    try:
+        schedule = ContextSchedule(context, request.dilation_levels, request.overlap, request.closed_loop, request.schedule)
+    except ScheduleConflict as conflict:
+        raise ParameterError(f"AnimateDiff argument 'context_schedule' {conflict}") from None
     spacing = trained / stretch if stretch else None
     return JobPlan(frames=frames, context=min(context, frames), schedule=schedule, pe_spacing=spacing)

@@ -18,8 +18,9 @@ from typing import Any, Callable, ContextManager
 import torch
 
 from ..errors import AnimateDiffError
+from ..fusion import FusedWindows, WindowAccumulator
 from ..model.injection import MotionModuleInjection
-from .context import ContextSchedule, WindowAccumulator, window_weights
+from .context import ContextSchedule
 
 ModelCall = Callable[..., torch.Tensor]
 
@@ -107,9 +108,8 @@ class VideoModelRunner:
         rows = x.shape[0]
         videos = video_rows(rows, self.frames)
         self.rows_this_step += rows
-        # "views": the model runs every frame at once, the motion modules attend in windows
-        views = self.schedule.kind == "views" and self.frames > self.schedule.context
-        motion_windows = [(w, window_weights(len(w), self.fuse)) for w in self.schedule.windows(self.frames, self.step)] if views else None
+        views = self.schedule.model_sees_all(self.frames)  # the motion modules still attend in windows
+        motion_windows = FusedWindows(self.schedule.windows(self.frames, self.step), self.fuse) if views else None
         windows = [list(range(self.frames))] if views else self.schedule.windows(self.frames, self.step)
         per_call = self.videos_per_call or len(videos)
         fused = [WindowAccumulator(self.frames, self.fuse) for _ in videos]

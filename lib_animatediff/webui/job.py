@@ -351,8 +351,7 @@ class AnimationJob:
 
     def _freenoise(self, seed: int) -> Callable[[torch.Tensor], torch.Tensor]:
         """FreeNoise over the job's windows: the first window's noise, shuffled, for every later stretch."""
-        schedule = self.plan.schedule
-        hop = schedule.context if schedule.kind == "batched" else schedule.hop
+        hop = self.plan.schedule.hop
         return lambda noise: freenoise(noise, self.plan.context, hop, seed)
 
     def _frame_scale(self, progress: SamplingProgress) -> Callable[[int, list[int]], torch.Tensor]:

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ParameterError, shorten
+from ..fusion import FUSION_KINDS
 from ..media.interpolation import INTERP_MODES
 from ..media.outputs import OutputRequest
 from ..media.writers import FORMATS, FRAMES_ONLY, format_names
-from ..sampling.context import FUSION_KINDS, SCHEDULE_KINDS, ClosedLoop
+from ..sampling.context import SCHEDULE_KINDS, ClosedLoop
 from ..sampling.freeinit import FILTER_KINDS
 from ..sampling.motion_scale import EXAMPLE as MOTION_SCALE_EXAMPLE
 from ..sampling.motion_scale import parses as motion_scale_parses
