@@ -54,10 +54,10 @@ def test_a_temperature_must_be_positive() -> None:
 
 
 def test_the_hooked_module_runs_at_the_injections_temperature() -> None:
-    from lib_animatediff.model.injection import FrameCount, HookedMotionModule
+    from lib_animatediff.model.injection import VideoInCall, HookedMotionModule
 
     block = random_motion_modules(V2, SD15_CHANNELS, seed=3).block("down_blocks.0.motion_modules.0")
-    frames = FrameCount()
+    frames = VideoInCall()
     frames.count = 16
     x = torch.randn(16, block.channels, 4, 4)
     with torch.no_grad():

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lib_animatediff.errors import AnimateDiffError
-from lib_animatediff.model.injection import FrameCount
+from lib_animatediff.model.injection import VideoInCall
 from lib_animatediff.model.sparsectrl import SPARSECTRL_CHANNELS
 from lib_animatediff.sampling.prompt_travel import slerp
 from lib_animatediff.webui.controlnet_compat import AnimateDiffArg, KeyframeScheduler, MotionModuleType, MotionWrapper, get_animatediff_arg
@@ -82,7 +82,7 @@ def test_a_module_called_as_a_plain_layer_attends_over_the_running_calls_frames(
     x = torch.randn(2 * 8, 1280, 2, 2)  # two videos (cond, uncond) of 8 frames
     with pytest.raises(AnimateDiffError, match="runs only in an AnimateDiff job"):
         layer(x)
-    frames = FrameCount()
+    frames = VideoInCall()
     frames.count = 8
     WEBUI.video = frames
     try:

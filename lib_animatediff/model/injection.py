@@ -24,11 +24,11 @@ from .noise_schedule import use_noise_schedule
 from .unet_layout import motion_module_slots
 
 
-class FrameCount:
-    """Frames per video in the batch the UNet is running now, set by the sampler; how strongly
-    the motion modules act on each of them (None: as trained); and, when the UNet runs every
-    frame at once, the windows the motion modules attend in and how their outputs are blended
-    (None: all frames together)."""
+class VideoInCall:
+    """The video in the UNet call running now, as the sampler's side sets it for the motion
+    modules: its frames per video, how strongly the motion modules act on each frame (None: as
+    trained) and, when the UNet runs every frame at once, the windows the motion modules attend
+    in and how their outputs are blended (None: all frames together)."""
 
     def __init__(self) -> None:
         self.count: int | None = None
@@ -41,9 +41,7 @@ class FrameCount:
         return self.count
 
     @contextmanager
-    def running(
-        self, frames: int, scale: torch.Tensor | None = None, windows: FusedWindows | None = None
-    ) -> Iterator[None]:
+    def video(self, frames: int, scale: torch.Tensor | None = None, windows: FusedWindows | None = None) -> Iterator[None]:
         """These values for the ``with`` block, the earlier ones after it."""
         previous = self.count, self.scale, self.windows
         self.count, self.scale, self.windows = frames, scale, windows
@@ -59,7 +57,7 @@ class HookedMotionModule(nn.Module):
     unloading a checkpoint) leave it where it is, and it follows the activations' device."""
 
     def __init__(
-        self, module: MotionModule, frames: FrameCount, prefix: str, pe_spacing: float | None = None, temperature: float = 1.0
+        self, module: MotionModule, frames: VideoInCall, prefix: str, pe_spacing: float | None = None, temperature: float = 1.0
     ):
         super().__init__()
         self.motion_module = module
@@ -126,14 +124,14 @@ class MotionModuleInjection:
         schedule_owner: Any = None,
         pe_spacing: float | None = None,
         temperature: float = 1.0,
-        frames: FrameCount | None = None,
+        frames: VideoInCall | None = None,
     ):
         self.unet = unet
         self.modules = modules
         self.schedule_owner = schedule_owner
         self.pe_spacing = pe_spacing
         self.temperature = temperature
-        self.frames = frames if frames is not None else FrameCount()
+        self.frames = frames if frames is not None else VideoInCall()
         self._undo = UndoStack()
 
     @property
@@ -163,7 +161,7 @@ class MotionModuleInjection:
         (``(frames,)``) multiplies what the motion modules add to each frame (None: as trained);
         ``windows`` makes the motion modules attend within each window, their residuals
         blended where windows overlap (None: over all frames at once)."""
-        return self.frames.running(frames, scale, windows)
+        return self.frames.video(frames, scale, windows)
 
     def _inject(self) -> None:
         family = self.modules.family
@@ -215,7 +213,7 @@ def unet_resblock_groupnorms(unet: nn.Module) -> list[nn.GroupNorm]:
     return [norm for norm in norms if isinstance(norm, nn.GroupNorm)]
 
 
-def cross_frame_forward(norm: nn.GroupNorm, frames: FrameCount) -> Callable[[torch.Tensor], torch.Tensor]:
+def cross_frame_forward(norm: nn.GroupNorm, frames: VideoInCall) -> Callable[[torch.Tensor], torch.Tensor]:
     """A forward for ``norm`` with statistics over all frames of each video (in float32,
     as A1111's GroupNorm32 computes)."""
 

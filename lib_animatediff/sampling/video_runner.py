@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager
+from typing import Any, Callable, ContextManager, Protocol
 
 import torch
 
 from ..errors import AnimateDiffError
 from ..fusion import FusedWindows, WindowAccumulator
-from ..model.injection import MotionModuleInjection
 from .context import ContextSchedule
 
 ModelCall = Callable[..., torch.Tensor]
@@ -78,6 +77,13 @@ def take_rows(value: Any, index: torch.Tensor, rows: int) -> Any:
     return value
 
 
+class MotionModuleVideo(Protocol):
+    """Where the runner tells the motion modules the video of the coming call (a
+    ``VideoInCall``, or the ``MotionModuleInjection`` holding one)."""
+
+    def video(self, frames: int, scale: torch.Tensor | None = None, windows: FusedWindows | None = None) -> ContextManager[None]: ...
+
+
 @dataclass
 class VideoModelRunner:
     """Calls a model (``apply_model``-like: ``model(x, t, cond, ...)``) window by window.
@@ -90,7 +96,7 @@ class VideoModelRunner:
     ``frame_scale(step, window)`` how strongly the motion modules act on the window's frames.
     """
 
-    injection: MotionModuleInjection
+    motion_modules: MotionModuleVideo
     schedule: ContextSchedule
     frames: int
     videos_per_call: int | None = None
@@ -121,7 +127,7 @@ class VideoModelRunner:
                 index = torch.cat([videos[v][window] for v in group])
                 around = self.around_call(index, x.device) if self.around_call is not None else contextlib.nullcontext()
                 scale = self.frame_scale(self.step, window) if self.frame_scale is not None else None
-                with around, self.injection.video(len(window), scale, motion_windows):
+                with around, self.motion_modules.video(len(window), scale, motion_windows):
                     out = model(x[index.to(x.device)], take_rows(t, index, rows), take_rows(cond, index, rows), *args, **kwargs)
                 self.calls += 1
                 for v, part in zip(group, out.split(len(window))):

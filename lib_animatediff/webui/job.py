@@ -43,7 +43,7 @@ from ..media.video_input import FrameFolder, VideoClip, VideoInputError, frame_f
 from ..media.writers import FRAMES_ONLY, OutputSettings
 from ..model.checkpoint import checkpoint_unet
 from ..model.files import find_motion_module
-from ..model.injection import FrameCount, MotionModuleInjection
+from ..model.injection import VideoInCall, MotionModuleInjection
 from ..model.installed import strip_mark
 from ..model.motion_module import MotionModuleSet
 from ..model.noise_schedule import use_noise_schedule
@@ -71,17 +71,6 @@ from .xyz import with_axis_values
 JOB_ATTRIBUTE = "_animatediff_job"  # where a job lives on A1111's processing object
 # set on a processing object whose frames A1111 itself is to save (the img2img Batch tab's output folder)
 SAVE_FRAMES_AS_IMAGES = "_animatediff_save_frames_as_images"
-
-
-class _CallFrames:
-    """What the video runner sets for each call: the frame count (and the motion modules'
-    scale and windows) the motion modules of every model the job is bound to read."""
-
-    def __init__(self, frames: FrameCount) -> None:
-        self.frames = frames
-
-    def video(self, frames: int, *settings: Any) -> contextlib.AbstractContextManager[None]:
-        return self.frames.running(frames, *settings)
 
 
 class Host(Protocol):
@@ -295,7 +284,7 @@ class AnimationJob:
         modules = WEBUI.motion_modules(self.model_path)
         if host.low_vram(p):  # first on the stack, so undone last: after the modules leave the UNet
             changes.callback("move the motion modules to the CPU (--medvram/--lowvram)", lambda: release_to_cpu(modules))
-        frames = FrameCount()
+        frames = VideoInCall()
         changes.set_attr(WEBUI, "video", frames)
         lora = host.lora_extension()
         if lora is not None:
@@ -303,7 +292,7 @@ class AnimationJob:
         progress = SamplingProgress(host.state, host.interrupt, self.freeinit.iterations if self.freeinit.enable else 1, plan.frames)
         control = host.controlnet_params(p)
         runner = VideoModelRunner(
-            _CallFrames(frames), plan.schedule, plan.frames,
+            frames, plan.schedule, plan.frames,
             videos_per_call=None if host.option("batch_cond_uncond") else 1, fuse=self.params.fuse, on_window=progress.window,
             around_call=(
                 (lambda index, device: hints_for_rows(control, index, plan.frames, device, routing.conds_per_frame * plan.frames))

@@ -17,7 +17,7 @@ import torch
 from ..downloads.tasks import Downloads
 from ..log import logger
 from ..model.hashing import HashCache, short_hash
-from ..model.injection import FrameCount
+from ..model.injection import VideoInCall
 from ..model.installed import InstalledModules
 from ..model.loader import load_motion_module
 from ..model.motion_module import MotionModuleSet
@@ -33,7 +33,7 @@ class WebUIChanges:
         self.downloads = Downloads()
         # frames per video of the model call now running, while a job samples (for layers
         # other extensions call without a frame count: SparseCtrl's motion modules)
-        self.video: FrameCount | None = None
+        self.video: VideoInCall | None = None
 
     @property
     def active(self) -> bool:
