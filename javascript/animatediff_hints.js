@@ -15,7 +15,7 @@
         "Stride": "Levels of context windows: 1 = contiguous windows only; 2 adds windows of every 2nd frame, 3 also every 4th, ... Links distant frames for smoother long motion, at more windows per step.",
         "Overlap (-1 = context / 4)": "Frames shared by neighbouring context windows; more overlap blends windows more smoothly, at more windows per step.",
         "Save format": "Files to write for each animation: GIF, MP4 (H.264), WEBM (VP9), WEBP, PNG frames with their parameters, TXT infotext; FRAME: the frames come back (gallery, API answer) without files of their own.",
-        "Frame interpolation": "FILM: insert frames between the generated ones (Deforum's FILM when installed, else a built-in optical-flow interpolator).",
+        "Frame interpolation": "Insert frames between the generated ones: FILM, Deforum's network (needs the sd-webui-deforum extension and its FILM model), or Optical flow, built in (OpenCV).",
         "Interp X": "Frames per original frame after interpolation; the frame rate is multiplied too, so the animation keeps its length.",
         "Video source": "A video whose frames guide the animation (img2img: each frame's init image; ControlNet units without an image of their own).",
         "Video path (a video file or a folder of frames)": "Same as the video source, given as a path on the server (the API also takes a base64 video or a list of base64 images); an uploaded video wins.",

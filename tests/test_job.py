@@ -406,6 +406,21 @@ def test_a_last_frame_with_a_video_source_is_refused(unet, model_dir, tmp_path):
         p.sample()
 
 
+@pytest.mark.parametrize("interp, refused", [("FILM", True), ("Optical flow", False)])
+def test_film_without_deforum_is_refused_naming_the_built_in_interpolator(unet, model_dir, tmp_path, interp, refused):
+    """The choices say which interpolator runs: FILM is Deforum's (the stand-in host has none),
+    Optical flow the built-in one."""
+    host = Host(model_dir)
+    p = Processing(host, unet, tmp_path)
+    job = AnimationJob.start(host, p, args(interp=interp, interp_x=2))
+    if refused:
+        with pytest.raises(ParameterError, match="'interp' 'FILM'.*sd-webui-deforum.*'Optical flow'"):
+            p.sample()
+    else:
+        assert job is not None
+        job.leave()
+
+
 def test_img2img_has_the_module_schedule_around_init(unet, model_dir, tmp_path):
     """A1111 builds the img2img sampler in p.init(), between process and the first batch."""
     host = Host(model_dir)

@@ -23,9 +23,11 @@ from PIL import Image
 from ..errors import AnimateDiffError
 from ..log import logger
 
-# The accordion's frame interpolation modes: off, or FILM (Deforum's when installed, else
-# the built-in optical-flow interpolator).
-INTERP_MODES = ("Off", "FILM")
+# The accordion's frame interpolation modes: off, Deforum's FILM (only where Deforum and its model
+# are installed), or the built-in optical-flow interpolator.
+FILM = "FILM"
+OPTICAL_FLOW = "Optical flow"
+INTERP_MODES = ("Off", FILM, OPTICAL_FLOW)
 
 
 def interpolated_fps(fps: float, x: int) -> float:

@@ -37,13 +37,13 @@ from .. import __version__
 from ..errors import AnimateDiffError, ParameterError
 from ..log import logger
 from ..media.images import decode_image
-from ..media.interpolation import FrameInterpolator
+from ..media.interpolation import FILM, OPTICAL_FLOW, FrameInterpolator
 from ..media.outputs import OUTPUTS_INFO_KEY, outputs_info
 from ..media.video_input import FrameFolder, VideoClip, VideoInputError, frame_files, read_video_frames, resize_frames
 from ..media.writers import FRAMES_ONLY, OutputSettings
 from ..model.checkpoint import checkpoint_unet
 from ..model.files import find_motion_module
-from ..model.injection import VideoInCall, MotionModuleInjection
+from ..model.injection import MotionModuleInjection, VideoInCall
 from ..model.installed import strip_mark
 from ..model.motion_module import MotionModuleSet
 from ..model.noise_schedule import use_noise_schedule
@@ -58,6 +58,7 @@ from ..sampling.routing import ModelCallRouting
 from ..sampling.video_runner import VideoModelRunner
 from ..undo import UndoStack
 from .controlnet import feed_frames, hints_for_rows, own_frame_counts, refuse_ip_adapters_per_frame, unit_value, units_to_feed
+from .deforum import FILM_MODEL_NAME
 from .gallery import answer_api, show_in_gallery
 from .infotext import INFOTEXT_KEY, animatediff_infotext
 from .lora import LoraExtension, apply_motion_loras
@@ -169,6 +170,11 @@ class AnimationJob:
             raise ParameterError(
                 "AnimateDiff argument 'last_frame' is for img2img from one image (the main image is the first frame); "
                 "with a video source every frame starts from its own video frame: leave last_frame empty"
+            )
+        if params.interp == FILM and host.film() is None:
+            raise ParameterError(
+                f"AnimateDiff argument 'interp' {FILM!r} runs Deforum's FILM network, which needs the sd-webui-deforum extension "
+                f"and its FILM model ({FILM_MODEL_NAME}); without them use {OPTICAL_FLOW!r}, the built-in interpolator"
             )
         units, count_files = host.controlnet_units(p), lambda folder: len(frame_files(folder)) if folder.is_dir() else 0
         refuse_ip_adapters_per_frame(units, video is not None, count_files)

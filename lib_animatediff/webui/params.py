@@ -156,8 +156,8 @@ class AnimateDiffParams:
     interp: str = _param(
         "Off", label="Frame interpolation", widget=Widget("radio"), choices=INTERP_MODES, infotext="interp",
         recorded_if=_interpolating, xyz="Frame interpolation",
-        hint="FILM: insert frames between the generated ones (Deforum's FILM when installed, else a built-in optical-flow "
-        "interpolator).",
+        hint="Insert frames between the generated ones: FILM, Deforum's network (needs the sd-webui-deforum extension and its "
+        "FILM model), or Optical flow, built in (OpenCV).",
     )  # fmt: skip
     interp_x: int = _param(
         10, label="Interp X", widget=_number(0), check=_at_least(1), expected="a whole number >= 1", infotext="interp x",

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from ..log import logger
-from ..media.interpolation import FrameInterpolator
+from ..media.interpolation import FILM, FrameInterpolator
 from ..media.output_folder import safe_output_folder
 from ..media.outputs import WrittenFile, write_video
 from ..media.writers import OutputSettings
@@ -82,7 +82,7 @@ class AnimationSaver:
         self._settled.add(video)
         if not self._wanted(video):
             return
-        film = self.host.film() if self.params.interp == "FILM" else None
+        film = self.host.film() if self.params.interp == FILM else None
         folder = output_folder(p, self.host.option("animatediff_outdir"))
         request = self.params.output_request(self.plan)
         written = write_video(frames, infotext, seed, video, request, folder, self.host.output_settings(), film, self.params.request_id)

@@ -40,7 +40,10 @@ def test_every_format_is_written_beside_the_gif(server: WebUIServer) -> None:
 
 
 def test_interp_x_inserts_frames_and_keeps_the_duration(server: WebUIServer) -> None:
-    job = run_job(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(interp="FILM", interp_x=2, fps=8)))
+    """Optical flow, the built-in interpolator; FILM, Deforum's, is refused on this WebUI without Deforum."""
+    film = run_job(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(interp="FILM", interp_x=2, fps=8)))
+    assert film.response.status == 422 and "sd-webui-deforum" in film.response.text and not film.gifs, describe(film, server)
+    job = run_job(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(interp="Optical flow", interp_x=2, fps=8)))
     assert job.response.ok and len(job.frames) == 8, describe(job, server)
     assert len(job.gifs) == 1
     with Image.open(job.gifs[0]) as gif:
@@ -51,6 +54,7 @@ def test_interp_x_inserts_frames_and_keeps_the_duration(server: WebUIServer) -> 
     assert len(durations) == 15  # 8 frames, one inserted between each pair
     assert abs(sum(durations) / 1000 - 15 / 16) < 0.02  # played at 16 fps: the duration of 8 frames at 8 fps, nearly
     assert "optical-flow" in server.log_tail(80) or "built-in" in server.log_tail(80)
+    assert "interp: Optical flow" in job.response.body["info"]
 
 
 def test_a_video_source_feeds_img2img_frame_by_frame(server: WebUIServer, tmp_path) -> None:
