@@ -385,3 +385,11 @@ def test_missing_ffmpeg_is_a_clear_error(tmp_path, monkeypatch):
 def test_temporary_files_are_hidden_and_removed(tmp_path):
     write_animation(moving_frames(3), tmp_path, "s", ["GIF", "WEBP", "TXT"], VideoMeta(fps=8), OutputSettings())
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
+
+
+def test_what_each_format_is_comes_from_its_writer():
+    from lib_animatediff.media.writers import FRAME_FORMATS, GALLERY_FORMATS, VIDEO_FORMATS
+
+    assert set(VIDEO_FORMATS) == {"GIF", "MP4", "WEBM", "WEBP"}  # one file holds the animation: API clients get it
+    assert GALLERY_FORMATS == ("GIF", "WEBP")  # a browser plays it as an image, GIF first
+    assert FRAME_FORMATS == ("PNG", "FRAME")  # the frames are shown too

@@ -226,7 +226,9 @@ class AnimationWriter(ABC):
 
     format: ClassVar[str]
     suffix: ClassVar[str]
-    is_video: ClassVar[bool] = True  # one file holds the whole animation
+    holds_animation: ClassVar[bool] = True  # one file holds the whole animation (what API clients get in ``images``)
+    gallery_rank: ClassVar[int | None] = None  # a browser plays it as an image: the gallery's preference, lower first
+    is_frames: ClassVar[bool] = False  # the frames themselves: the gallery and the API answer show them too
 
     def __init__(self, settings: OutputSettings = OutputSettings()) -> None:
         self.settings = settings
@@ -263,6 +265,7 @@ class GifWriter(AnimationWriter):
 
     format = "GIF"
     suffix = ".gif"
+    gallery_rank = 0
 
     def encode(self, frames: list[Image.Image], path: Path, meta: VideoMeta) -> None:
         if meta.fps > 50:
@@ -334,6 +337,7 @@ class WebpWriter(AnimationWriter):
 
     format = "WEBP"
     suffix = ".webp"
+    gallery_rank = 1
 
     def encode(self, frames: list[Image.Image], path: Path, meta: VideoMeta) -> None:
         first, *rest = frames
@@ -352,7 +356,8 @@ class PngWriter(AnimationWriter):
 
     format = "PNG"
     suffix = ".png"
-    is_video = False
+    holds_animation = False
+    is_frames = True
 
     def frame_path(self, folder: Path, stem: str, index: int) -> Path:
         return folder / f"{stem}-{index:05d}{self.suffix}"
@@ -372,7 +377,7 @@ class TxtWriter(AnimationWriter):
 
     format = "TXT"
     suffix = ".txt"
-    is_video = False
+    holds_animation = False
 
     def encode(self, frames: list[Image.Image], path: Path, meta: VideoMeta) -> None:
         path.write_text(meta.infotext, encoding="utf-8")
@@ -384,8 +389,11 @@ WRITERS: dict[str, type[AnimationWriter]] = {
 FORMATS = tuple(WRITERS)
 # sd-webui-animatediff's "Frame": the frames come back (gallery, API answer), no file is written
 FRAMES_ONLY = "FRAME"
-# The formats that hold a whole animation in one file (what API clients get in ``images``).
-VIDEO_FORMATS = tuple(name for name, writer in WRITERS.items() if writer.is_video)
+# What the rest of the code asks about a format, from its writer.
+VIDEO_FORMATS = tuple(name for name, writer in WRITERS.items() if writer.holds_animation)
+GALLERY_FORMATS = tuple(sorted((name for name, writer in WRITERS.items() if writer.gallery_rank is not None), key=lambda name: WRITERS[name].gallery_rank))
+# formats that ask for the frames to be shown (PNG; and "Frame", which writes nothing)
+FRAME_FORMATS = (*(name for name, writer in WRITERS.items() if writer.is_frames), FRAMES_ONLY)
 
 
 def format_names(formats: Sequence[str]) -> list[str]:

@@ -16,9 +16,7 @@ from typing import Any
 from PIL import Image
 
 from ..media.outputs import WrittenFile, encoded_videos
-
-# Animations a browser plays as an image, in the order of preference.
-PLAYABLE_FORMATS = ("GIF", "WEBP")
+from ..media.writers import GALLERY_FORMATS, VIDEO_FORMATS
 
 
 def animation_image(file: WrittenFile) -> Image.Image:
@@ -31,9 +29,9 @@ def animation_image(file: WrittenFile) -> Image.Image:
 
 
 def playable(written: Sequence[WrittenFile], video: int) -> WrittenFile | None:
-    """The file of ``video`` a browser plays, GIF before WEBP; None when neither was written."""
+    """The file of ``video`` a browser plays (GIF before WEBP); None when none was written."""
     files = {file.format: file for file in written if file.video == video}
-    return next((files[name] for name in PLAYABLE_FORMATS if name in files), None)
+    return next((files[name] for name in GALLERY_FORMATS if name in files), None)
 
 
 def show_in_gallery(
@@ -51,7 +49,7 @@ def show_in_gallery(
             images.append(animation_image(file))
             texts.append(infotexts[video * frames_per_video])
         else:
-            paths = ", ".join(str(f.path) for f in written if f.video == video and f.format in ("MP4", "WEBM"))
+            paths = ", ".join(str(f.path) for f in written if f.video == video and f.format in VIDEO_FORMATS)
             if paths:
                 processed.comments = f"{processed.comments}\nAnimateDiff: video {video + 1} is at {paths}".strip()
     if with_frames or not images:

@@ -40,7 +40,7 @@ from ..media.images import decode_image
 from ..media.interpolation import FILM, OPTICAL_FLOW, FrameInterpolator
 from ..media.outputs import OUTPUTS_INFO_KEY, outputs_info
 from ..media.video_input import FrameFolder, VideoClip, VideoInputError, frame_files, read_video_frames, resize_frames
-from ..media.writers import FRAMES_ONLY, OutputSettings
+from ..media.writers import FRAME_FORMATS, OutputSettings
 from ..model.checkpoint import checkpoint_unet
 from ..model.files import find_motion_module
 from ..model.injection import MotionModuleInjection, VideoInCall
@@ -393,7 +393,7 @@ class AnimationJob:
         if self.host.inside_xyz_grid():
             return
         present = answer_api if self.host.is_api(p) else show_in_gallery
-        present(processed, frames, outputs, self.plan.frames, any(name in self.params.format for name in ("PNG", FRAMES_ONLY)))
+        present(processed, frames, outputs, self.plan.frames, any(name in FRAME_FORMATS for name in self.params.format))
 
     def leave(self) -> None:
         """Undo everything the job entered (idempotent)."""
