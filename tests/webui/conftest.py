@@ -44,11 +44,8 @@ from webui_api import (  # noqa: E402
     CHECKPOINT,
     CURRENT_TEST,
     EXTENSION_NAME,
-    EXTRA_PASS_MARKER,
     HOTSHOT_MOTION_MODULE,
     MOTION_MODULE,
-    RAISE_MARKER,
-    RAISE_MESSAGE,
     REQUEST_LOG,
     SDXL_CHANNELS,
     SDXL_CHECKPOINT,
@@ -57,6 +54,7 @@ from webui_api import (  # noqa: E402
     SECOND_CHECKPOINT,
     PlainImages,
     WebUIServer,
+    extension_source,
     plain_jobs,
 )
 
@@ -308,265 +306,12 @@ def sdxl_motion_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path
 
 # --------------------------------------------------------------------------- the server
 
-RAISE_IN_SAMPLING_SCRIPT = f'''\
-"""Test-only extension written by tests/webui/conftest.py.
 
-A job whose prompt contains {RAISE_MARKER} fails at sampling step 1 with
-RuntimeError("{RAISE_MESSAGE}"). A1111 swallows (logs) exceptions raised inside
-cfg_denoiser callbacks themselves, so the callback arms a one-shot forward pre-hook on the
-UNet: the error is raised from the next UNet call of that step, inside the sampler (and
-inside whatever an extension wrapped around the model), and reaches the request.
-"""
 
-from modules import script_callbacks
 
-MARKER = "{RAISE_MARKER}"
-_handles = []
 
 
-def _disarm():
-    while _handles:
-        _handles.pop().remove()
 
-
-def _raise(module, args):
-    _disarm()
-    print("raise_in_sampling: raising now", flush=True)
-    raise RuntimeError("{RAISE_MESSAGE}")
-
-
-def _on_cfg_denoiser(params):
-    _disarm()  # never leave a hook armed past the step it was meant for
-    denoiser = params.denoiser
-    p = getattr(denoiser, "p", None)
-    prompt = getattr(p, "prompt", "") or ""
-    if isinstance(prompt, (list, tuple)):
-        prompt = " ".join(prompt)
-    step = getattr(denoiser, "step", params.sampling_step)
-    if MARKER in prompt and step == 1:
-        print("raise_in_sampling: armed at sampling step 1", flush=True)
-        _handles.append(p.sd_model.model.diffusion_model.register_forward_pre_hook(_raise))
-
-
-script_callbacks.on_cfg_denoiser(_on_cfg_denoiser, name="raise_in_sampling")
-'''
-
-
-STOP_IN_ITERATION_SCRIPT = '''\
-"""Test-only extension written by tests/webui/conftest.py.
-
-A job whose prompt contains INTERRUPT_IN_ITERATION_<n> (SKIP_IN_ITERATION_<n>) is interrupted
-(skipped) at sampling step 1 of its batch-count iteration n (counted from 1), as the Interrupt
-(Skip) button would do it then; with RAISE_IN_ITERATION_<n> the UNet raises there, as a fault
-(out of memory, say) would.
-"""
-
-import re
-
-from modules import script_callbacks, shared
-
-PATTERN = re.compile(r"(INTERRUPT|SKIP|RAISE)_IN_ITERATION_(\\d+)")
-_handles = []
-
-
-def _raise(module, args):
-    while _handles:
-        _handles.pop().remove()
-    raise RuntimeError("stop_in_iteration: a fault in sampling")
-
-
-def _on_cfg_denoiser(params):
-    p = getattr(params.denoiser, "p", None)
-    prompt = getattr(p, "prompt", "") or ""
-    match = PATTERN.search(" ".join(prompt) if isinstance(prompt, (list, tuple)) else prompt)
-    if match and p.iteration + 1 == int(match.group(2)) and params.denoiser.step == 1:
-        kind = match.group(1)
-        print(f"stop_in_iteration: {kind.lower()} in iteration {match.group(2)}", flush=True)
-        if kind == "RAISE":
-            _handles.append(p.sd_model.model.diffusion_model.register_forward_pre_hook(_raise))
-        else:
-            shared.state.interrupt() if kind == "INTERRUPT" else shared.state.skip()
-
-
-script_callbacks.on_cfg_denoiser(_on_cfg_denoiser, name="stop_in_iteration")
-'''
-
-
-EXTRA_PASS_SCRIPT = f'''\
-"""Test-only extension written by tests/webui/conftest.py, standing in for ADetailer.
-
-When a job's prompt contains {EXTRA_PASS_MARKER}, after the job has decoded its frames it
-runs a separate one-image img2img job on the first frame (as ADetailer inpaints a face), and
-logs the outcome. That nested job must run without the motion module and without errors.
-"""
-
-from modules import processing, scripts
-
-MARKER = "{EXTRA_PASS_MARKER}"
-
-
-class ExtraPass(scripts.Script):
-    def title(self):
-        return "extra pass (test)"
-
-    def show(self, is_img2img):
-        return scripts.AlwaysVisible
-
-    def postprocess_image(self, p, pp, *args):
-        if MARKER not in str(p.prompt) or getattr(p, "_extra_pass_done", False):
-            return
-        p._extra_pass_done = True
-        nested = processing.StableDiffusionProcessingImg2Img(
-            sd_model=p.sd_model, init_images=[pp.image], prompt="a face", steps=2, width=pp.image.width,
-            height=pp.image.height, denoising_strength=0.4, seed=1, batch_size=1, n_iter=1, do_not_save_samples=True,
-            do_not_save_grid=True, sampler_name="Euler",
-        )
-        result = processing.process_images(nested)
-        pp.image = result.images[0]
-        print(f"extra pass done: {{len(result.images)}} image(s) of {{pp.image.size}}", flush=True)
-'''
-
-
-RECORD_SAMPLING_SCRIPT = '''\
-"""Test-only extension written by tests/webui/conftest.py: records what the sampler sees.
-
-Every job that reaches its end (postprocess) leaves one file <data>/sampler_records/<number>.pt,
-``torch.save`` of its events in the order they happened (tensors on the CPU, float32):
-  {"kind": "denoiser", "step", "sigma", "x", "denoiser", "table", "alphas_cumprod", "hr",
-   "checkpoint", "weights", "motion_modules"}:
-      a CFG denoiser call as A1111 made it, before any other extension's callback changed it:
-      the noise level of each row (sigma, or the timestep for DDIM-like samplers) and the
-      latents; the denoiser's class, the table the sampler copied when it was built
-      (("sigmas", k-diffusion and LCM), ("alphas", timestep samplers)) and the model's live
-      alphas_cumprod; whether it is Hires. fix's pass, the loaded checkpoint's file name, the
-      sums of a few UNet weights by state-dict key (WEIGHT_KEYS: the UNet the call runs with)
-      and how many motion modules run in that UNet;
-  {"kind": "denoised", "step", "x"}: the latents after CFG (on_cfg_after_cfg);
-  {"kind": "rng", "first", "noise"}: a draw of A1111's ImageRNG (the seed's noise, then more);
-  {"kind": "sampler_noise", "noise"}: a draw the sampler made through p.rng (A1111's TorchHijack):
-      the per-step noise of ancestral samplers;
-  {"kind": "unet", "rows", "timesteps"}: a call of the UNet itself (rows of x, distinct timesteps).
-"""
-
-import os
-
-import torch
-from modules import paths, rng, script_callbacks, scripts, sd_samplers_common
-
-FOLDER = os.path.join(paths.data_path, "sampler_records")
-STATE = {"events": None, "hook": None}
-
-
-def _cpu(tensor):
-    return tensor.detach().float().cpu().clone()
-
-
-def _log(event):
-    if STATE["events"] is not None:
-        STATE["events"].append(event)
-
-
-def _wrap_once(owner, name, make):
-    if not getattr(owner, "_recorded_" + name, False):
-        setattr(owner, name, make(getattr(owner, name)))
-        setattr(owner, "_recorded_" + name, True)
-
-
-def _image_rng_next(original):
-    def next_(self):
-        first = self.is_first
-        noise = original(self)
-        _log({"kind": "rng", "first": first, "noise": _cpu(noise)})
-        return noise
-    return next_
-
-
-def _hijack_randn_like(original):
-    def randn_like(self, x):
-        noise = original(self, x)
-        _log({"kind": "sampler_noise", "noise": _cpu(noise)})
-        return noise
-    return randn_like
-
-
-_wrap_once(rng.ImageRNG, "next", _image_rng_next)
-_wrap_once(sd_samplers_common.TorchHijack, "randn_like", _hijack_randn_like)
-
-
-def _table(denoiser):
-    if hasattr(denoiser, "alphas"):
-        return ("alphas", _cpu(denoiser.alphas))
-    inner = denoiser.inner_model
-    return ("sigmas", _cpu(inner.sigmas)) if hasattr(inner, "sigmas") else None
-
-
-# an input block, the middle block's last ResBlock and an Upsample (whose list positions the
-# motion modules sit beside), the output conv
-WEIGHT_KEYS = (
-    "input_blocks.1.0.in_layers.2.weight", "middle_block.2.out_layers.3.weight", "output_blocks.2.1.conv.weight", "out.2.weight",
-)
-
-
-def _motion_modules(unet):
-    hooked = sum(
-        type(getattr(hook, "transform", None)).__name__ == "HookedMotionModule"
-        for module in unet.modules() for hook in (*module._forward_pre_hooks.values(), *module._forward_hooks.values())
-    )
-    return hooked + sum(type(module).__name__ == "SplicedMotionModule" for module in unet.modules())
-
-
-def _on_denoiser(params):
-    denoiser = params.denoiser
-    model = denoiser.p.sd_model
-    unet = model.model.diffusion_model
-    state = unet.state_dict()
-    _log({
-        "kind": "denoiser", "step": int(denoiser.step), "sigma": _cpu(params.sigma), "x": _cpu(params.x),
-        "denoiser": type(denoiser).__name__, "table": _table(denoiser), "alphas_cumprod": _cpu(model.alphas_cumprod),
-        "hr": bool(getattr(denoiser.p, "is_hr_pass", False)), "checkpoint": os.path.basename(model.sd_checkpoint_info.filename),
-        "weights": {key: float(state[key].double().sum()) if key in state else None for key in WEIGHT_KEYS},
-        "motion_modules": _motion_modules(unet),
-    })
-
-
-def _on_after_cfg(params):
-    _log({"kind": "denoised", "step": int(params.sampling_step), "x": _cpu(params.x)})
-
-
-def _on_unet(module, args, kwargs):
-    x = args[0] if args else kwargs["x"]
-    timesteps = args[1] if len(args) > 1 else kwargs.get("timesteps")  # sgm's UNet takes keywords
-    seen = sorted({int(t) for t in timesteps.flatten().tolist()}) if timesteps is not None else []
-    _log({"kind": "unet", "rows": int(x.shape[0]), "timesteps": seen})
-
-
-script_callbacks.on_cfg_denoiser(_on_denoiser, name="record_sampling")
-script_callbacks.on_cfg_after_cfg(_on_after_cfg, name="record_sampling")
-
-
-class RecordSampling(scripts.Script):
-    def title(self):
-        return "record sampling (test)"
-
-    def show(self, is_img2img):
-        return scripts.AlwaysVisible
-
-    def before_process(self, p, *args):
-        if STATE["hook"] is not None:
-            STATE["hook"].remove()
-        STATE["events"] = []
-        STATE["hook"] = p.sd_model.model.diffusion_model.register_forward_pre_hook(_on_unet, with_kwargs=True)
-
-    def postprocess(self, p, processed, *args):
-        events, STATE["events"] = STATE["events"], None
-        if STATE["hook"] is not None:
-            STATE["hook"].remove()
-            STATE["hook"] = None
-        if events is None:
-            return
-        os.makedirs(FOLDER, exist_ok=True)
-        torch.save(events, os.path.join(FOLDER, f"{len(os.listdir(FOLDER)):05d}.pt"))
-'''
 
 
 def _free_port() -> int:
@@ -642,11 +387,16 @@ def server_files(
     )
 
 
+# in every test WebUI (see each file in extensions/)
+EVERY_SERVERS_EXTENSIONS = ("raise_in_sampling", "extra_pass", "record_sampling", "stop_in_iteration")
+
+
 def _data_dir(
-    data: Path, files: ServerFiles, extensions_beside: tuple[Path, ...] = (), test_extensions: dict[str, str] | None = None
+    data: Path, files: ServerFiles, extensions_beside: tuple[Path, ...] = (), test_extensions: Sequence[str] = ()
 ) -> tuple[Path, Path]:
     """Lay out a fresh data folder; returns (checkpoint to load, motion-module folder).
-    ``test_extensions`` (name: script source) are written beside the built-in test ones."""
+    The test extensions every server has, and ``test_extensions`` (names of files in
+    ``extensions/``), are installed beside AnimateDiff."""
     checkpoints = data / "models" / "Stable-diffusion"
     checkpoints.mkdir(parents=True)
     for built in files.checkpoints:
@@ -662,14 +412,9 @@ def _data_dir(
     (extensions / EXTENSION_NAME).symlink_to(REPO, target_is_directory=True)
     for other in extensions_beside:
         (extensions / other.name).symlink_to(other, target_is_directory=True)
-    test_scripts = {
-        "raise_in_sampling": RAISE_IN_SAMPLING_SCRIPT, "extra_pass": EXTRA_PASS_SCRIPT, "record_sampling": RECORD_SAMPLING_SCRIPT,
-        "stop_in_iteration": STOP_IN_ITERATION_SCRIPT,
-        **(test_extensions or {}),
-    }  # fmt: skip
-    for name, source in test_scripts.items():
+    for name in dict.fromkeys([*EVERY_SERVERS_EXTENSIONS, *test_extensions]):
         (extensions / name / "scripts").mkdir(parents=True)
-        (extensions / name / "scripts" / f"{name}.py").write_text(source)
+        (extensions / name / "scripts" / f"{name}.py").write_text(extension_source(name))
     return checkpoints / files.checkpoints[0].name, motion_modules
 
 
@@ -681,7 +426,7 @@ def _running_server(
     extra_args: tuple[str, ...] = (),
     extensions_beside: tuple[Path, ...] = (),
     ui: bool = False,
-    test_extensions: dict[str, str] | None = None,
+    test_extensions: Sequence[str] = (),
     full_precision: bool = True,
 ) -> Iterator[WebUIServer]:
     """A WebUI on a free port for the ``with`` block. API only, unless ``ui``: then the gradio
@@ -737,47 +482,6 @@ def medvram_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPat
         yield server
 
 
-HALF_ON_CPU_SCRIPT = '''\
-"""Test-only extension written by tests/webui/conftest.py: lets a float16 WebUI run on a CPU
-the way it runs on a GPU.
-
-- A1111's autocast() asks CUDA about the device (cuda_no_autocast) and then enters CUDA's
-  autocast; on this CPU host the first fails and the second would do nothing. Here a float16
-  WebUI on the CPU enters the CPU's autocast in float16 instead: what torch.autocast("cuda")
-  does on a GPU.
-- ldm's GroupNorm32 hands group_norm float32 input with float16 weights; CUDA's kernel takes
-  that, the CPU's refuses it ("mixed dtype (CPU)"). On the CPU, group_norm's weight and bias
-  follow the input's dtype, which is what CUDA computes.
-"""
-
-import torch
-import torch.nn.functional as F
-
-from modules import devices
-
-_autocast = devices.autocast
-
-
-def autocast(disable=False):
-    if not disable and devices.device.type == "cpu" and devices.dtype == torch.float16 and not devices.fp8 and not devices.force_fp16:
-        return torch.autocast("cpu", dtype=torch.float16)
-    return _autocast(disable)
-
-
-devices.autocast = autocast
-
-_group_norm = F.group_norm
-
-
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
-    if input.device.type == "cpu":
-        weight = None if weight is None else weight.to(input.dtype)
-        bias = None if bias is None else bias.to(input.dtype)
-    return _group_norm(input, num_groups, weight, bias, eps)
-
-
-F.group_norm = group_norm
-'''
 
 # the VAE in float32 (--no-half-vae, common with float16 UNets): float16 convolutions on a CPU
 # take about a minute per 64×64 image, and the VAE is not what these tests are about
@@ -793,7 +497,7 @@ def half_server(
     data = tmp_path_factory.mktemp(f"webui-{request.param}")
     with _running_server(
         webui_install, data, server_files, HALF_PRECISION_MODES[request.param],
-        test_extensions={"half_on_cpu": HALF_ON_CPU_SCRIPT}, full_precision=False,
+        test_extensions=("half_on_cpu",), full_precision=False,
     ) as server:  # fmt: skip
         yield server
 
@@ -893,136 +597,8 @@ def server(animatediff_loaded: WebUIServer, baseline: tuple[PlainImages, PlainIm
 # --------------------------------------------------------------------------- ControlNet beside AnimateDiff
 
 CONTROLNET_MODEL = "control_v11p_sd15_random"  # the file's stem; the API takes it with or without " [hash]"
-CONTROL_HINTS_LOG = "control_hints.jsonl"  # in the data folder of controlnet_server
-
-IMG2IMG_BATCH_ROUTE = "/animatediff-test/img2img-batch"
-IMG2IMG_BATCH_ROUTE_SCRIPT = f'''\
-"""Test-only extension written by tests/webui/conftest.py: the img2img Batch tab over HTTP.
-
-POST {IMG2IMG_BATCH_ROUTE} {{"input_dir", "output_dir", "mask_dir", "prompt", "steps", "seed",
-"denoising_strength", "mask_blur", "inpaint_full_res", "animatediff": {{AnimateDiff's named
-arguments}}, "controlnet": [units]}} builds the img2img processing object as the Batch tab does
-(no init image, the scripts' UI defaults with these arguments over them, the UI's inpaint
-defaults: "Whole picture", blur 4) and calls modules.img2img.process_batch, which
-sd-webui-controlnet replaces. Answers {{"images": count, "pngs": [base64 PNG of each image],
-"info": the Processed's js()}}, or 422 with the error's message.
-"""
-from fastapi import Body
-from fastapi.responses import JSONResponse
-from modules import call_queue, img2img, processing, script_callbacks, scripts, shared
-from modules.api.api import Api, encode_pil_to_base64
 
 
-def _args(request):
-    runner = scripts.scripts_img2img
-    args = Api.init_default_script_args(None, runner)  # the UI's defaults of every script
-    for script in runner.alwayson_scripts:
-        if script.title() == "AnimateDiff":
-            args[script.args_from] = request["animatediff"]
-        elif script.title().lower() == "controlnet":
-            for index, unit in enumerate(request.get("controlnet", [])):
-                args[script.args_from + index] = unit
-    return tuple(args)
-
-
-def _run(request: dict = Body(...)):
-    p = processing.StableDiffusionProcessingImg2Img(
-        sd_model=shared.sd_model, outpath_samples=shared.opts.outdir_img2img_samples, outpath_grids=shared.opts.outdir_img2img_grids,
-        prompt=request.get("prompt", ""), negative_prompt="", seed=request.get("seed", 1), sampler_name="Euler",
-        batch_size=1, n_iter=1, steps=request.get("steps", 2), cfg_scale=7.0, width=64, height=64,
-        init_images=[None], mask=None, denoising_strength=request.get("denoising_strength", 0.75),
-        mask_blur=request.get("mask_blur", 4), inpaint_full_res=request.get("inpaint_full_res", False),
-    )
-    p.scripts = scripts.scripts_img2img
-    p.script_args = args = _args(request)
-    with call_queue.queue_lock:
-        shared.state.begin(job="img2img batch (test)")
-        try:
-            processed = img2img.process_batch(p, request["input_dir"], request.get("output_dir", ""), request.get("mask_dir", ""), args)
-        except Exception as error:
-            return JSONResponse(status_code=422, content={{"error": f"{{type(error).__name__}}: {{error}}"}})
-        finally:
-            p.close()
-            shared.state.end()
-    images = processed.images if processed else []
-    pngs = [encode_pil_to_base64(image).decode() for image in images]
-    return {{"images": len(images), "pngs": pngs, "info": processed.js() if processed else ""}}
-
-
-script_callbacks.on_app_started(lambda demo, app: app.add_api_route("{IMG2IMG_BATCH_ROUTE}", _run, methods=["POST"]))
-'''
-
-RECORD_CONTROL_HINTS_SCRIPT = f'''\
-"""Test-only extension written by tests/webui/conftest.py.
-
-At the start of every job it wraps (once) the forward of sd-webui-controlnet's ControlNet
-model class (scripts/cldm.py); from then on every call of a ControlNet's forward appends one
-JSON line to <data>/{CONTROL_HINTS_LOG}, with what the control model received:
-  {{"rows": <rows of x>, "hint_rows": <rows of the hint>, "hint_means": [<mean of each hint row, 4 decimals>]}}
-The lines only ever grow: a test counts them before and after its request.
-"""
-
-import json
-import os
-import sys
-import threading
-
-from modules import paths, scripts
-
-LOG = os.path.join(paths.data_path, "{CONTROL_HINTS_LOG}")
-ORIGINAL = "_record_control_hints_original"
-_lock = threading.Lock()
-
-
-def _record(x, hint):
-    line = dict(rows=int(x.shape[0]), hint_rows=0, hint_means=[])
-    if hint is not None:
-        line["hint_rows"] = int(hint.shape[0])
-        line["hint_means"] = [round(float(row.float().mean()), 4) for row in hint]
-    with _lock, open(LOG, "a", encoding="utf-8") as stream:
-        stream.write(json.dumps(line) + "\\n")
-
-
-def _controlnet_classes():
-    """ControlNet classes of every loaded copy of sd-webui-controlnet's scripts/cldm.py."""
-    found = []
-    for name, module in list(sys.modules.items()):
-        path = (getattr(module, "__file__", None) or "").replace(os.sep, "/")
-        if name in ("scripts.cldm", "cldm") or path.endswith("/scripts/cldm.py"):
-            cls = getattr(module, "ControlNet", None)
-            if isinstance(cls, type) and cls not in found:
-                found.append(cls)
-    return found
-
-
-def _wrap(cls):
-    if ORIGINAL in cls.__dict__:
-        return
-    original = cls.forward
-
-    def forward(self, x, hint, timesteps, context, *args, **kwargs):
-        _record(x, hint)
-        return original(self, x, hint, timesteps, context, *args, **kwargs)
-
-    setattr(cls, ORIGINAL, original)
-    cls.forward = forward
-    print(f"record_control_hints: recording {{cls.__module__}}.{{cls.__qualname__}}.forward", flush=True)
-
-
-class RecordControlHints(scripts.Script):
-    def title(self):
-        return "record control hints (test)"
-
-    def show(self, is_img2img):
-        return scripts.AlwaysVisible
-
-    def before_process(self, p, *args):
-        classes = _controlnet_classes()
-        if not classes:
-            print("record_control_hints: no ControlNet class loaded (scripts/cldm.py)", flush=True)
-        for cls in classes:
-            _wrap(cls)
-'''
 
 
 @pytest.fixture(scope="session")
@@ -1054,7 +630,7 @@ def _controlnet_source(install: WebUIInstall) -> Path:
 @contextlib.contextmanager
 def _controlnet_webui(
     install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, files: ServerFiles, source: Path, model_dirs: Sequence[Path],
-    expected: Sequence[str], extra_args: tuple[str, ...] = (), test_extensions: dict[str, str] | None = None,
+    expected: Sequence[str], extra_args: tuple[str, ...] = (), test_extensions: Sequence[str] = (),
 ) -> Iterator[WebUIServer]:
     """A WebUI with sd-webui-controlnet beside AnimateDiff, the models of ``model_dirs`` in
     ``<data>/models/ControlNet/`` and the record_control_hints, img2img_batch_route and
@@ -1065,10 +641,7 @@ def _controlnet_webui(
     models.mkdir(parents=True)
     for built in (path for folder in model_dirs for path in folder.glob("*.safetensors")):
         (models / built.name).symlink_to(built)
-    extensions = {
-        "record_control_hints": RECORD_CONTROL_HINTS_SCRIPT, "img2img_batch_route": IMG2IMG_BATCH_ROUTE_SCRIPT, "record_sampling": RECORD_SAMPLING_SCRIPT,
-        **(test_extensions or {}),
-    }  # fmt: skip
+    extensions = ("record_control_hints", "img2img_batch_route", *test_extensions)
     with _running_server(install, data, files, extra_args, extensions_beside=(source,), test_extensions=extensions) as server:
         answer = server.get("/controlnet/model_list")
         listed = answer.body.get("model_list", []) if answer.ok and isinstance(answer.body, dict) else []
@@ -1085,7 +658,7 @@ def controlnet_server(
 ) -> Iterator[WebUIServer]:
     """A WebUI with sd-webui-controlnet installed beside AnimateDiff, ``CONTROLNET_MODEL`` in
     ``<data>/models/ControlNet/`` and the record_control_hints test extension (every ControlNet
-    forward appends a line to ``<data>/control_hints.jsonl``; see RECORD_CONTROL_HINTS_SCRIPT),
+    forward appends a line to ``<data>/control_hints.jsonl``; see extensions/record_control_hints.py),
     for the length of the module."""
     source = _controlnet_source(webui_install)  # skip before building anything
     model_dir: Path = request.getfixturevalue("controlnet_model_dir")
@@ -1094,66 +667,7 @@ def controlnet_server(
 
 
 IP_ADAPTER_MODEL = "ip-adapter_sd15"  # the file's stem, which sd-webui-controlnet's presets know
-IP_ADAPTER_LOG = "ip_adapter_calls.jsonl"
 
-RECORD_IP_ADAPTER_SCRIPT = f'''\
-"""Test-only extension written by tests/webui/conftest.py.
-
-At the start of every job it wraps (once) sd-webui-controlnet's IP-Adapter attention
-(PlugableIPAdapter._attn_eval_ipadapter in scripts/ipadapter/plugable_ipadapter.py); every call
-then appends one JSON line to <data>/{IP_ADAPTER_LOG}, with what the adapter's attention got:
-  {{"rows": <rows of the hidden states>, "marks": [<ControlNet's cond mark of each row: 1 cond, 0 uncond>],
-    "k_means": [<mean of each row of the adapter's keys, 5 decimals>]}}
-\"\"\"
-
-import json
-import os
-import sys
-import threading
-
-from modules import paths, scripts
-
-LOG = os.path.join(paths.data_path, "{IP_ADAPTER_LOG}")
-ORIGINAL = "_record_ip_adapter_original"
-_lock = threading.Lock()
-
-
-def _plugable_modules():
-    return [module for name, module in list(sys.modules.items())
-            if (getattr(module, "__file__", None) or "").replace(os.sep, "/").endswith("/scripts/ipadapter/plugable_ipadapter.py")]
-
-
-def _wrap(module):
-    cls = getattr(module, "PlugableIPAdapter", None)
-    if not isinstance(cls, type) or ORIGINAL in cls.__dict__:
-        return
-    original = cls._attn_eval_ipadapter
-
-    def attn_eval(self, hidden_states, query, cond_uncond_image_emb, attn_heads, head_dim, emb_to_k, emb_to_v):
-        keys = emb_to_k(cond_uncond_image_emb)
-        marks = module.current_model.cond_mark[:, 0, 0, 0].tolist()
-        line = dict(rows=int(hidden_states.shape[0]), marks=[round(float(mark)) for mark in marks],
-                    k_means=[round(float(row.float().mean()), 5) for row in keys])
-        with _lock, open(LOG, "a", encoding="utf-8") as stream:
-            stream.write(json.dumps(line) + "\\n")
-        return original(self, hidden_states, query, cond_uncond_image_emb, attn_heads, head_dim, emb_to_k, emb_to_v)
-
-    setattr(cls, ORIGINAL, original)
-    cls._attn_eval_ipadapter = attn_eval
-    print(f"record_ip_adapter: recording {{module.__name__}}.PlugableIPAdapter", flush=True)
-
-
-class RecordIPAdapter(scripts.Script):
-    def title(self):
-        return "record IP-Adapter (test)"
-
-    def show(self, is_img2img):
-        return scripts.AlwaysVisible
-
-    def before_process(self, p, *args):
-        for module in _plugable_modules():
-            _wrap(module)
-'''
 
 
 @pytest.fixture(scope="session")
@@ -1176,7 +690,7 @@ def ip_adapter_server(
     preprocessor looks (so nothing is downloaded), recording every IP-Adapter attention call."""
     source = _controlnet_source(webui_install)
     args = ("--controlnet-annotator-models-path", str(ip_adapter_dir / "annotator"))
-    extensions = {"record_ip_adapter": RECORD_IP_ADAPTER_SCRIPT}
+    extensions = ("record_ip_adapter",)
     with _controlnet_webui(webui_install, tmp_path_factory, server_files, source, [ip_adapter_dir], [IP_ADAPTER_MODEL], args, extensions) as server:
         yield server
 

@@ -13,11 +13,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from conftest import IMG2IMG_BATCH_ROUTE
 from webui_api import (
-    WebUIServer, animatediff, assert_animation, decode_png, describe, difference, encode_png, mean_abs_diff, read_gif, run_job,
-    sampling_records, txt2img_payload,
-)  # fmt: skip
+    CONTROL_HINTS_LOG,
+    IMG2IMG_BATCH_ROUTE,
+    WebUIServer,
+    animatediff,
+    assert_animation,
+    decode_png,
+    describe,
+    difference,
+    encode_png,
+    mean_abs_diff,
+    read_gif,
+    run_job,
+    sampling_records,
+    txt2img_payload,
+)
 
 from lib_animatediff.sampling.context import ClosedLoop, ContextSchedule
 
@@ -25,7 +36,6 @@ FRAMES = 16
 CONTEXT = 8
 OVERLAP = 2
 STEPS = 2
-CONTROL_HINTS_LOG = "control_hints.jsonl"  # written by the record_control_hints test extension (conftest.py)
 
 
 def _grey(frame: int) -> int:

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from conftest import IP_ADAPTER_LOG, IP_ADAPTER_MODEL
-from webui_api import WebUIServer, animatediff, assert_animation, encode_png, init_image_pattern, last_denoised, run_recorded, txt2img_payload
+from conftest import IP_ADAPTER_MODEL
+from webui_api import IP_ADAPTER_LOG, WebUIServer, animatediff, assert_animation, encode_png, init_image_pattern, last_denoised, run_recorded, txt2img_payload
 
 FRAMES = 12
 CONTEXT = 8

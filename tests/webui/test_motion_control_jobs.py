@@ -122,6 +122,9 @@ def test_each_context_schedule_runs_its_windows_and_changes_the_animation(server
     the default uniform schedule's, and the infotext records the schedule."""
     payload = dict(steps=3)
     _, plain_events = run_recorded(server, "txt2img", txt2img_payload(**payload, alwayson_scripts=animatediff(**LONG)))
+    uniform = ContextSchedule(context=8, kind="uniform")
+    assert _unet_rows_per_step(plain_events) == [[2 * len(window) for window in uniform.windows(16, step)] for step in range(3)]
+    assert [event["step"] for event in plain_events if event["kind"] == "denoiser"] == [0, 1, 2], "the steps the windows shift by"
     job, events = run_recorded(server, "txt2img", txt2img_payload(**payload, alwayson_scripts=animatediff(**LONG, context_schedule=kind)))
     assert_animation(job, server, frames=16)
     rows = _unet_rows_per_step(events)

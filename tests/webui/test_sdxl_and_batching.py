@@ -26,6 +26,7 @@ from webui_api import (
     read_gif,
     request,
     run_job,
+    settings_restored,
     txt2img_payload,
 )
 
@@ -78,8 +79,9 @@ def _frames(server: WebUIServer, **payload) -> list[np.ndarray]:
 
 
 def test_cond_and_uncond_in_one_batch_or_two_give_the_same_video(server: WebUIServer) -> None:
-    together = _frames(server, alwayson_scripts=animatediff(), override_settings={"batch_cond_uncond": True})
-    apart = _frames(server, alwayson_scripts=animatediff(), override_settings={"batch_cond_uncond": False})
+    with settings_restored(server, ["batch_cond_uncond"]):
+        together = _frames(server, alwayson_scripts=animatediff(), override_settings={"batch_cond_uncond": True})
+        apart = _frames(server, alwayson_scripts=animatediff(), override_settings={"batch_cond_uncond": False})
     worst = max(float(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(together, apart))
     assert worst <= 2, f"batched and unbatched cond/uncond differ by up to {worst} grey levels"
 
@@ -95,10 +97,11 @@ def test_composable_and_prompts_and_skipped_uncond_steps(server: WebUIServer) ->
 def test_prompts_of_different_lengths_with_padding_on_and_off(server: WebUIServer) -> None:
     # over 75 tokens: two chunks ("cat" here drives the random SD 1.5 fixture to NaN, in plain A1111 too)
     long_prompt = ", ".join(["a very detailed painting of a fox"] * 12)
-    for pad in (True, False):
-        _frames(
-            server, prompt=long_prompt, negative_prompt="blurry", alwayson_scripts=animatediff(), override_settings={"pad_cond_uncond": pad}
-        )
+    with settings_restored(server, ["pad_cond_uncond"]):
+        for pad in (True, False):
+            _frames(
+                server, prompt=long_prompt, negative_prompt="blurry", alwayson_scripts=animatediff(), override_settings={"pad_cond_uncond": pad}
+            )
 
 
 def test_three_and_sub_prompts_unpadded_keep_each_video_whole(server: WebUIServer) -> None:
@@ -109,11 +112,12 @@ def test_three_and_sub_prompts_unpadded_keep_each_video_whole(server: WebUIServe
     negative = ", ".join(["a fox in the snow"] * 16)  # over 75 tokens: two chunks, the prompt has one
     unpadded = {"pad_cond_uncond": False, "pad_cond_uncond_v0": False}
     common = dict(negative_prompt=negative, alwayson_scripts=animatediff(), override_settings=unpadded)
-    single = _frames(server, prompt="a fox", cfg_scale=6, **common)
-    three = _frames(server, prompt="a fox AND a fox AND a fox", cfg_scale=2, **common)
+    with settings_restored(server, list(unpadded)):
+        single = _frames(server, prompt="a fox", cfg_scale=6, **common)
+        three = _frames(server, prompt="a fox AND a fox AND a fox", cfg_scale=2, **common)
+        mixed = _frames(server, prompt="a fox AND a dog :0.5 AND a bird :0.3", cfg_scale=2, **common)
     worst = max(float(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(single, three))
     assert worst <= 2, f"three equal AND sub-prompts differ from the single prompt by up to {worst} grey levels"
-    mixed = _frames(server, prompt="a fox AND a dog :0.5 AND a bird :0.3", cfg_scale=2, **common)
     assert min(mean_abs_diff(a, b) for a, b in zip(mixed, three)) > 0.5
 
 
@@ -171,16 +175,17 @@ def test_the_live_preview_shows_the_frames_of_the_window_being_denoised(server: 
     }  # fmt: skip
     payload = txt2img_payload(steps=4, override_settings=previews, alwayson_scripts=animatediff(video_length=12, batch_size=4, overlap=0))
     result: dict = {}
-    worker = threading.Thread(target=lambda: result.setdefault("job", run_job(server, "txt2img", payload)), daemon=True)
-    worker.start()
-    sizes = set()
-    while worker.is_alive():
-        encoded = request(server.url + "/sdapi/v1/progress?skip_current_image=false", timeout=30).body.get("current_image")
-        if encoded:
-            with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
-                sizes.add(image.size)
-        time.sleep(0.1)
-    worker.join()
+    with settings_restored(server, list(previews)):
+        worker = threading.Thread(target=lambda: result.setdefault("job", run_job(server, "txt2img", payload)), daemon=True)
+        worker.start()
+        sizes = set()
+        while worker.is_alive():
+            encoded = request(server.url + "/sdapi/v1/progress?skip_current_image=false", timeout=30).body.get("current_image")
+            if encoded:
+                with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
+                    sizes.add(image.size)
+            time.sleep(0.1)
+        worker.join()
     assert_animation(result["job"], server, frames=12)
     squares = {size for size in sizes if size[0] == size[1]}
     assert squares, f"no preview of one window's 4 frames (2 × 2 cells) among {sizes}"

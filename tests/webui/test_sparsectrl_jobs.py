@@ -18,6 +18,7 @@ import pytest
 from conftest import SPARSECTRL_MODELS
 from PIL import Image
 from webui_api import (
+    CONTROL_HINTS_LOG,
     HF_PATH,
     WebUIServer,
     animatediff,
@@ -35,7 +36,6 @@ from lib_animatediff.sampling.context import ClosedLoop, ContextSchedule
 
 FRAMES, CONTEXT, OVERLAP, STEPS = 16, 8, 2, 2
 KEYFRAMES = (0, 15)
-CONTROL_HINTS_LOG = "control_hints.jsonl"  # written by the record_control_hints test extension (conftest.py)
 
 
 def _keyframe_folder(folder: Path, seeds: tuple[int, int]) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import contextlib
 import io
@@ -12,7 +13,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -143,9 +144,32 @@ SDXL_CHANNELS = "64,128,256"
 SDXL_MOTION_MODULE = "mm_sdxl_random.safetensors"
 HOTSHOT_MOTION_MODULE = "hsxl_temporal_layers_random.safetensors"
 EXTENSION_NAME = "sd-webui-animatediff-a1111"
-RAISE_MARKER = "RAISE_IN_SAMPLING"
-EXTRA_PASS_MARKER = "EXTRA_PASS_AFTER_JOB"
-RAISE_MESSAGE = "raise-in-sampling test"
+
+# --------------------------------------------------------------------------- the test extensions
+
+EXTENSIONS = Path(__file__).resolve().parent / "extensions"  # one script each, copied into every test WebUI
+
+
+def extension_source(name: str) -> str:
+    return (EXTENSIONS / f"{name}.py").read_text(encoding="utf-8")
+
+
+def extension_constant(name: str, constant: str) -> Any:
+    """A literal a test extension defines at its top level (its marker, its log's name): the
+    extension is the one place it is written, and it cannot be imported outside the WebUI."""
+    for node in ast.parse(extension_source(name)).body:
+        if isinstance(node, ast.Assign) and any(isinstance(target, ast.Name) and target.id == constant for target in node.targets):
+            return ast.literal_eval(node.value)
+    raise KeyError(f"{constant} is not a literal of the {name} test extension")
+
+
+RAISE_MARKER = extension_constant("raise_in_sampling", "MARKER")
+RAISE_MESSAGE = extension_constant("raise_in_sampling", "MESSAGE")
+EXTRA_PASS_MARKER = extension_constant("extra_pass", "MARKER")
+SAMPLER_RECORDS = extension_constant("record_sampling", "FOLDER_NAME")
+CONTROL_HINTS_LOG = extension_constant("record_control_hints", "LOG_NAME")
+IP_ADAPTER_LOG = extension_constant("record_ip_adapter", "LOG_NAME")
+IMG2IMG_BATCH_ROUTE = extension_constant("img2img_batch_route", "ROUTE")
 
 # Every request of these tests: tiny and fast, fixed seed.
 BASE_PAYLOAD: dict[str, Any] = {
@@ -245,6 +269,7 @@ def animatediff(model: str = MOTION_MODULE, **overrides: Any) -> dict:
 class PlainImages:
     txt2img: list[np.ndarray]
     img2img: list[np.ndarray]
+    options: dict = field(default_factory=dict)  # the WebUI's settings when they were made
 
 
 def plain_jobs(server: WebUIServer) -> PlainImages:
@@ -253,7 +278,7 @@ def plain_jobs(server: WebUIServer) -> PlainImages:
     expecting whole videos, a swapped noise schedule — changes or breaks a single image.)"""
     first = server.post("/sdapi/v1/txt2img", txt2img_payload())
     second = server.post("/sdapi/v1/img2img", img2img_payload())
-    return PlainImages(first.images(), second.images())
+    return PlainImages(first.images(), second.images(), server.get("/sdapi/v1/options").body)
 
 
 # --------------------------------------------------------------------------- jobs and checks
@@ -278,7 +303,7 @@ def run_job(server: WebUIServer, mode: str, payload: dict) -> Job:
 
 def sampling_records(server: WebUIServer) -> list[Path]:
     """The record files of the record_sampling test extension (conftest.py), oldest first."""
-    folder = server.data_dir / "sampler_records"
+    folder = server.data_dir / SAMPLER_RECORDS
     return sorted(folder.glob("*.pt")) if folder.is_dir() else []
 
 
@@ -343,6 +368,9 @@ def assert_plain_unchanged(server: WebUIServer, baseline: tuple[PlainImages, Pla
         for number, (a, b) in enumerate(zip(expected, got)):
             if not np.array_equal(a, b):
                 problems.append(f"{kind} image {number}: {difference(a, b)}")
+    if problems:  # a setting an earlier test left changed is the first suspect
+        changed = {key: (value, now.options.get(key)) for key, value in reference.options.items() if now.options.get(key) != value}
+        problems.append(f"settings changed since (before, now): {changed}")
     assert not problems, f"plain jobs after {after} differ from before any AnimateDiff job:\n" + "\n".join(problems)
 
 
@@ -353,14 +381,24 @@ DOWNLOAD_OPTIONS = ("animatediff_catalog_file", "animatediff_download_mirror")
 
 
 @contextlib.contextmanager
-def download_settings(server: WebUIServer, catalog: Path, mirror: str) -> Iterator[None]:
-    """Settings → catalog file and mirror set for the ``with`` block, the earlier ones after it."""
-    before = {key: server.get("/sdapi/v1/options").body.get(key, "") for key in DOWNLOAD_OPTIONS}
-    assert server.post("/sdapi/v1/options", {"animatediff_catalog_file": str(catalog), "animatediff_download_mirror": mirror}).ok
+def settings_restored(server: WebUIServer, keys: Sequence[str]) -> Iterator[None]:
+    """The WebUI's settings ``keys`` as they were before the ``with`` block, after it. (A1111
+    v1.10.1 restores a request's ``override_settings`` only for settings already in its
+    config.json: overriding one still at its default leaves it changed for every later job.)"""
+    options = server.get("/sdapi/v1/options").body
+    before = {key: options[key] for key in keys}
     try:
         yield
     finally:
-        server.post("/sdapi/v1/options", before)
+        assert server.post("/sdapi/v1/options", before).ok
+
+
+@contextlib.contextmanager
+def download_settings(server: WebUIServer, catalog: Path, mirror: str) -> Iterator[None]:
+    """Settings → catalog file and mirror set for the ``with`` block, the earlier ones after it."""
+    with settings_restored(server, DOWNLOAD_OPTIONS):
+        assert server.post("/sdapi/v1/options", {"animatediff_catalog_file": str(catalog), "animatediff_download_mirror": mirror}).ok
+        yield
 
 
 def write_test_catalog(server_root: Path, catalog_path: Path) -> dict[str, dict]:
