@@ -79,7 +79,7 @@ def _frames(server: WebUIServer, **payload) -> list[np.ndarray]:
 
 
 def test_cond_and_uncond_in_one_batch_or_two_give_the_same_video(server: WebUIServer) -> None:
-    with settings_restored(server, ["batch_cond_uncond"]):
+    with settings_restored(server, {"batch_cond_uncond": True}):
         together = _frames(server, alwayson_scripts=animatediff(), override_settings={"batch_cond_uncond": True})
         apart = _frames(server, alwayson_scripts=animatediff(), override_settings={"batch_cond_uncond": False})
     worst = max(float(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(together, apart))
@@ -97,7 +97,7 @@ def test_composable_and_prompts_and_skipped_uncond_steps(server: WebUIServer) ->
 def test_prompts_of_different_lengths_with_padding_on_and_off(server: WebUIServer) -> None:
     # over 75 tokens: two chunks ("cat" here drives the random SD 1.5 fixture to NaN, in plain A1111 too)
     long_prompt = ", ".join(["a very detailed painting of a fox"] * 12)
-    with settings_restored(server, ["pad_cond_uncond"]):
+    with settings_restored(server, {"pad_cond_uncond": False}):
         for pad in (True, False):
             _frames(
                 server, prompt=long_prompt, negative_prompt="blurry", alwayson_scripts=animatediff(), override_settings={"pad_cond_uncond": pad}
@@ -112,7 +112,7 @@ def test_three_and_sub_prompts_unpadded_keep_each_video_whole(server: WebUIServe
     negative = ", ".join(["a fox in the snow"] * 16)  # over 75 tokens: two chunks, the prompt has one
     unpadded = {"pad_cond_uncond": False, "pad_cond_uncond_v0": False}
     common = dict(negative_prompt=negative, alwayson_scripts=animatediff(), override_settings=unpadded)
-    with settings_restored(server, list(unpadded)):
+    with settings_restored(server, {"pad_cond_uncond": False, "pad_cond_uncond_v0": False}):
         single = _frames(server, prompt="a fox", cfg_scale=6, **common)
         three = _frames(server, prompt="a fox AND a fox AND a fox", cfg_scale=2, **common)
         mixed = _frames(server, prompt="a fox AND a dog :0.5 AND a bird :0.3", cfg_scale=2, **common)
@@ -175,7 +175,11 @@ def test_the_live_preview_shows_the_frames_of_the_window_being_denoised(server: 
     }  # fmt: skip
     payload = txt2img_payload(steps=4, override_settings=previews, alwayson_scripts=animatediff(video_length=12, batch_size=4, overlap=0))
     result: dict = {}
-    with settings_restored(server, list(previews)):
+    a1111_defaults = {
+        "live_previews_enable": True, "show_progress_every_n_steps": 10, "show_progress_type": "Approx NN",
+        "show_progress_grid": True, "n_rows": -1,
+    }  # fmt: skip
+    with settings_restored(server, a1111_defaults):
         worker = threading.Thread(target=lambda: result.setdefault("job", run_job(server, "txt2img", payload)), daemon=True)
         worker.start()
         sizes = set()

@@ -139,13 +139,13 @@ def test_a_controlnet_model_from_the_catalog_lands_where_controlnet_lists_it(
     published = tmp_path / "files" / HF_PATH
     published.mkdir(parents=True)
     (published / name).symlink_to(sparsectrl_model_dir / f"{SPARSECTRL_MODELS['scribble']}.safetensors")
-    data = (published / name).read_bytes()
+    with (published / name).open("rb") as stream:  # ~1 GB: hashed as it is read, beside two WebUIs
+        sha256 = hashlib.file_digest(stream, "sha256").hexdigest()
     entry = {
-        "name": name, "kind": "ControlNet model", "family": "v3", "url": f"https://huggingface.co/{HF_PATH}/{name}", "size": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(), "licence": "Apache-2.0", "publisher": "test publisher",
+        "name": name, "kind": "ControlNet model", "family": "v3", "url": f"https://huggingface.co/{HF_PATH}/{name}",
+        "size": (published / name).stat().st_size, "sha256": sha256, "licence": "Apache-2.0", "publisher": "test publisher",
         "description": "random SparseCtrl weights for the download test",
     }  # fmt: skip
-    del data
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps({"files": [entry]}))
     listed_before = server.get("/controlnet/model_list?update=true").body["model_list"]

@@ -146,7 +146,7 @@ def test_zero_terminal_snr_is_applied_on_top_of_the_module_schedule(server: WebU
     """Settings → Sampler parameters → Zero Terminal SNR rescales whatever schedule runs; the
     infotext says so, and it must have run."""
     payload = txt2img_payload(steps=3, override_settings={"sd_noise_schedule": "Zero Terminal SNR"}, alwayson_scripts=animatediff())
-    with settings_restored(server, ["sd_noise_schedule"]):  # A1111 would leave it on for every later job
+    with settings_restored(server, {"sd_noise_schedule": "Default"}):  # A1111 left it on for every later job
         job, events = run_recorded(server, "txt2img", payload)
     assert_animation(job, server, frames=FRAMES)
     expected = evenly_spaced_sigmas(zero_terminal_snr(MODULE_ALPHAS), 3)
