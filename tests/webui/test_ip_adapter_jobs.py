@@ -59,3 +59,29 @@ def test_an_ip_adapter_with_one_image_conditions_every_frame(ip_adapter_server: 
 
     after = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS)).images()[0]
     assert np.array_equal(after, plain_before), "a plain txt2img differs after the AnimateDiff + IP-Adapter jobs"
+
+
+def test_with_an_and_prompt_every_sub_prompt_gets_the_image(ip_adapter_server: WebUIServer) -> None:
+    """Two AND sub-prompts: the job puts each sub-prompt's rows into whole videos, and in every
+    call of every window ControlNet must still give all of them (twice the window's rows) the
+    image's keys and only the unconditional rows the empty image's. (ControlNet picks the
+    embedding by the mark each row carries, so this shows the rows arrive whole and marked, not
+    the job's own mapping of 2F-row hints, which tests/test_controlnet.py checks.)"""
+    server = ip_adapter_server
+    unit = {
+        "enabled": True, "module": "ip-adapter_clip_sd15", "model": IP_ADAPTER_MODEL, "weight": 1.0,
+        "image": encode_png(init_image_pattern(64, seed=3)), "resize_mode": "Just Resize", "save_detected_map": False,
+    }  # fmt: skip
+    animation = animatediff(video_length=FRAMES, batch_size=CONTEXT)
+    payload = txt2img_payload(prompt="a red ball AND a blue cube", steps=STEPS, alwayson_scripts={**animation, "controlnet": {"args": [unit]}})
+    before = len(_calls(server, 0))
+    job, events = run_recorded(server, "txt2img", payload)
+    assert_animation(job, server, frames=FRAMES)
+    calls = _calls(server, before)
+    model_calls = [event for event in events if event["kind"] == "unet"]
+    assert model_calls and len(calls) == CROSS_ATTENTION_LAYERS * len(model_calls), (len(calls), len(model_calls), server.log_tail(40))
+    assert {event["rows"] for event in model_calls} == {3 * CONTEXT}, "each call: one window of both sub-prompts and the uncond"
+    for call in calls:
+        cond = {key for key, mark in zip(call["k_means"], call["marks"]) if mark == 1}
+        uncond = {key for key, mark in zip(call["k_means"], call["marks"]) if mark == 0}
+        assert call["marks"].count(1) == 2 * CONTEXT and len(cond) == 1 and len(uncond) == 1 and cond != uncond, call
