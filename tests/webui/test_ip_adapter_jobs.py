@@ -28,29 +28,40 @@ def _calls(server: WebUIServer, before: int) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines()[before:]] if log.exists() else []
 
 
-def test_an_ip_adapter_with_one_image_conditions_every_frame(ip_adapter_server: WebUIServer) -> None:
-    server = ip_adapter_server
-    plain_before = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS)).images()[0]
-    unit = {
-        "enabled": True, "module": "ip-adapter_clip_sd15", "model": IP_ADAPTER_MODEL, "weight": 1.0,
-        "image": encode_png(init_image_pattern(64, seed=3)), "resize_mode": "Just Resize", "save_detected_map": False,
-    }  # fmt: skip
-    animation = animatediff(video_length=FRAMES, batch_size=CONTEXT)
+UNIT = {
+    "enabled": True, "module": "ip-adapter_clip_sd15", "model": IP_ADAPTER_MODEL, "weight": 1.0,
+    "image": encode_png(init_image_pattern(64, seed=3)), "resize_mode": "Just Resize", "save_detected_map": False,
+}  # fmt: skip
+ANIMATION = animatediff(video_length=FRAMES, batch_size=CONTEXT)
+
+
+def _adapter_job(server: WebUIServer, prompts: int, **payload) -> list[dict]:
+    """An AnimateDiff job with the IP-Adapter unit whose prompt has ``prompts`` AND sub-prompts:
+    every call of every window holds one window of each sub-prompt and of the uncond, every
+    conditional row gets the image's keys and every unconditional row the empty image's. The
+    sampler's events."""
     before = len(_calls(server, 0))
-    job, events = run_recorded(server, "txt2img", txt2img_payload(steps=STEPS, alwayson_scripts={**animation, "controlnet": {"args": [unit]}}))
+    job, events = run_recorded(server, "txt2img", txt2img_payload(steps=STEPS, **payload, alwayson_scripts={**ANIMATION, "controlnet": {"args": [UNIT]}}))
     assert_animation(job, server, frames=FRAMES)
     calls = _calls(server, before)
     model_calls = [event for event in events if event["kind"] == "unet"]
     assert model_calls and len(calls) == CROSS_ATTENTION_LAYERS * len(model_calls), (len(calls), len(model_calls), server.log_tail(40))
-    assert {event["rows"] for event in model_calls} == {2 * CONTEXT}, "each call: one window's cond and uncond rows"
+    assert {event["rows"] for event in model_calls} == {(prompts + 1) * CONTEXT}, "each call: one window of each prompt and the uncond"
     for call in calls:
         assert call["rows"] == len(call["marks"]) == len(call["k_means"]), call
         cond = {key for key, mark in zip(call["k_means"], call["marks"]) if mark == 1}
         uncond = {key for key, mark in zip(call["k_means"], call["marks"]) if mark == 0}
-        assert call["marks"].count(1) == CONTEXT and len(cond) == 1 and len(uncond) == 1 and cond != uncond, call
+        assert call["marks"].count(1) == prompts * CONTEXT and len(cond) == 1 and len(uncond) == 1 and cond != uncond, call
+    return events
+
+
+def test_an_ip_adapter_with_one_image_conditions_every_frame(ip_adapter_server: WebUIServer) -> None:
+    server = ip_adapter_server
+    plain_before = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS)).images()[0]
+    events = _adapter_job(server, prompts=1)
 
     # the adapter acts on every frame: the same job without it ends elsewhere in each one
-    plain, plain_events = run_recorded(server, "txt2img", txt2img_payload(steps=STEPS, alwayson_scripts=animation))
+    plain, plain_events = run_recorded(server, "txt2img", txt2img_payload(steps=STEPS, alwayson_scripts=ANIMATION))
     assert_animation(plain, server, frames=FRAMES)
     with_adapter, without = last_denoised(events), last_denoised(plain_events)
     change = (with_adapter - without).abs().flatten(1).mean(1) / without.abs().mean()
@@ -67,21 +78,4 @@ def test_with_an_and_prompt_every_sub_prompt_gets_the_image(ip_adapter_server: W
     image's keys and only the unconditional rows the empty image's. (ControlNet picks the
     embedding by the mark each row carries, so this shows the rows arrive whole and marked, not
     the job's own mapping of 2F-row hints, which tests/test_controlnet.py checks.)"""
-    server = ip_adapter_server
-    unit = {
-        "enabled": True, "module": "ip-adapter_clip_sd15", "model": IP_ADAPTER_MODEL, "weight": 1.0,
-        "image": encode_png(init_image_pattern(64, seed=3)), "resize_mode": "Just Resize", "save_detected_map": False,
-    }  # fmt: skip
-    animation = animatediff(video_length=FRAMES, batch_size=CONTEXT)
-    payload = txt2img_payload(prompt="a red ball AND a blue cube", steps=STEPS, alwayson_scripts={**animation, "controlnet": {"args": [unit]}})
-    before = len(_calls(server, 0))
-    job, events = run_recorded(server, "txt2img", payload)
-    assert_animation(job, server, frames=FRAMES)
-    calls = _calls(server, before)
-    model_calls = [event for event in events if event["kind"] == "unet"]
-    assert model_calls and len(calls) == CROSS_ATTENTION_LAYERS * len(model_calls), (len(calls), len(model_calls), server.log_tail(40))
-    assert {event["rows"] for event in model_calls} == {3 * CONTEXT}, "each call: one window of both sub-prompts and the uncond"
-    for call in calls:
-        cond = {key for key, mark in zip(call["k_means"], call["marks"]) if mark == 1}
-        uncond = {key for key, mark in zip(call["k_means"], call["marks"]) if mark == 0}
-        assert call["marks"].count(1) == 2 * CONTEXT and len(cond) == 1 and len(uncond) == 1 and cond != uncond, call
+    _adapter_job(ip_adapter_server, prompts=2, prompt="a red ball AND a blue cube")
