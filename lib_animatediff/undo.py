@@ -1,12 +1,15 @@
 """A record of changes made to objects we do not own, undone in reverse order.
 
-Everything the extension changes in the WebUI goes through one ``UndoStack``, so leaving
-is one call whatever happened in between, like ``contextlib.ExitStack``.
+Everything a job changes in the WebUI goes through its one ``UndoStack``, so leaving is one
+call whatever happened in between, like ``contextlib.ExitStack``. Changes that last less than
+the job (while img2img builds its sampler, while sampling runs, one FreeInit pass) sit in named
+scopes of the same stack, each undone on its own when it closes.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, TypeVar
 
 import torch
@@ -19,10 +22,12 @@ T = TypeVar("T")
 
 class UndoStack:
     def __init__(self) -> None:
-        self._undo: list[tuple[str, Callable[[], None]]] = []
+        # a step's description and its undo; None marks where the scope of that name opened
+        self._undo: list[tuple[str, Callable[[], None] | None]] = []
 
     def __len__(self) -> int:
-        return len(self._undo)
+        """The changes not undone yet."""
+        return sum(undo is not None for _, undo in self._undo)
 
     def __enter__(self) -> UndoStack:
         return self
@@ -72,11 +77,41 @@ class UndoStack:
             handle = module.register_forward_hook(OutputHook(transform))
         self.callback(f"remove a {'pre-' if on_input else ''}hook from {type(module).__name__}", handle.remove)
 
+    def open_scope(self, name: str) -> None:
+        """From here, changes belong to scope ``name`` until :meth:`close_scope` (scopes nest)."""
+        self._undo.append((name, None))
+
+    def close_scope(self, name: str) -> bool:
+        """Undo the changes of the innermost open scope ``name`` and the scopes inside it;
+        False (and nothing undone) when no scope of that name is open."""
+        if (name, None) not in self._undo:
+            return False
+        first = len(self._undo) - 1 - self._undo[::-1].index((name, None))
+        self._undo_down_to(first)
+        return True
+
+    def is_open(self, name: str) -> bool:
+        return (name, None) in self._undo
+
+    @contextmanager
+    def scope(self, name: str) -> Iterator[UndoStack]:
+        """The ``with`` block's changes, undone when it ends."""
+        self.open_scope(name)
+        try:
+            yield self
+        finally:
+            self.close_scope(name)
+
     def undo_all(self) -> None:
         """Undo every change, newest first; one failing step does not stop the others."""
+        self._undo_down_to(0)
+
+    def _undo_down_to(self, length: int) -> None:
         first_error: BaseException | None = None
-        while self._undo:
+        while len(self._undo) > length:
             description, undo = self._undo.pop()
+            if undo is None:
+                continue
             try:
                 undo()
             except BaseException as error:  # noqa: BLE001 - keep restoring, report after
@@ -118,6 +153,8 @@ def hooked_transforms(root: nn.Module) -> list[tuple[nn.Module, Callable[[torch.
 
 def _owns_attribute(obj: Any, name: str) -> bool:
     if name in getattr(obj, "__dict__", {}):
+        return True
+    if hasattr(getattr(type(obj), name, None), "__set__"):  # a property's value is the object's own
         return True
     if isinstance(obj, nn.Module):
         return name in obj._parameters or name in obj._buffers or name in obj._modules

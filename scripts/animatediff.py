@@ -24,6 +24,8 @@ from lib_animatediff.media.writers import OutputSettings
 from lib_animatediff.model.checkpoint import checkpoint_base
 from lib_animatediff.model.families import BaseModel
 from lib_animatediff.model.installed import strip_mark
+from lib_animatediff.model.noise_schedule import timestep_sigma, use_noise_schedule
+from lib_animatediff.undo import UndoStack
 from lib_animatediff.webui.accordion import accordion_layout, settings_from_video
 from lib_animatediff.webui.alwayson import alwayson_script, own_args
 from lib_animatediff.webui.deforum import find_deforum_film
@@ -67,10 +69,29 @@ class A1111:
 
     model_dir = staticmethod(model_dir)
     option = staticmethod(option)
+    webui_scope = WEBUI.scope
 
     @property
     def state(self) -> Any:
         return shared.state
+
+    motion_modules = staticmethod(WEBUI.modules.get)
+    share_video = staticmethod(WEBUI.share_video)
+    unet = staticmethod(lambda model: model.model.diffusion_model)
+
+    def route_model_calls(self, changes: UndoStack, model: Any, runner: Any) -> None:
+        apply_model = model.apply_model
+        changes.set_attr(model, "apply_model", lambda x, t, cond, *args, **kwargs: runner(apply_model, x, t, cond, *args, **kwargs))
+
+    def use_noise_schedule(self, changes: UndoStack, p: Any, model: Any, alphas_cumprod: torch.Tensor) -> None:
+        use_noise_schedule(changes, model, alphas_cumprod, lambda: sd_models.apply_alpha_schedule_override(model, p))
+
+    def noise_level(self, p: Any, denoiser_params: Any) -> float:
+        """The call's sigma; timestep samplers (DDIM, PLMS, UniPC) pass a timestep instead."""
+        level = float(denoiser_params.sigma.flatten()[0])
+        if not isinstance(denoiser_params.denoiser, sd_samplers_timesteps.CFGDenoiserTimesteps):
+            return level
+        return timestep_sigma(p.sd_model.alphas_cumprod, level)
 
     def options_data(self) -> dict:
         return shared.opts.data
@@ -79,9 +100,6 @@ class A1111:
         return output_settings(option)
 
     is_img2img = staticmethod(lambda p: isinstance(p, StableDiffusionProcessingImg2Img))
-
-    def apply_schedule_overrides(self, p: Any, model: Any) -> None:
-        sd_models.apply_alpha_schedule_override(model, p)
 
     def encode_image(self, p: Any, image: Image.Image) -> torch.Tensor:
         image = images.resize_image(p.resize_mode, image.convert("RGB"), p.width, p.height)
@@ -102,7 +120,6 @@ class A1111:
 
     low_vram = staticmethod(lambda p: bool(getattr(p.sd_model, "lowvram", False)))  # --medvram, --lowvram
 
-    is_timestep_denoiser = staticmethod(lambda denoiser: isinstance(denoiser, sd_samplers_timesteps.CFGDenoiserTimesteps))
     interrupt = staticmethod(lambda: sd_samplers_common.InterruptedException())
 
     def lora_extension(self) -> LoraExtension | None:
@@ -236,8 +253,8 @@ class AnimateDiffScript(scripts.Script):
                 to_cpu = ToolButton("\U0001f4e4", elem_id=f"{tab}_animatediff_to_cpu", tooltip="Move the motion module to the CPU")
                 free = ToolButton("\U0001f5d1\ufe0f", elem_id=f"{tab}_animatediff_free", tooltip="Free the motion module from memory")
             refresh.click(fn=refreshed_model_choices, inputs=[model], outputs=[model])
-            to_cpu.click(fn=WEBUI.modules_to_cpu, inputs=[], outputs=[])
-            free.click(fn=WEBUI.forget_modules, inputs=[], outputs=[])
+            to_cpu.click(fn=WEBUI.modules.to_cpu, inputs=[], outputs=[])
+            free.click(fn=WEBUI.modules.forget, inputs=[], outputs=[])
             defaults = AnimateDiffParams(format=list(option("animatediff_default_save_formats")))
             lay_out(accordion_layout(list(PARAMS)), tab, is_img2img, defaults, made)
             video, fps, frames = made["video_source"], made["fps"], made["video_length"]
@@ -250,7 +267,7 @@ class AnimateDiffScript(scripts.Script):
         return [made[name] for name in PARAMS]  # field order: positional arguments (UI and API) map onto it
 
     def before_process(self, p: StableDiffusionProcessing, *args: Any) -> None:
-        WEBUI.heal()
+        WEBUI.scope.heal()
         AnimationJob.start(HOST, p, args)
 
     def process(self, p: StableDiffusionProcessing, *args: Any) -> None:

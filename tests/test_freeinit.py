@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from lib_animatediff.errors import AnimateDiffError, ParameterError
+from lib_animatediff.model.noise_schedule import timestep_sigma
 from lib_animatediff.sampling.freeinit import (
     FILTER_KINDS,
     FirstNoiseLevel,
@@ -200,17 +201,17 @@ def test_settings_are_validated_where_they_come_from_naming_the_argument(values,
         AnimateDiffParams.from_dict(values)
 
 
-def test_first_noise_level_is_the_first_calls_and_converts_timesteps():
+def test_first_noise_level_is_the_first_calls():
     level = FirstNoiseLevel()
     with pytest.raises(AnimateDiffError, match="never called"):
         level.read()
     level.record(14.6)
     level.record(3.0)  # later calls of the pass do not count
     assert level.read() == pytest.approx(14.6)
-    alphas = torch.tensor([0.9, 0.5, 0.2])
-    timestep = FirstNoiseLevel()
-    timestep.record(2.0, alphas)
-    assert timestep.read() == pytest.approx(2.0)  # sqrt((1 - 0.2) / 0.2)
+
+
+def test_a_timesteps_sigma_comes_from_the_schedule():
+    assert timestep_sigma(torch.tensor([0.9, 0.5, 0.2]), 2.0) == pytest.approx(2.0)  # sqrt((1 - 0.2) / 0.2)
 
 
 def _gen(seed=0):

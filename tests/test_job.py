@@ -23,9 +23,11 @@ from lib_animatediff.media.outputs import OUTPUTS_INFO_KEY
 from lib_animatediff.media.writers import OutputSettings
 from lib_animatediff.model.families import SD15_ANIMATEDIFF_SCHEDULE, SDXL_STANDARD_SCHEDULE, V2, BaseModel
 from lib_animatediff.model.injection import hooked_motion_modules
+from lib_animatediff.model.module_cache import ModuleCache
+from lib_animatediff.model.noise_schedule import use_noise_schedule
 from lib_animatediff.webui.job import JOB_ATTRIBUTE, AnimationJob, final_video_length
 from lib_animatediff.webui.params import AnimateDiffParams
-from lib_animatediff.webui.state import WEBUI
+from lib_animatediff.webui.state import WebUIScope
 
 CHECKPOINT_SCHEDULE = SDXL_STANDARD_SCHEDULE.alphas_cumprod()  # SD 1.5's: scaled-linear 0.00085 → 0.012
 MODULE_SCHEDULE = SD15_ANIMATEDIFF_SCHEDULE.alphas_cumprod()
@@ -44,6 +46,29 @@ class Host:
         self.model_loaded_callbacks: list = []
         self.checkpoints: dict[str, Path] = {}
         self.lowvram = False
+        self.webui_scope = WebUIScope()
+        self.modules = ModuleCache(busy=lambda: self.webui_scope.active)
+        self.shared_video: Any = None
+
+    def motion_modules(self, path: Path) -> Any:
+        return self.modules.get(path)
+
+    def unet(self, model: Any) -> torch.nn.Module:
+        return model.model.diffusion_model
+
+    def route_model_calls(self, changes: Any, model: Any, runner: Any) -> None:
+        apply_model = model.apply_model
+        changes.set_attr(model, "apply_model", lambda x, t, cond: runner(apply_model, x, t, cond))
+
+    def use_noise_schedule(self, changes: Any, p: Any, model: Any, alphas_cumprod: torch.Tensor) -> None:
+        use_noise_schedule(changes, model, alphas_cumprod, lambda: self._apply_schedule_overrides(model))
+
+    def noise_level(self, p: Any, denoiser_params: Any) -> float:
+        return float(denoiser_params.sigma.flatten()[0])
+
+    def share_video(self, video: Any) -> Any:
+        self.shared_video = video
+        return lambda: setattr(self, "shared_video", None)
 
     def model_dir(self) -> Path:
         return self._model_dir
@@ -63,7 +88,7 @@ class Host:
     def is_img2img(self, p: Any) -> bool:
         return hasattr(p, "init_images")
 
-    def apply_schedule_overrides(self, p: Any, model: Any) -> None:
+    def _apply_schedule_overrides(self, model: Any) -> None:
         """As A1111's: the working schedule from the original, here with a marker in the last step."""
         model.alphas_cumprod = model.alphas_cumprod_original.clone()
         model.alphas_cumprod[-1] = 0.5
@@ -88,9 +113,6 @@ class Host:
 
     def low_vram(self, p: Any) -> bool:
         return self.lowvram
-
-    def is_timestep_denoiser(self, denoiser: Any) -> bool:
-        return False
 
     def interrupt(self) -> BaseException:
         return Interrupted()
@@ -235,7 +257,7 @@ def assert_webui_as_before(p: Processing, host: Host) -> None:
         or vars(p.sd_model)["apply_model"] == p._apply_model
     )
     assert host.data["batch_cond_uncond"] is False and not host.denoiser_callbacks and not host.denoised_callbacks
-    assert not WEBUI.active
+    assert not host.webui_scope.active and host.shared_video is None
 
 
 def test_a_job_samples_with_the_module_in_and_leaves_the_webui_as_it_was(unet, model_dir, tmp_path):
@@ -428,9 +450,9 @@ def test_img2img_has_the_module_schedule_around_init(unet, model_dir, tmp_path):
     p.init_images = [Image.new("RGB", (64, 64))]
     job = AnimationJob.start(host, p, args())
     job.before_init(p)
-    assert torch.equal(p.sd_model.alphas_cumprod_original, MODULE_SCHEDULE) and WEBUI.active
+    assert torch.equal(p.sd_model.alphas_cumprod_original, MODULE_SCHEDULE) and host.webui_scope.active
     job.iteration_begins(p)
-    assert torch.equal(p.sd_model.alphas_cumprod_original, CHECKPOINT_SCHEDULE) and not WEBUI.active
+    assert torch.equal(p.sd_model.alphas_cumprod_original, CHECKPOINT_SCHEDULE) and not host.webui_scope.active
     job.leave()
 
 

@@ -56,3 +56,53 @@ def test_undo_runs_newest_first_and_continues_past_a_failure():
         undo.undo_all()
     assert order == ["last", "first"]
     assert len(undo) == 0
+
+
+def test_a_scope_undoes_its_own_changes_and_the_scopes_inside_it_only():
+    state = {"job": 0, "sampling": 0, "pass": 0}
+    undo = UndoStack()
+    undo.set_item(state, "job", 1)
+    undo.open_scope("sampling")
+    undo.set_item(state, "sampling", 1)
+    undo.open_scope("pass")
+    undo.set_item(state, "pass", 1)
+    assert undo.is_open("pass") and len(undo) == 3
+    assert undo.close_scope("sampling") is True  # the pass inside it goes too
+    assert state == {"job": 1, "sampling": 0, "pass": 0} and not undo.is_open("pass") and len(undo) == 1
+    assert undo.close_scope("sampling") is False  # closing again changes nothing
+    assert state["job"] == 1
+    with undo.scope("pass"):
+        undo.set_item(state, "pass", 2)
+    assert state == {"job": 1, "sampling": 0, "pass": 0}
+    undo.undo_all()
+    assert state == {"job": 0, "sampling": 0, "pass": 0}
+
+
+def test_a_scope_is_closed_when_its_block_raises():
+    state = {"x": 0}
+    undo = UndoStack()
+    with pytest.raises(ValueError):
+        with undo.scope("sampling"):
+            undo.set_item(state, "x", 1)
+            raise ValueError
+    assert state == {"x": 0} and not undo.is_open("sampling")
+
+
+def test_a_propertys_value_is_set_back_through_the_property():
+    class Params:
+        def __init__(self):
+            self._hint = "full"
+
+        @property
+        def hint(self):
+            return self._hint
+
+        @hint.setter
+        def hint(self, value):
+            self._hint = value
+
+    params = Params()
+    with UndoStack() as undo:
+        undo.set_attr(params, "hint", "narrowed")
+        assert params.hint == "narrowed"
+    assert params.hint == "full"

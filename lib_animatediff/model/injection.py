@@ -43,12 +43,10 @@ class VideoInCall:
     @contextmanager
     def video(self, frames: int, scale: torch.Tensor | None = None, windows: FusedWindows | None = None) -> Iterator[None]:
         """These values for the ``with`` block, the earlier ones after it."""
-        previous = self.count, self.scale, self.windows
-        self.count, self.scale, self.windows = frames, scale, windows
-        try:
+        with UndoStack() as call:
+            for name, value in (("count", frames), ("scale", scale), ("windows", windows)):
+                call.set_attr(self, name, value)
             yield
-        finally:
-            self.count, self.scale, self.windows = previous
 
 
 class HookedMotionModule(nn.Module):

@@ -36,3 +36,9 @@ def use_noise_schedule(
             apply_overrides()
             return
     owner.alphas_cumprod = alphas_cumprod.to(current.device, current.dtype)
+
+
+def timestep_sigma(alphas_cumprod: torch.Tensor, timestep: float) -> float:
+    """The k-diffusion sigma of a discrete timestep under ``alphas_cumprod``."""
+    alpha = float(alphas_cumprod[int(timestep)])
+    return ((1 - alpha) / alpha) ** 0.5

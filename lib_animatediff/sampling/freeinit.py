@@ -187,19 +187,14 @@ class PassNoise:
 
 class FirstNoiseLevel:
     """The first step's noise level of a sampling pass (k-diffusion sigma), from the first
-    denoiser call of the pass; timestep samplers pass a timestep, converted with the model's
-    ``alphas_cumprod``."""
+    denoiser call of the pass."""
 
     def __init__(self) -> None:
         self.sigma: float | None = None
 
-    def record(self, level: float, alphas_cumprod: torch.Tensor | None = None) -> None:
-        if self.sigma is not None:
-            return
-        if alphas_cumprod is not None:
-            alpha = float(alphas_cumprod[int(level)])
-            level = ((1 - alpha) / alpha) ** 0.5
-        self.sigma = float(level)
+    def record(self, sigma: float) -> None:
+        if self.sigma is None:
+            self.sigma = float(sigma)
 
     def read(self) -> float:
         if self.sigma is None:

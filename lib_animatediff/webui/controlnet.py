@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import ParameterError
+from ..undo import UndoStack
 
 HINT_ATTRIBUTES = ("hint_cond", "hr_hint_cond")
 
@@ -133,16 +134,10 @@ def hints_for_rows(
     or raises. The sampler's rows are ``cond_rows`` cond rows (every AND sub-prompt's video;
     default one video) and then the uncond video."""
     cond_rows = frames if cond_rows is None else cond_rows
-    saved = []
-    try:
+    with UndoStack() as call:
         for param in control_params:
             for name in HINT_ATTRIBUTES:
-                full = getattr(param, name, None)
-                narrowed = _narrowed(full, index, frames, device, cond_rows)
+                narrowed = _narrowed(getattr(param, name, None), index, frames, device, cond_rows)
                 if narrowed is not None:
-                    saved.append((param, name, full))
-                    setattr(param, name, narrowed)
+                    call.set_attr(param, name, narrowed)
         yield
-    finally:
-        for param, name, full in reversed(saved):
-            setattr(param, name, full)

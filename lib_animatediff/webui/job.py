@@ -6,20 +6,24 @@ unit-tested with a stand-in host and processing object. A1111 calls the job from
 hooks, in this order:
 
 * ``start`` (``before_process``): the arguments are validated once and frozen, the final
-  values (frames from a video source, the context the module uses) set; the job's
+  values (frames from a video source, the context the module uses) set; the job's one
   :class:`UndoStack` is opened, and the job's frame folder and its wrappers of ``p.sample`` and
   ``p.close`` are entered on it. Any error fails the job through one path: everything is undone
   and sampling raises the error (A1111 only logs what ``before_process`` raises).
 * ``before_init`` / ``iteration_begins`` (``process`` / ``before_process_batch``): img2img builds
   its sampler, which copies the noise schedule, in ``p.init()``; the module's schedule is in place
-  around it. When an iteration of the batch count begins, the last one's animation is written.
+  around it (scope ``init``). When an iteration of the batch count begins, the last one's
+  animation is written.
 * ``sample`` (A1111's ``p.sample``): the WebUI's changes (noise schedule, motion modules, motion
-  LoRA modules, model-call routing, one option) are entered for the length of sampling, then
-  FreeInit's passes, if any, each one A1111's own sampling.
+  LoRA modules, model-call routing, one option) are entered for the length of sampling (scope
+  ``sampling``), then FreeInit's passes, if any, each one A1111's own sampling (scope ``pass``).
 * ``frame_done`` (``postprocess_image_after_composite``): each decoded frame, as A1111 finishes it.
 * ``write`` (``postprocess``): the videos not written yet, and what the API answers.
 * ``leave`` (end of ``postprocess``, and ``p.close()``, which A1111 calls after errors too):
   the job's stack is undone.
+
+The scopes that change the WebUI itself (``init``, ``sampling``) are opened through the host's
+:class:`WebUIScope`, so the next job heals them if this one never got to close them.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any, Protocol
 
 import torch
 from PIL import Image
+from torch import nn
 
 from .. import __version__
 from ..errors import AnimateDiffError, ParameterError
@@ -46,7 +51,6 @@ from ..model.files import find_motion_module
 from ..model.injection import MotionModuleInjection, VideoInCall
 from ..model.installed import strip_mark
 from ..model.motion_module import MotionModuleSet
-from ..model.noise_schedule import use_noise_schedule
 from ..model.unet_layout import unet_misfit
 from ..sampling.freeinit import FirstNoiseLevel, FreeInitSettings, PassNoise, PassStart, run_passes
 from ..sampling.freenoise import freenoise
@@ -65,7 +69,7 @@ from .lora import LoraExtension, apply_motion_loras
 from .params import AnimateDiffParams
 from .saving import AnimationSaver
 from .sent_inputs import with_sent_inputs_on_server
-from .state import WEBUI
+from .state import WebUIScope
 from .travels import PromptTravels
 from .xyz import with_axis_values
 
@@ -78,17 +82,23 @@ class Host(Protocol):
     """What a job needs from the WebUI (the script implements it with A1111's modules)."""
 
     state: Any  # progress and interrupt state: sampling_step(s), textinfo, interrupted, skipped
+    webui_scope: WebUIScope  # which job's scope has the WebUI changed now
 
     def model_dir(self) -> Path: ...
     def option(self, key: str) -> Any: ...
     def options_data(self) -> dict: ...  # the WebUI's settings, to change one for a job
     def output_settings(self) -> OutputSettings: ...
     def is_img2img(self, p: Any) -> bool: ...
-    def apply_schedule_overrides(self, p: Any, model: Any) -> None: ...  # the WebUI's own changes to model's schedule
+    def motion_modules(self, path: Path) -> MotionModuleSet: ...  # the loaded modules of a file, kept between jobs
+    def unet(self, model: Any) -> nn.Module: ...  # the UNet of one of the WebUI's models
+    def route_model_calls(self, changes: UndoStack, model: Any, runner: Callable[..., Any]) -> None: ...  # every call through runner
+    # the schedule a model samples with, the WebUI's overrides (zero terminal SNR, …) on top
+    def use_noise_schedule(self, changes: UndoStack, p: Any, model: Any, alphas_cumprod: torch.Tensor) -> None: ...
+    def noise_level(self, p: Any, denoiser_params: Any) -> float: ...  # a denoiser call's sigma (timestep samplers pass a timestep)
+    def share_video(self, video: VideoInCall) -> Callable[[], None]: ...  # the running call's video for other extensions' layers
     def encode_image(self, p: Any, image: Image.Image) -> torch.Tensor: ...
     def on_denoiser(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
     def on_denoised(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
-    def is_timestep_denoiser(self, denoiser: Any) -> bool: ...
     def interrupt(self) -> BaseException: ...
     def lora_extension(self) -> LoraExtension | None: ...
     def controlnet_units(self, p: Any) -> list: ...
@@ -159,7 +169,7 @@ class AnimationJob:
             return job
         except Exception as error:  # noqa: BLE001 - whatever failed, nothing stays changed and the job fails
             stack.undo_all()
-            _fail_sampling(p, error)
+            _fail_sampling(p, error, stack)
             return None
 
     @classmethod
@@ -182,7 +192,7 @@ class AnimationJob:
         params = dataclasses.replace(
             params, video_length=final_video_length(params, video and video.frame_count, unit_frames), fps=final_fps(params, video)
         )
-        modules = WEBUI.motion_modules(path)
+        modules = host.motion_modules(path)
         plan = plan_job(params.window_request(), modules)
         _check_checkpoints_switched_to(host, p, modules)
         parse_motion_scale(params.motion_scale).check_frames(plan.frames)
@@ -231,16 +241,18 @@ class AnimationJob:
         sampling: the module's schedule is in place from here to the first batch."""
         self.travel.show_original_prompts(p)
         if self.host.is_img2img(p):
-            self._use_module_schedule(p.sd_model, p, WEBUI.begin())
+            self.host.webui_scope.begin(self.stack, "init")
+            self._use_module_schedule(p.sd_model, p)
 
     def iteration_begins(self, p: Any) -> None:
-        WEBUI.end()
+        self.host.webui_scope.end(self.stack)
         self.saver.iteration_began(p)
 
-    def _use_module_schedule(self, model: Any, p: Any, changes: UndoStack) -> None:
-        """The motion module's noise schedule on ``model``, with the WebUI's overrides (zero terminal SNR, …) on top."""
-        schedule = WEBUI.motion_modules(self.model_path).family.noise_schedule.alphas_cumprod()
-        use_noise_schedule(changes, model, schedule, lambda: self.host.apply_schedule_overrides(p, model))
+    def _use_module_schedule(self, model: Any, p: Any) -> None:
+        """The motion module's noise schedule on ``model``, with the WebUI's overrides (zero
+        terminal SNR, …) on top, in the job's open scope."""
+        schedule = self.host.motion_modules(self.model_path).family.noise_schedule.alphas_cumprod()
+        self.host.use_noise_schedule(self.stack, p, model, schedule)
 
     # ------------------------------------------------------------------ sample
 
@@ -248,15 +260,12 @@ class AnimationJob:
         """A1111's sampling, with the motion modules in the UNet, once per FreeInit pass."""
         if getattr(p, "init_latent", None) is not None and self.video is None:
             self._mix_start_latents(p)
-        with WEBUI.changes() as changes:
+        with self.host.webui_scope.changes(self.stack, "sampling") as changes:
             progress = self._enter_sampling(p, changes)
             level = FirstNoiseLevel()
             pass_noise: list[PassNoise] = []
             if self.freeinit.enable:
-                timesteps = lambda params: self.host.is_timestep_denoiser(params.denoiser)  # noqa: E731
-                record = lambda params: level.record(  # noqa: E731
-                    float(params.sigma.flatten()[0]), p.sd_model.alphas_cumprod if timesteps(params) else None
-                )
+                record = lambda params: level.record(self.host.noise_level(p, params))  # noqa: E731
                 changes.callback("remove FreeInit's denoiser callback", self.host.on_denoiser(record))
 
             reschedule = self._freenoise(int(p.seeds[0])) if self.params.freenoise else None
@@ -264,7 +273,7 @@ class AnimationJob:
             def sample_pass(number: int, noise: torch.Tensor | None) -> Any:
                 progress.pass_number = number
                 level.sigma = None
-                with UndoStack() as this_pass:
+                with changes.scope("pass") as this_pass:
                     if self.freeinit.enable or reschedule is not None:
                         pass_noise.append(PassNoise(p.rng, noise, reschedule))  # hands out the pass's start, records it
                         this_pass.set_attr(p, "rng", pass_noise[-1])
@@ -287,11 +296,11 @@ class AnimationJob:
         loads mid-job, as Hires. fix with another checkpoint and the refiner do), motion LoRA
         modules, the denoiser callbacks, and whole videos per call (``batch_cond_uncond``)."""
         host, plan = self.host, self.plan
-        modules = WEBUI.motion_modules(self.model_path)
-        if host.low_vram(p):  # first on the stack, so undone last: after the modules leave the UNet
+        modules = host.motion_modules(self.model_path)
+        if host.low_vram(p):  # first in the scope, so undone last: after the modules leave the UNet
             changes.callback("move the motion modules to the CPU (--medvram/--lowvram)", lambda: release_to_cpu(modules))
         frames = VideoInCall()
-        changes.set_attr(WEBUI, "video", frames)
+        changes.callback("stop sharing the running call's video", host.share_video(frames))
         lora = host.lora_extension()
         if lora is not None:
             apply_motion_loras(changes, modules, lora)
@@ -311,18 +320,17 @@ class AnimationJob:
         def bind(model: Any) -> None:
             """The module's schedule on ``model``; on a model not seen yet, the motion modules in
             its UNet and its calls through the runner too."""
-            self._use_module_schedule(model, p, changes)
+            self._use_module_schedule(model, p)
             if any(model is seen for seen in bound):
                 return
             bound.append(model)
             if not self.motion.is_off:  # a motion scale of 0 throughout: the checkpoint alone, per frame
                 injection = MotionModuleInjection(
-                    model.model.diffusion_model, modules, pe_spacing=plan.pe_spacing, temperature=self.params.motion_attention_scale,
+                    host.unet(model), modules, pe_spacing=plan.pe_spacing, temperature=self.params.motion_attention_scale,
                     frames=frames,
                 )  # fmt: skip
                 changes.enter_context(injection)
-            apply_model = model.apply_model
-            changes.set_attr(model, "apply_model", lambda x, t, cond, *a, **kw: runner(apply_model, x, t, cond, *a, **kw))
+            host.route_model_calls(changes, model, runner)
 
         travels = [self.travel.routing(self.params.closed_loop_mode.loops_prompts, self.params.travel_interp, hires) for hires in (False, True)]
         routing = ModelCallRouting(runner, progress, travels[0])
@@ -397,7 +405,7 @@ class AnimationJob:
 
     def leave(self) -> None:
         """Undo everything the job entered (idempotent)."""
-        WEBUI.end()
+        self.host.webui_scope.end(self.stack)
         self.stack.undo_all()
 
     def _close(self, p: Any, close: Callable[[], None]) -> None:
@@ -457,10 +465,19 @@ def _read_video_source(params: AnimateDiffParams) -> VideoClip | None:
         raise VideoInputError(f"AnimateDiff argument {field!r}: {error}") from error
 
 
-def _fail_sampling(p: Any, error: Exception) -> None:
+def _fail_sampling(p: Any, error: Exception, stack: UndoStack) -> None:
+    """``p.sample`` raises ``error`` until ``p.close()``."""
     logger.error("%s", error)
+    close = p.close
 
     def fail(*args: Any, **kwargs: Any) -> None:
         raise error
 
-    p.sample = fail
+    def close_failed_job() -> None:
+        try:
+            stack.undo_all()
+        finally:
+            close()
+
+    stack.set_attr(p, "sample", fail)
+    stack.set_attr(p, "close", close_failed_job)

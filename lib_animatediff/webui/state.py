@@ -1,82 +1,92 @@
-"""The one place that holds what the extension has changed in the running WebUI.
+"""The one place that holds what the extension keeps in the running WebUI between jobs.
 
 It lives in the library rather than the script file because A1111 re-executes script files
 on "Reload UI" while imported packages stay: a change made before a reload is still found
 and undone after it. Every job starts by healing whatever an earlier one left behind.
+
+Each part has one job: :class:`WebUIScope` knows which scope of which job's undo stack is
+changing the WebUI now (and undoes it when that job never ended it); the module cache, the
+hash cache, the catalog's installed files and downloads are kept for the next job or request;
+``video`` is the video of the model call running now, for layers other extensions call
+without a frame count (SparseCtrl's motion modules). The job reaches them through its host.
 """
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import torch
 
 from ..downloads.tasks import Downloads
 from ..log import logger
 from ..model.hashing import HashCache, short_hash
 from ..model.injection import VideoInCall
 from ..model.installed import InstalledModules
-from ..model.loader import load_motion_module
-from ..model.motion_module import MotionModuleSet
+from ..model.module_cache import ModuleCache
 from ..undo import UndoStack
 
 
-class WebUIChanges:
+class WebUIScope:
+    """The scope of a job's undo stack that has the WebUI changed now (one at a time)."""
+
     def __init__(self) -> None:
-        self._undo: UndoStack | None = None
-        self._modules: dict[tuple[str, int, int], MotionModuleSet] = {}
-        self._hashes: HashCache | None = None
-        self.installed = InstalledModules()
-        self.downloads = Downloads()
-        # frames per video of the model call now running, while a job samples (for layers
-        # other extensions call without a frame count: SparseCtrl's motion modules)
-        self.video: VideoInCall | None = None
+        self._open: tuple[UndoStack, str] | None = None
 
     @property
     def active(self) -> bool:
-        return self._undo is not None and len(self._undo) > 0
+        return self._open is not None and self._open[0].is_open(self._open[1])
 
-    def begin(self) -> UndoStack:
-        """A fresh record of changes for a new job, after undoing any an earlier job left."""
+    def begin(self, stack: UndoStack, scope: str) -> None:
+        """``stack``'s changes from now on, in scope ``scope``, are the WebUI's: undone by
+        :meth:`end`, or by the next :meth:`heal` if the job never ends them. An earlier job's
+        are healed first."""
         self.heal()
-        self._undo = UndoStack()
-        return self._undo
+        stack.open_scope(scope)
+        self._open = (stack, scope)
 
-    def end(self) -> None:
-        """Undo everything recorded since ``begin``."""
-        undo, self._undo = self._undo, None
-        if undo is not None:
-            undo.undo_all()
+    def end(self, stack: UndoStack) -> None:
+        """Undo ``stack``'s scope that has the WebUI changed, if one is open (another job's is
+        left alone)."""
+        if self._open is not None and self._open[0] is stack:
+            self._close()
 
     @contextmanager
-    def changes(self) -> Iterator[UndoStack]:
+    def changes(self, stack: UndoStack, scope: str) -> Iterator[UndoStack]:
         """``begin`` … ``end`` around a block."""
-        undo = self.begin()
+        self.begin(stack, scope)
         try:
-            yield undo
+            yield stack
         finally:
-            self.end()
+            self.end(stack)
 
     def heal(self) -> bool:
         if not self.active:
-            self._undo = None
+            self._open = None
             return False
         logger.warning("restoring the WebUI from a job that did not finish cleanly")
-        self.end()
+        self._close()
         return True
 
-    def motion_modules(self, path: Path) -> MotionModuleSet:
-        """The loaded module set of a file, kept while the file is unchanged (one at a time)."""
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if key not in self._modules:
-            self._modules.clear()
-            self._modules[key] = load_motion_module(path)
-            logger.info("loaded %s (%s)", path.name, self._modules[key].family.title)
-        return self._modules[key]
+    def _close(self) -> None:
+        open_scope, self._open = self._open, None
+        if open_scope is not None:
+            stack, scope = open_scope
+            stack.close_scope(scope)
+
+
+class WebUIKeeping:
+    def __init__(self) -> None:
+        self.scope = WebUIScope()
+        self.modules = ModuleCache(busy=lambda: self.scope.active)
+        self.installed = InstalledModules()
+        self.downloads = Downloads()
+        self.video: VideoInCall | None = None
+        self._hashes: HashCache | None = None
+
+    def share_video(self, video: VideoInCall) -> Callable[[], None]:
+        """``video`` is the running call's until the returned function is called."""
+        self.video = video
+        return lambda: setattr(self, "video", None)
 
     def hashes(self, cache_file: Path) -> HashCache:
         """The hashes of model files, kept in ``cache_file``."""
@@ -88,30 +98,5 @@ class WebUIChanges:
         """The file's sha256 as infotext shows it, computed once per file version."""
         return short_hash(self.hashes(cache_file).sha256(path))
 
-    def forget_modules(self) -> None:
-        """Drop the loaded motion modules (the next job loads its file again)."""
-        if self.active:
-            logger.info("a job is running: the motion modules are freed when it ends")
-            return
-        self._modules.clear()
-        _release_memory()
-        logger.info("motion modules freed")
 
-    def modules_to_cpu(self) -> None:
-        """Move the loaded motion modules to the CPU (the next job moves them back)."""
-        if self.active:
-            logger.info("a job is running: the motion modules stay where they are")
-            return
-        for modules in self._modules.values():
-            modules.to("cpu")
-        _release_memory()
-        logger.info("motion modules moved to the CPU")
-
-
-def _release_memory() -> None:
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-WEBUI = WebUIChanges()
+WEBUI = WebUIKeeping()
