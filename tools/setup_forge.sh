@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds a real SD WebUI Forge host (2.0.1v1.10.1, commit dfdcbab6; CPU, offline) the way
+# tools/setup_webui.sh builds A1111: the sources come from local bare mirrors
+# ($MIRROR_DIR/<owner>+<name>/repo, laid out by the search tool's `fetch`), the packages from
+# PyPI into a Python 3.11 venv. Nothing is downloaded from git hosts or Hugging Face.
+#
+# Usage: bash tools/setup_forge.sh [DEST]      (DEST default /work/forge; ~3 min the first time)
+# Gives DEST/stable-diffusion-webui-forge and its venv DEST/venv. Run it (API only, CPU) from
+# the Forge folder, DATA being a data dir with the checkpoint under models/Stable-diffusion/:
+#   HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ../venv/bin/python launch.py --always-cpu \
+#     --all-in-fp32 --skip-prepare-environment --skip-torch-cuda-test --skip-version-check --api \
+#     --nowebui --server-name 127.0.0.1 --port PORT --data-dir DATA --no-download-sd-model \
+#     --ckpt DATA/models/Stable-diffusion/NAME.safetensors
+# Drop --nowebui for the UI and the API on one port. See "Forge host" in tests/webui/README.md.
+set -euo pipefail
+dest=${1:-/work/forge}
+mirrors=${MIRROR_DIR:-/work/.mirror}
+python=${WEBUI_PYTHON:-python3.11}
+forge=$dest/stable-diffusion-webui-forge
+
+# Exports one commit of a mirror, file by file when `git archive` trips on an absent blob.
+export_tree() {
+    local repo=$mirrors/$1/repo commit=$2 into=$3
+    [ -d "$repo" ] || { echo "setup_forge: no mirror at $repo (fetch github:${1/+//} first)" >&2; exit 1; }
+    [ -e "$into/.exported-$commit" ] && return
+    rm -rf "$into" && mkdir -p "$into"
+    if ! git --git-dir="$repo" archive "$commit" | tar -x -C "$into" 2>/dev/null; then
+        git --git-dir="$repo" ls-tree -r --name-only "$commit" | while IFS= read -r path; do
+            mkdir -p "$into/$(dirname "$path")"
+            git --git-dir="$repo" show "$commit:$path" >"$into/$path" 2>/dev/null || rm -f "$into/$path"
+        done
+    fi
+    touch "$into/.exported-$commit"
+}
+
+# The repositories and commits are those of Forge's modules/launch_utils.py (prepare_environment);
+# BLIP (interrogate only) is left out.
+export_tree lllyasviel+stable-diffusion-webui-forge dfdcbab6 "$forge"
+export_tree lllyasviel+huggingface_guess 84826248 "$forge/repositories/huggingface_guess"
+export_tree AUTOMATIC1111+stable-diffusion-webui-assets 6f7db241 "$forge/repositories/stable-diffusion-webui-assets"
+
+venv=$dest/venv
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+pip=(nice "$venv/bin/python" -m pip install -q --disable-pip-version-check)
+if ! "$venv/bin/python" -c "import torch, torchvision" 2>/dev/null; then
+    # Forge would install torch 2.3.1+cu121; these CPU releases lie on this machine's disk.
+    "${pip[@]}" torch==2.14.1 torchvision==0.29.1
+fi
+if [ ! -e "$venv/.requirements-done" ]; then
+    grep -v -E '^(torch|setuptools)\b' "$forge/requirements_versions.txt" >"$dest/requirements.txt"
+    # setuptools: Forge pins 69.5.1; torch 2.14 needs >=77.0.3, pytorch_lightning needs pkg_resources (<81).
+    # joblib: the built-in soft-inpainting script imports it (commit 715c24b0) but no requirement
+    # names it; without it that script fails to load at start-up.
+    "${pip[@]}" 'setuptools>=77.0.3,<81' -r "$dest/requirements.txt" joblib
+    touch "$venv/.requirements-done"
+fi
+echo "setup_forge: ready: $forge (python: $venv/bin/python)"
