@@ -1,43 +1,33 @@
-"""AnimateDiff in the A1111 WebUI: the accordion, the settings, and A1111's hooks.
+"""AnimateDiff in the A1111 WebUI (and SD WebUI Forge): the accordion, the settings, and the WebUI's hooks.
 
-This file only translates between A1111 and ``lib_animatediff``: the life of a job
+This file only translates between the WebUI and ``lib_animatediff``: the life of a job
 (validate → enter → sample → write → leave) is ``lib_animatediff/webui/job.py``, which reaches
-the WebUI through :class:`A1111`, the host adapter below.
+the WebUI through its host adapter (``animatediff_hosts.py``: A1111's or Forge's, chosen at load).
 """
 
 from __future__ import annotations
 
 import importlib
-import traceback
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import numpy as np
-import torch
-from modules import images, paths, script_callbacks, scripts, sd_models, sd_samplers_common, sd_samplers_timesteps, shared
-from modules.processing import Processed, StableDiffusionProcessing, StableDiffusionProcessingImg2Img, create_infotext
-from PIL import Image
+from modules import paths, script_callbacks, scripts, sd_models, shared
+from modules.processing import Processed, StableDiffusionProcessing
 
 from lib_animatediff.log import logger
-from lib_animatediff.media.writers import OutputSettings
 from lib_animatediff.model.checkpoint import checkpoint_base
 from lib_animatediff.model.families import BaseModel
 from lib_animatediff.model.installed import strip_mark
-from lib_animatediff.model.noise_schedule import timestep_sigma, use_noise_schedule
-from lib_animatediff.undo import UndoStack
 from lib_animatediff.webui.accordion import accordion_layout, settings_from_video
-from lib_animatediff.webui.alwayson import alwayson_script, own_args
-from lib_animatediff.webui.deforum import find_deforum_film
 from lib_animatediff.webui.download_panel import download_panel
 from lib_animatediff.webui.downloads import DownloadPlaces, DownloadService
 from lib_animatediff.webui.frame_inpaint import finish_picture
 from lib_animatediff.webui.infotext import INFOTEXT_KEY, LEGACY_FREEINIT_KEY, paste_reader
 from lib_animatediff.webui.job import JOB_ATTRIBUTE, AnimationJob
-from lib_animatediff.webui.lora import LoraExtension
 from lib_animatediff.webui.params import PARAMS, AnimateDiffParams
 from lib_animatediff.webui.routes import add_routes
-from lib_animatediff.webui.settings import SETTINGS, output_settings
+from lib_animatediff.webui.settings import SETTINGS
 from lib_animatediff.webui.state import WEBUI
 from lib_animatediff.webui.widgets import lay_out
 from lib_animatediff.webui.xyz import AXES, LABEL_PREFIX, apply_axis_value
@@ -47,114 +37,11 @@ EXTENSION_DIR = Path(scripts.basedir())
 # sd-webui-controlnet imports these as scripts.<name> mid-job, when this folder is off sys.path
 for _name in ("scripts.animatediff_mm", "scripts.animatediff_utils", "scripts.animatediff_i2ibatch"):
     importlib.import_module(_name)
+_hosts = importlib.import_module("scripts.animatediff_hosts")
+option, model_dir, webui_host = _hosts.option, _hosts.model_dir, _hosts.webui_host
 
 
-def option(key: str) -> Any:
-    return getattr(shared.opts, key, SETTINGS[key][0] if key in SETTINGS else None)
-
-
-def model_dir() -> Path:
-    configured = getattr(shared.cmd_opts, "animatediff_model_dir", None) or option("animatediff_model_path")
-    return Path(configured) if configured else EXTENSION_DIR / "model"
-
-
-def registered(on_event: Any, callback: Any) -> Any:
-    """``callback`` on one of A1111's callback lists, and how to take it off again."""
-    on_event(callback, name="animatediff")
-    return lambda: script_callbacks.remove_callbacks_for_function(callback)
-
-
-class A1111:
-    """The WebUI as a job sees it (``lib_animatediff.webui.job.Host``)."""
-
-    model_dir = staticmethod(model_dir)
-    option = staticmethod(option)
-    webui_scope = WEBUI.scope
-
-    @property
-    def state(self) -> Any:
-        return shared.state
-
-    motion_modules = staticmethod(WEBUI.modules.get)
-    share_video = staticmethod(WEBUI.share_video)
-    unet = staticmethod(lambda model: model.model.diffusion_model)
-
-    def route_model_calls(self, changes: UndoStack, model: Any, runner: Any) -> None:
-        apply_model = model.apply_model
-        changes.set_attr(model, "apply_model", lambda x, t, cond, *args, **kwargs: runner(apply_model, x, t, cond, *args, **kwargs))
-
-    def use_noise_schedule(self, changes: UndoStack, p: Any, model: Any, alphas_cumprod: torch.Tensor) -> None:
-        use_noise_schedule(changes, model, alphas_cumprod, lambda: sd_models.apply_alpha_schedule_override(model, p))
-
-    def noise_level(self, p: Any, denoiser_params: Any) -> float:
-        """The call's sigma; timestep samplers (DDIM, PLMS, UniPC) pass a timestep instead."""
-        level = float(denoiser_params.sigma.flatten()[0])
-        if not isinstance(denoiser_params.denoiser, sd_samplers_timesteps.CFGDenoiserTimesteps):
-            return level
-        return timestep_sigma(p.sd_model.alphas_cumprod, level)
-
-    def options_data(self) -> dict:
-        return shared.opts.data
-
-    def output_settings(self) -> OutputSettings:
-        return output_settings(option)
-
-    is_img2img = staticmethod(lambda p: isinstance(p, StableDiffusionProcessingImg2Img))
-
-    def encode_image(self, p: Any, image: Image.Image) -> torch.Tensor:
-        image = images.resize_image(p.resize_mode, image.convert("RGB"), p.width, p.height)
-        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).unsqueeze(0)
-        method = sd_samplers_common.approximation_indexes.get(shared.opts.sd_vae_encode_method)
-        return sd_samplers_common.images_tensor_to_samples(pixels, method, p.sd_model)[0]
-
-    on_denoiser = staticmethod(lambda callback: registered(script_callbacks.on_cfg_denoiser, callback))
-    on_denoised = staticmethod(lambda callback: registered(script_callbacks.on_cfg_denoised, callback))
-    on_model_loaded = staticmethod(lambda callback: registered(script_callbacks.on_model_loaded, callback))
-
-    def infotext(self, p: Any, index: int) -> str:  # as A1111 writes it into image ``index`` of the running batch
-        return create_infotext(p, p.prompts, p.seeds, p.subseeds, index=index, all_negative_prompts=p.negative_prompts)
-
-    def checkpoint_file(self, name: str) -> Path | None:
-        info = sd_models.get_closet_checkpoint_match(name)
-        return None if info is None else Path(info.filename)
-
-    low_vram = staticmethod(lambda p: bool(getattr(p.sd_model, "lowvram", False)))  # --medvram, --lowvram
-
-    interrupt = staticmethod(lambda: sd_samplers_common.InterruptedException())
-
-    def lora_extension(self) -> LoraExtension | None:
-        """A1111's built-in Lora extension (its folder is on sys.path), unless it is disabled."""
-        try:
-            import network
-            import network_lora
-            import networks
-        except ImportError:
-            return None
-        return LoraExtension(networks, network, network_lora)
-
-    def controlnet_units(self, p: Any) -> list:
-        """sd-webui-controlnet's units of this job, as it will read them (dicts from the API)."""
-        script = alwayson_script(p, "controlnet")
-        return list(own_args(script, p.script_args)) if script is not None and p.script_args else []
-
-    def controlnet_params(self, p: Any) -> list:
-        """The control parameters ControlNet prepared for this job's sampling (hints included)."""
-        return list(getattr(getattr(alwayson_script(p, "controlnet"), "latest_network", None), "control_params", None) or [])
-
-    def film(self) -> Any:
-        return find_deforum_film(EXTENSION_DIR.parent)
-
-    def short_hash(self, path: Path) -> str:
-        return WEBUI.short_hash(path, EXTENSION_DIR / "cache" / "hashes.json")
-
-    is_api = staticmethod(lambda p: bool(getattr(p, "is_api", False)))
-
-    def inside_xyz_grid(self) -> bool:
-        """The X/Y/Z plot draws each cell from its first image, so its jobs keep their frames."""
-        return any(Path(frame.filename).name == "xyz_grid.py" for frame in traceback.extract_stack())
-
-
-HOST = A1111()
+HOST = webui_host()
 
 
 def loaded_base_model() -> BaseModel | None:

@@ -47,6 +47,7 @@ class Host:
         self.checkpoints: dict[str, Path] = {}
         self.lowvram = False
         self.webui_scope = WebUIScope()
+        self.whole_videos_per_call = False
         self.modules = ModuleCache(busy=lambda: self.webui_scope.active)
         self.shared_video: Any = None
 
@@ -117,8 +118,8 @@ class Host:
     def interrupt(self) -> BaseException:
         return Interrupted()
 
-    def lora_extension(self) -> None:
-        return None
+    def apply_motion_loras(self, changes: Any, modules: Any, p: Any) -> list[str]:
+        return []
 
     def controlnet_units(self, p: Any) -> list:
         return []

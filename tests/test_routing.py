@@ -22,10 +22,10 @@ class NoMotion:
         return nullcontext()
 
 
-def routing(travel: Travel = Travel()) -> ModelCallRouting:
+def routing(travel: Travel = Travel(), reorder_rows: bool = True) -> ModelCallRouting:
     runner = VideoModelRunner(NoMotion(), ContextSchedule(context=16), FRAMES)
     progress = SamplingProgress(SimpleNamespace(interrupted=False, skipped=False), KeyboardInterrupt)
-    return ModelCallRouting(runner, progress, travel)
+    return ModelCallRouting(runner, progress, travel, reorder_rows)
 
 
 def step_params(conds_per_frame: int, step: int = 2) -> SimpleNamespace:
@@ -51,6 +51,18 @@ def test_and_sub_prompts_become_whole_videos_and_come_back_in_a1111s_order():
     out = SimpleNamespace(x=params.x.clone())
     route.after_step(out)
     assert out.x.flatten().tolist() == [0, 1, 10, 11, 20, 21, -1, -2, -3]
+
+
+def test_where_calls_hold_whole_videos_already_the_rows_stay_as_the_sampler_has_them():
+    """Forge: its denoiser callbacks see one row per frame, and each model call holds whole videos."""
+    route = routing(reorder_rows=False)
+    params = step_params(conds_per_frame=2)
+    before = params.x.clone()
+    route.before_step(params)
+    assert route.conds_per_frame == 2 and torch.equal(params.x, before)
+    out = SimpleNamespace(x=before.clone())
+    route.after_step(out)
+    assert torch.equal(out.x, before)
 
 
 def test_one_prompt_per_frame_is_left_as_it_is():

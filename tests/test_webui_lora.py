@@ -9,11 +9,12 @@ The real extension is exercised in tests/webui/test_motion_lora_jobs.py.
 from __future__ import annotations
 
 from collections import namedtuple
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from lib_animatediff.devtools.random_weights import random_motion_modules
 from lib_animatediff.errors import IncompatibleModelError
@@ -21,7 +22,7 @@ from lib_animatediff.model.families import V2, V3
 from lib_animatediff.model.motion_lora import network_layer_name
 from lib_animatediff.model.motion_module import TemporalSelfAttention
 from lib_animatediff.undo import UndoStack
-from lib_animatediff.webui.lora import LoraExtension, apply_motion_loras
+from lib_animatediff.webui.lora import LoraExtension, apply_motion_loras, merge_motion_loras, unet_strength
 
 CHANNELS = (32, 64, 64, 64)
 
@@ -113,3 +114,46 @@ def test_no_motion_loras_changes_nothing(tmp_path):
     with UndoStack() as undo:
         assert apply_motion_loras(undo, modules, _extension([unmatched_spatial])) == []
         assert len(undo) == 0
+
+
+def test_merged_motion_loras_change_only_their_layers_by_strength_until_undone(tmp_path):
+    """Forge: the motion LoRAs the prompt names are merged into the motion modules for the job."""
+    modules = random_motion_modules(V2, CHANNELS)
+    before = {key: value.clone() for key, value in modules.state_dict().items()}
+    zoom = _lora_file(tmp_path, modules, "zoom")
+    spatial = tmp_path / "spatial.safetensors"
+    save_file({"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": torch.zeros(4, 8)}, str(spatial))
+    target = "down_blocks.0.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.0.to_q.weight"
+    layer = target.removesuffix(".weight")
+    pair = load_file(zoom)
+    expected = before[target] + 0.5 * pair[f"{layer[: -len('.to_q')]}.processor.to_q_lora.up.weight"] @ pair[
+        f"{layer[: -len('.to_q')]}.processor.to_q_lora.down.weight"
+    ]
+    with UndoStack() as undo:
+        assert merge_motion_loras(undo, modules, [(spatial, 1.0), (Path(zoom), 0.5)]) == ["zoom"]
+        state = modules.state_dict()
+        torch.testing.assert_close(state[target], expected)
+        changed = {key for key in state if not torch.equal(state[key], before[key])}
+        assert len(changed) == 4 and target in changed  # to_q and to_out of two attentions
+    assert all(torch.equal(value, before[key]) for key, value in modules.state_dict().items())
+
+
+def test_a_misfit_merged_motion_lora_is_refused_before_anything_changes(tmp_path):
+    v2, v3 = random_motion_modules(V2, CHANNELS), random_motion_modules(V3, CHANNELS)
+    before = {key: value.clone() for key, value in v3.state_dict().items()}
+    ok = Path(_lora_file(tmp_path, v2, "ok", blocks=("down_blocks.0",)))
+    with_mid = Path(_lora_file(tmp_path, v2, "with_mid"))
+    with UndoStack() as undo:
+        with pytest.raises(IncompatibleModelError, match="with_mid.safetensors needs a mid block"):
+            merge_motion_loras(undo, v3, [(ok, 1.0), (with_mid, 1.0)])
+        assert len(undo) == 0
+    assert all(torch.equal(value, before[key]) for key, value in v3.state_dict().items())
+
+
+@pytest.mark.parametrize(
+    "positional, named, strength",
+    [(["zoom"], {}, 1.0), (["zoom", "0.7"], {}, 0.7), (["zoom", "0.7", "0.3"], {}, 0.3), (["zoom", "0.7"], {"unet": "0.2"}, 0.2),
+     (["zoom"], {"te": "0.4"}, 0.4)],
+)  # fmt: skip
+def test_a_lora_entrys_unet_strength_is_read_as_the_lora_extensions_read_it(positional, named, strength):
+    assert unet_strength(positional, named) == pytest.approx(strength)

@@ -33,12 +33,17 @@ class Travel:
 class ModelCallRouting:
     """The CFG denoiser callbacks of one job's sampling (duck-typed on A1111's
     ``CFGDenoiserParams``: ``x``, ``sigma``, ``image_cond``, ``text_cond``, ``text_uncond``,
-    ``denoiser.step``, ``sampling_step``, ``total_sampling_steps``; and ``CFGDenoisedParams.x``)."""
+    ``denoiser.step``, ``sampling_step``, ``total_sampling_steps``; and ``CFGDenoisedParams.x``).
 
-    def __init__(self, runner: VideoModelRunner, progress: SamplingProgress, travel: Travel = Travel()) -> None:
+    ``reorder_rows``: the sampler's rows are A1111's (every frame's AND sub-prompts together),
+    put into whole videos before each step and back after it; Forge's model calls hold whole
+    videos already, and its callbacks see one row per frame."""
+
+    def __init__(self, runner: VideoModelRunner, progress: SamplingProgress, travel: Travel = Travel(), reorder_rows: bool = True) -> None:
         self.runner = runner
         self.progress = progress
         self.travel = travel
+        self.reorder_rows = reorder_rows
         self.conds_per_frame = 1
 
     def before_step(self, params: Any) -> None:
@@ -54,7 +59,7 @@ class ModelCallRouting:
             params.text_cond = travel_rows(params.text_cond, frames, self.conds_per_frame, travel.prompt_keys, travel.loop, travel.method)
         if travel.negative_keys is not None:
             params.text_uncond = travel_rows(params.text_uncond, frames, 1, travel.negative_keys, travel.loop, travel.method)
-        if self.conds_per_frame > 1:  # AND sub-prompts: whole videos, however A1111 splits the rows
+        if self.reorder_rows and self.conds_per_frame > 1:  # AND sub-prompts: whole videos, however A1111 splits the rows
             rows = params.x.shape[0]
             order = torch.cat([video_major_order(frames, self.conds_per_frame), torch.arange(cond_rows, rows)])
             params.x = params.x[order.to(params.x.device)]
@@ -63,6 +68,6 @@ class ModelCallRouting:
             params.text_cond = take_rows(params.text_cond, order[:cond_rows], cond_rows)
 
     def after_step(self, params: Any) -> None:
-        if self.conds_per_frame > 1:
+        if self.reorder_rows and self.conds_per_frame > 1:
             skipped = self.runner.rows_this_step == self.conds_per_frame * self.runner.frames
             restore_frame_major(params.x, self.runner.frames, self.conds_per_frame, uncond_skipped=skipped)

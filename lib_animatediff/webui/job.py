@@ -28,7 +28,6 @@ The scopes that change the WebUI itself (``init``, ``sampling``) are opened thro
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -65,7 +64,6 @@ from .controlnet import feed_frames, hints_for_rows, own_frame_counts, refuse_ip
 from .deforum import FILM_MODEL_NAME
 from .gallery import answer_api, show_in_gallery
 from .infotext import INFOTEXT_KEY, animatediff_infotext
-from .lora import LoraExtension, apply_motion_loras
 from .params import AnimateDiffParams
 from .saving import AnimationSaver
 from .sent_inputs import with_sent_inputs_on_server
@@ -83,6 +81,8 @@ class Host(Protocol):
 
     state: Any  # progress and interrupt state: sampling_step(s), textinfo, interrupted, skipped
     webui_scope: WebUIScope  # which job's scope has the WebUI changed now
+    # True where every model call already holds whole videos (Forge); A1111 lays rows out frame-major
+    whole_videos_per_call: bool
 
     def model_dir(self) -> Path: ...
     def option(self, key: str) -> Any: ...
@@ -100,7 +100,7 @@ class Host(Protocol):
     def on_denoiser(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
     def on_denoised(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
     def interrupt(self) -> BaseException: ...
-    def lora_extension(self) -> LoraExtension | None: ...
+    def apply_motion_loras(self, changes: UndoStack, modules: MotionModuleSet, p: Any) -> list[str]: ...  # the prompt's, until undone
     def controlnet_units(self, p: Any) -> list: ...
     def controlnet_params(self, p: Any) -> list: ...
     def film(self) -> FrameInterpolator | None: ...
@@ -301,9 +301,7 @@ class AnimationJob:
             changes.callback("move the motion modules to the CPU (--medvram/--lowvram)", lambda: release_to_cpu(modules))
         frames = VideoInCall()
         changes.callback("stop sharing the running call's video", host.share_video(frames))
-        lora = host.lora_extension()
-        if lora is not None:
-            apply_motion_loras(changes, modules, lora)
+        host.apply_motion_loras(changes, modules, p)
         progress = SamplingProgress(host.state, host.interrupt, self.freeinit.iterations if self.freeinit.enable else 1, plan.frames)
         control = host.controlnet_params(p)
         runner = VideoModelRunner(
@@ -333,7 +331,7 @@ class AnimationJob:
             host.route_model_calls(changes, model, runner)
 
         travels = [self.travel.routing(self.params.closed_loop_mode.loops_prompts, self.params.travel_interp, hires) for hires in (False, True)]
-        routing = ModelCallRouting(runner, progress, travels[0])
+        routing = ModelCallRouting(runner, progress, travels[0], reorder_rows=not host.whole_videos_per_call)
 
         def follow(_params: Any) -> None:
             """Each step: the pass's prompt travel (Hires. fix may have its own), and a model A1111

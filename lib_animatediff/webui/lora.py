@@ -1,4 +1,4 @@
-"""Motion LoRAs through A1111's built-in Lora extension.
+"""Motion LoRAs: through A1111's built-in Lora extension, or merged into the motion modules (Forge).
 
 The extension parses ``<lora:NAME:STRENGTH>``, finds the file and loads it before sampling,
 but it only matches keys to UNet and text-encoder layers, so a motion LoRA arrives as a
@@ -10,6 +10,10 @@ Everything goes on the job's undo stack, so the layers end the job with their ow
 
 The extension's modules (``networks``, ``network``, ``network_lora``) are passed in, which
 keeps this file free of WebUI imports.
+
+Forge's Lora extension patches only its own UNet and text encoder and has no ``network_lora``;
+there the motion LoRAs the prompt names are merged into the motion modules for the job
+(:func:`merge_motion_loras`), their exact weights put back when it ends.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
 from ..log import logger
-from ..model.motion_lora import MotionLora, check_fits, is_motion_lora, network_layer_name, parse_motion_lora
+from ..model.motion_lora import MotionLora, check_fits, is_motion_lora, merge_motion_lora, network_layer_name, parse_motion_lora
 from ..model.motion_module import MotionModuleSet
 from ..model.state_dict_io import read_state_dict
 from ..undo import UndoStack
@@ -84,3 +88,29 @@ def _restore(networks: ModuleType, layers: Any) -> None:
         for attribute in ("network_weights_backup", "network_bias_backup", "network_current_names"):
             if attribute in vars(layer):
                 delattr(layer, attribute)
+
+
+def merge_motion_loras(undo: UndoStack, modules: MotionModuleSet, loras: Sequence[tuple[Path, float]]) -> list[str]:
+    """The motion LoRAs among ``loras`` (file, strength; other LoRAs are left to the WebUI)
+    merged into ``modules`` until ``undo``; returns their names. Refuses (before changing
+    anything) a motion LoRA that does not fit ``modules``."""
+    found = [(path.stem, motion, strength) for path, strength in loras if (motion := _motion_lora_in(path)) is not None]
+    for _, motion, _ in found:
+        check_fits(modules, motion)
+    for name, motion, strength in found:
+        merged = merge_motion_lora(modules, motion, strength)
+        undo.callback(f"put back the weights motion LoRA {name} changed", merged.unmerge)
+        logger.info("motion LoRA %s at strength %s", name, strength)
+    return [name for name, _, _ in found]
+
+
+def _motion_lora_in(path: Path) -> MotionLora | None:
+    state_dict = read_state_dict(path)
+    return parse_motion_lora(state_dict, path.name) if is_motion_lora(state_dict) else None
+
+
+def unet_strength(positional: Sequence[str], named: dict[str, str]) -> float:
+    """A ``<lora:NAME:…>`` entry's UNet strength, as the Lora extensions read it: the third
+    positional value or ``unet=``, else the text-encoder strength (second, or ``te=``), else 1."""
+    te = float(named.get("te", positional[1] if len(positional) > 1 else 1.0))
+    return float(named.get("unet", positional[2] if len(positional) > 2 else te))

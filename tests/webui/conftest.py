@@ -67,7 +67,18 @@ SKIP_REASON = "SD_WEBUI_DIR not set: real-WebUI tests skipped"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "webui: drives a real AUTOMATIC1111 WebUI over HTTP (needs SD_WEBUI_DIR)")
+    config.addinivalue_line("markers", "webui: drives a real WebUI (A1111 or Forge) over HTTP (needs SD_WEBUI_DIR)")
+    config.addinivalue_line("markers", "a1111_only(reason): needs what only A1111 has; skipped on Forge, saying why")
+
+
+def _is_forge_dir() -> bool:
+    return bool(os.environ.get("SD_WEBUI_DIR")) and (Path(os.environ["SD_WEBUI_DIR"]).expanduser() / "modules_forge").is_dir()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if not os.environ.get("SD_WEBUI_DIR"):
+        return "real WebUI: none (SD_WEBUI_DIR not set)"
+    return f"real WebUI: {'SD WebUI Forge' if _is_forge_dir() else 'A1111'} at {os.environ['SD_WEBUI_DIR']}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -78,6 +89,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         skip = pytest.mark.skip(reason=SKIP_REASON)
         for item in mine:
             item.add_marker(skip)
+    elif _is_forge_dir():
+        for item in mine:
+            if (marker := item.get_closest_marker("a1111_only")) is not None:
+                item.add_marker(pytest.mark.skip(reason=f"on Forge: {marker.args[0] if marker.args else 'A1111 only'}"))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -85,7 +100,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     jobs = [entry for entry in REQUEST_LOG if entry[2].endswith(("txt2img", "img2img"))]
     if not jobs:
         return
-    terminalreporter.section("WebUI requests")
+    terminalreporter.section(f"WebUI requests ({'SD WebUI Forge' if _is_forge_dir() else 'A1111'})")
     for test, method, path, status, seconds in jobs:
         terminalreporter.write_line(f"{seconds:7.1f}s  HTTP {status}  {method} {path:<20} {test}")
     terminalreporter.write_line(f"{sum(entry[4] for entry in jobs):7.1f}s  in {len(jobs)} generation requests")
@@ -104,20 +119,43 @@ class WebUIInstall:
     root: Path  # the folder with launch.py
     python: Path
 
+    @property
+    def is_forge(self) -> bool:
+        return (self.root / "modules_forge").is_dir()
 
-@pytest.fixture(scope="session")
-def webui_install() -> WebUIInstall:
-    root = Path(os.environ["SD_WEBUI_DIR"]).expanduser().resolve()
+    @property
+    def name(self) -> str:
+        return "SD WebUI Forge" if self.is_forge else "A1111"
+
+
+def _install(root: Path, python_variable: str) -> WebUIInstall:
     if not (root / "launch.py").is_file():
-        pytest.fail(f"SD_WEBUI_DIR={root} holds no launch.py; point it at the stable-diffusion-webui folder")
-    candidates = [Path(os.environ["SD_WEBUI_PYTHON"])] if os.environ.get("SD_WEBUI_PYTHON") else [
+        pytest.fail(f"{root} holds no launch.py; point it at the WebUI folder (stable-diffusion-webui or stable-diffusion-webui-forge)")
+    candidates = [Path(os.environ[python_variable])] if os.environ.get(python_variable) else [
         root / "venv" / "bin" / "python",
         root.parent / "venv" / "bin" / "python",
     ]
     for python in candidates:
         if python.is_file():
             return WebUIInstall(root, python)
-    pytest.fail(f"no Python for the WebUI: tried {', '.join(map(str, candidates))}; set SD_WEBUI_PYTHON")
+    pytest.fail(f"no Python for the WebUI at {root}: tried {', '.join(map(str, candidates))}; set {python_variable}")
+
+
+@pytest.fixture(scope="session")
+def webui_install() -> WebUIInstall:
+    return _install(Path(os.environ["SD_WEBUI_DIR"]).expanduser().resolve(), "SD_WEBUI_PYTHON")
+
+
+@pytest.fixture(scope="session")
+def fixture_builder(webui_install: WebUIInstall) -> WebUIInstall:
+    """The A1111 install whose Python and ldm build the random models: the WebUI under test,
+    or for Forge (which has no ldm) the A1111 folder in ANIMATEDIFF_FIXTURE_WEBUI_DIR."""
+    if not webui_install.is_forge:
+        return webui_install
+    folder = os.environ.get("ANIMATEDIFF_FIXTURE_WEBUI_DIR")
+    if not folder:
+        pytest.fail("SD_WEBUI_DIR is a Forge folder: set ANIMATEDIFF_FIXTURE_WEBUI_DIR to an A1111 folder (tools/setup_webui.sh) to build the random models")
+    return _install(Path(folder).expanduser().resolve(), "ANIMATEDIFF_FIXTURE_WEBUI_PYTHON")
 
 
 @pytest.fixture(scope="session")
@@ -175,38 +213,38 @@ def _offline_env(hf_home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def hf_home(webui_install: WebUIInstall, cache_dir: Path) -> Path:
+def hf_home(fixture_builder: WebUIInstall, cache_dir: Path) -> Path:
     builder = FIXTURES / "make_clip_cache.py"
 
     def build(folder: Path) -> None:
-        _run_builder([str(webui_install.python), str(builder), str(folder)], env=_offline_env(folder))
+        _run_builder([str(fixture_builder.python), str(builder), str(folder)], env=_offline_env(folder))
 
     return _cached(cache_dir, "hf_home", _digest(builder.read_bytes()), build)
 
 
 @pytest.fixture(scope="session")
-def sd15_checkpoint(webui_install: WebUIInstall, cache_dir: Path, hf_home: Path) -> Path:
+def sd15_checkpoint(fixture_builder: WebUIInstall, cache_dir: Path, hf_home: Path) -> Path:
     builder = FIXTURES / "make_sd15_checkpoint.py"
-    config = webui_install.root / "configs" / "v1-inference.yaml"
+    config = fixture_builder.root / "configs" / "v1-inference.yaml"
     key = _digest(builder.read_bytes(), *_shared_builder_bytes(), config.read_bytes())
 
     def build(folder: Path) -> None:
-        command = [str(webui_install.python), str(builder), "--webui", str(webui_install.root), "--out", str(folder / CHECKPOINT)]
+        command = [str(fixture_builder.python), str(builder), "--webui", str(fixture_builder.root), "--out", str(folder / CHECKPOINT)]
         _run_builder(command, env=_offline_env(hf_home))
 
     return _cached(cache_dir, "sd15", key, build) / CHECKPOINT
 
 
 @pytest.fixture(scope="session")
-def second_sd15_checkpoint(webui_install: WebUIInstall, cache_dir: Path, hf_home: Path) -> Path:
+def second_sd15_checkpoint(fixture_builder: WebUIInstall, cache_dir: Path, hf_home: Path) -> Path:
     """Another full-size random SD 1.5 checkpoint (seed 1): what Hires. fix's checkpoint and
     the refiner switch to."""
     builder = FIXTURES / "make_sd15_checkpoint.py"
-    config = webui_install.root / "configs" / "v1-inference.yaml"
+    config = fixture_builder.root / "configs" / "v1-inference.yaml"
     key = _digest(builder.read_bytes(), *_shared_builder_bytes(), config.read_bytes(), "seed 1")
 
     def build(folder: Path) -> None:
-        command = [str(webui_install.python), str(builder), "--webui", str(webui_install.root),
+        command = [str(fixture_builder.python), str(builder), "--webui", str(fixture_builder.root),
                    "--out", str(folder / SECOND_CHECKPOINT), "--seed", "1"]  # fmt: skip
         _run_builder(command, env=_offline_env(hf_home))
 
@@ -245,7 +283,7 @@ def _reference_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def motion_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
+def motion_module_dir(fixture_builder: WebUIInstall, cache_dir: Path) -> Path:
     """A folder holding only MOTION_MODULE: full-size SD 1.5 v2 layout, random fp16 weights.
 
     Built from the published layout in the reference data, independently of the extension's
@@ -257,7 +295,7 @@ def motion_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
         key = _digest(builder.read_bytes(), layout.read_bytes())
 
         def build(folder: Path) -> None:
-            command = [str(webui_install.python), str(builder), "--layout", str(layout), "--out", str(folder / MOTION_MODULE)]
+            command = [str(fixture_builder.python), str(builder), "--layout", str(layout), "--out", str(folder / MOTION_MODULE)]
             _run_builder(command, env=_offline_env(folder))
 
     else:
@@ -265,7 +303,7 @@ def motion_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
         key = _digest("cli", *(path.read_bytes() for path in sources))
 
         def build(folder: Path) -> None:
-            command = [str(webui_install.python), "-m", "lib_animatediff", "make-random", "--family", "v2",
+            command = [str(fixture_builder.python), "-m", "lib_animatediff", "make-random", "--family", "v2",
                        "--channels", "320,640,1280,1280", "--dtype", "float16", str(folder / MOTION_MODULE)]
             _run_builder(command, env=_offline_env(folder), cwd=REPO)
 
@@ -273,7 +311,7 @@ def motion_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def sdxl_checkpoint(webui_install: WebUIInstall, cache_dir: Path, hf_home: Path) -> Path:
+def sdxl_checkpoint(fixture_builder: WebUIInstall, cache_dir: Path, hf_home: Path) -> Path:
     """A small random checkpoint of SDXL's architecture (its yaml beside it) and the SDXL
     preview model A1111 would otherwise try to download; see fixtures/make_sdxl_checkpoint.py."""
     builder = FIXTURES / "make_sdxl_checkpoint.py"
@@ -281,7 +319,7 @@ def sdxl_checkpoint(webui_install: WebUIInstall, cache_dir: Path, hf_home: Path)
 
     def build(folder: Path) -> None:
         command = [
-            str(webui_install.python), str(builder), "--webui", str(webui_install.root),
+            str(fixture_builder.python), str(builder), "--webui", str(fixture_builder.root),
             "--out", str(folder / SDXL_CHECKPOINT), "--vae-approx", str(folder / "vaeapprox-sdxl.pt"),
         ]  # fmt: skip
         _run_builder(command, env=_offline_env(hf_home))
@@ -290,14 +328,14 @@ def sdxl_checkpoint(webui_install: WebUIInstall, cache_dir: Path, hf_home: Path)
 
 
 @pytest.fixture(scope="session")
-def sdxl_motion_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
+def sdxl_motion_module_dir(fixture_builder: WebUIInstall, cache_dir: Path) -> Path:
     """AnimateDiff-SDXL and HotShot-XL (native naming) modules for the small SDXL UNet."""
     sources = _module_builder_sources()
     key = _digest("sdxl-modules", SDXL_CHANNELS, *(path.read_bytes() for path in sources))
 
     def build(folder: Path) -> None:
         for family, name, naming in (("sdxl", SDXL_MOTION_MODULE, "animatediff"), ("hotshotxl", HOTSHOT_MOTION_MODULE, "hotshot")):
-            command = [str(webui_install.python), "-m", "lib_animatediff", "make-random", "--family", family, "--channels",
+            command = [str(fixture_builder.python), "-m", "lib_animatediff", "make-random", "--family", family, "--channels",
                        SDXL_CHANNELS, "--naming", naming, "--dtype", "float16", str(folder / name)]  # fmt: skip
             _run_builder(command, env=_offline_env(folder), cwd=REPO)
 
@@ -346,13 +384,13 @@ class ServerFiles:
 
 
 @pytest.fixture(scope="session")
-def animatelcm_module_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
+def animatelcm_module_dir(fixture_builder: WebUIInstall, cache_dir: Path) -> Path:
     """A full-size AnimateLCM module (SD 1.5 layout, no stored positional encodings), random fp16."""
     sources = _module_builder_sources()
     key = _digest("animatelcm", *(path.read_bytes() for path in sources))
 
     def build(folder: Path) -> None:
-        command = [str(webui_install.python), "-m", "lib_animatediff", "make-random", "--family", "animatelcm",
+        command = [str(fixture_builder.python), "-m", "lib_animatediff", "make-random", "--family", "animatelcm",
                    "--channels", "320,640,1280,1280", "--dtype", "float16", str(folder / ANIMATELCM_MOTION_MODULE)]  # fmt: skip
         _run_builder(command, env=_offline_env(folder), cwd=REPO)
 
@@ -418,6 +456,14 @@ def _data_dir(
     return checkpoints / files.checkpoints[0].name, motion_modules
 
 
+def _cpu_flags(install: WebUIInstall, full_precision: bool) -> tuple[str, ...]:
+    """On the CPU, in float32 unless not ``full_precision`` (Forge: --use-cpu fails at import, and
+    its text encoder and VAE default to float16 there)."""
+    if install.is_forge:
+        return ("--always-cpu", *(("--all-in-fp32",) if full_precision else ()))
+    return ("--use-cpu", "all", *(("--no-half", "--precision", "full") if full_precision else ()))
+
+
 @contextlib.contextmanager
 def _running_server(
     install: WebUIInstall,
@@ -439,7 +485,7 @@ def _running_server(
         str(install.python), "launch.py",
         "--data-dir", str(data), "--server-name", "127.0.0.1", "--port", str(port),
         "--skip-prepare-environment", "--skip-torch-cuda-test", "--skip-version-check",
-        "--use-cpu", "all", *(("--no-half", "--precision", "full") if full_precision else ()), "--api", *(() if ui else ("--nowebui",)),
+        *_cpu_flags(install, full_precision), "--api", *(() if ui else ("--nowebui",)),
         "--no-download-sd-model", "--ckpt", str(checkpoint),
         "--animatediff-model-dir", str(motion_modules), *extra_args,
     ]  # fmt: skip
@@ -602,16 +648,16 @@ CONTROLNET_MODEL = "control_v11p_sd15_random"  # the file's stem; the API takes 
 
 
 @pytest.fixture(scope="session")
-def controlnet_model_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
+def controlnet_model_dir(fixture_builder: WebUIInstall, cache_dir: Path) -> Path:
     """A folder holding only ``CONTROLNET_MODEL.safetensors``: an SD 1.5 ControlNet in the layout
     of the published control_v11p_sd15_canny (``control_model.*`` keys, fp16), random weights with
     nothing left at zero; see fixtures/make_controlnet_model.py (~1 min and ~4 GiB RAM to build)."""
     builder = FIXTURES / "make_controlnet_model.py"
-    config = webui_install.root / "configs" / "v1-inference.yaml"
+    config = fixture_builder.root / "configs" / "v1-inference.yaml"
     key = _digest(builder.read_bytes(), (FIXTURES / "offline_models.py").read_bytes(), config.read_bytes())
 
     def build(folder: Path) -> None:
-        command = [str(webui_install.python), str(builder), "--webui", str(webui_install.root),
+        command = [str(fixture_builder.python), str(builder), "--webui", str(fixture_builder.root),
                    "--out", str(folder / f"{CONTROLNET_MODEL}.safetensors")]  # fmt: skip
         _run_builder(command, env=_offline_env(folder))
 
@@ -699,16 +745,16 @@ SPARSECTRL_MODELS = {"rgb": "mm_sd15_v3_sparsectrl_rgb_random", "scribble": "mm_
 
 
 @pytest.fixture(scope="session")
-def sparsectrl_model_dir(webui_install: WebUIInstall, cache_dir: Path) -> Path:
+def sparsectrl_model_dir(fixture_builder: WebUIInstall, cache_dir: Path) -> Path:
     """Full-size SparseCtrl models, rgb and scribble, random fp16, in the A1111 layout
     sd-webui-controlnet loads; see fixtures/make_sparsectrl_model.py (~1 GB each)."""
     builders = [FIXTURES / name for name in ("make_sparsectrl_model.py", "make_controlnet_model.py", "offline_models.py")]
     sources = [*builders, REPO / "lib_animatediff" / "model" / "sparsectrl.py", REPO / "lib_animatediff" / "model" / "motion_module.py"]
-    key = _digest(*(path.read_bytes() for path in sources), (webui_install.root / "configs" / "v1-inference.yaml").read_bytes())
+    key = _digest(*(path.read_bytes() for path in sources), (fixture_builder.root / "configs" / "v1-inference.yaml").read_bytes())
 
     def build(folder: Path) -> None:
         for kind, stem in SPARSECTRL_MODELS.items():
-            command = [str(webui_install.python), str(builders[0]), "--webui", str(webui_install.root), "--kind", kind,
+            command = [str(fixture_builder.python), str(builders[0]), "--webui", str(fixture_builder.root), "--kind", kind,
                        "--out", str(folder / f"{stem}.safetensors")]  # fmt: skip
             _run_builder(command, env=_offline_env(folder), cwd=FIXTURES)
 

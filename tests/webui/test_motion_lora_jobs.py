@@ -1,4 +1,4 @@
-"""Motion LoRAs in a real WebUI, through A1111's built-in Lora extension.
+"""Motion LoRAs in a real WebUI: through A1111's built-in Lora extension, or merged into the motion modules on Forge.
 
 The LoRA files are made here with random weights: a motion LoRA for the full-size v2
 module in the published (guoyww) naming, the same tensors repacked in kohya naming, one

@@ -14,6 +14,11 @@ MESSAGE = "raise-in-sampling test"
 _handles = []
 
 
+
+def _unet(model):
+    """The UNet: A1111's ldm/sgm model's, or Forge's patcher's."""
+    return model.forge_objects.unet.model.diffusion_model if hasattr(model, "forge_objects") else model.model.diffusion_model
+
 def _disarm():
     while _handles:
         _handles.pop().remove()
@@ -35,7 +40,7 @@ def _on_cfg_denoiser(params):
     step = getattr(denoiser, "step", params.sampling_step)
     if MARKER in prompt and step == 1:
         print("raise_in_sampling: armed at sampling step 1", flush=True)
-        _handles.append(p.sd_model.model.diffusion_model.register_forward_pre_hook(_raise))
+        _handles.append(_unet(p.sd_model).register_forward_pre_hook(_raise))
 
 
 script_callbacks.on_cfg_denoiser(_on_cfg_denoiser, name="raise_in_sampling")

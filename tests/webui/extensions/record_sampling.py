@@ -28,6 +28,18 @@ FOLDER = os.path.join(paths.data_path, FOLDER_NAME)
 STATE = {"events": None, "hook": None}
 
 
+
+def _alphas_cumprod(model):
+    """The model's live schedule: A1111's attribute, or what Forge's predictor's sigmas mean."""
+    if hasattr(model, "forge_objects"):
+        return 1.0 / (model.forge_objects.unet.model.predictor.sigmas.double() ** 2 + 1.0)
+    return model.alphas_cumprod
+
+
+def _unet(model):
+    """The UNet: A1111's ldm/sgm model's, or Forge's patcher's."""
+    return model.forge_objects.unet.model.diffusion_model if hasattr(model, "forge_objects") else model.model.diffusion_model
+
 def _cpu(tensor):
     return tensor.detach().float().cpu().clone()
 
@@ -89,11 +101,11 @@ def _motion_modules(unet):
 def _on_denoiser(params):
     denoiser = params.denoiser
     model = denoiser.p.sd_model
-    unet = model.model.diffusion_model
+    unet = _unet(model)
     state = unet.state_dict()
     _log({
         "kind": "denoiser", "step": int(denoiser.step), "sigma": _cpu(params.sigma), "x": _cpu(params.x),
-        "denoiser": type(denoiser).__name__, "table": _table(denoiser), "alphas_cumprod": _cpu(model.alphas_cumprod),
+        "denoiser": type(denoiser).__name__, "table": _table(denoiser), "alphas_cumprod": _cpu(_alphas_cumprod(model)),
         "hr": bool(getattr(denoiser.p, "is_hr_pass", False)), "checkpoint": os.path.basename(model.sd_checkpoint_info.filename),
         "weights": {key: float(state[key].double().sum()) if key in state else None for key in WEIGHT_KEYS},
         "motion_modules": _motion_modules(unet),
@@ -126,7 +138,7 @@ class RecordSampling(scripts.Script):
         if STATE["hook"] is not None:
             STATE["hook"].remove()
         STATE["events"] = []
-        STATE["hook"] = p.sd_model.model.diffusion_model.register_forward_pre_hook(_on_unet, with_kwargs=True)
+        STATE["hook"] = _unet(p.sd_model).register_forward_pre_hook(_on_unet, with_kwargs=True)
 
     def postprocess(self, p, processed, *args):
         events, STATE["events"] = STATE["events"], None

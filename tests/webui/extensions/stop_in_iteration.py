@@ -14,6 +14,11 @@ PATTERN = re.compile(r"(INTERRUPT|SKIP|RAISE)_IN_ITERATION_(\d+)")
 _handles = []
 
 
+
+def _unet(model):
+    """The UNet: A1111's ldm/sgm model's, or Forge's patcher's."""
+    return model.forge_objects.unet.model.diffusion_model if hasattr(model, "forge_objects") else model.model.diffusion_model
+
 def _raise(module, args):
     while _handles:
         _handles.pop().remove()
@@ -28,7 +33,7 @@ def _on_cfg_denoiser(params):
         kind = match.group(1)
         print(f"stop_in_iteration: {kind.lower()} in iteration {match.group(2)}", flush=True)
         if kind == "RAISE":
-            _handles.append(p.sd_model.model.diffusion_model.register_forward_pre_hook(_raise))
+            _handles.append(_unet(p.sd_model).register_forward_pre_hook(_raise))
         else:
             shared.state.interrupt() if kind == "INTERRUPT" else shared.state.skip()
 
