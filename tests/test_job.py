@@ -409,7 +409,8 @@ def test_a_video_source_sets_the_length_and_its_frames_leave_with_the_job(unet, 
     p = Processing(host, unet, tmp_path)
     p.init_images = [Image.new("RGB", (64, 64))]  # img2img
     job = AnimationJob.start(host, p, args(video_length=0, video_path=str(source)))
-    assert job.params.video_length == 5 and job.plan.frames == 5 and p.batch_size == 5
+    assert job.params.video_length == 0 and job.plan.frames == 5 and p.batch_size == 5  # the request stays as sent
+    assert "frames: 5," in p.extra_generation_params["AnimateDiff"]  # infotext records what ran
     assert len(p.init_images) == 5 and p.init_images[0].size == (64, 64)
     folders = list(extract.iterdir())
     assert len(folders) == 1 and len(list(folders[0].iterdir())) == 5
@@ -616,11 +617,11 @@ def test_a_video_source_at_fps_0_saves_at_the_videos_rate_and_its_frames_are_not
     for fps, expected in ((0, 12), (5, 5)):
         p = Processing(host, unet, tmp_path)
         job = AnimationJob.start(host, p, args(video_path=str(video), video_length=0, fps=fps))
-        assert job.params.fps == expected and f"fps: {expected}," in p.extra_generation_params["AnimateDiff"]
+        assert job.params.fps == fps and job.fps == expected and f"fps: {expected}," in p.extra_generation_params["AnimateDiff"]
         assert p.do_not_save_samples is True and p.do_not_save_grid is True
         job.leave()
     p = Processing(host, unet, tmp_path)
-    assert AnimationJob.start(host, p, args(fps=0)).params.fps == 8  # no video source: the default
+    assert AnimationJob.start(host, p, args(fps=0)).fps == 8  # no video source: the default
 
 
 def test_sd_webui_animatediffs_frame_format_answers_the_frames_and_writes_no_files(unet, model_dir, tmp_path):

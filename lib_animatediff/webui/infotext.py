@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ParameterError
@@ -25,14 +25,18 @@ LEGACY_FREEINIT_KEY = "FreeInit"  # 0.1.x wrote FreeInit's settings as an entry 
 _FIELD_OF_KEY = {param.infotext: name for name, param in PARAMS.items() if param.infotext}
 
 
-def animatediff_infotext(params: AnimateDiffParams, model_hash: str, version: str, img2img: bool = False) -> str:
-    """Every recorded field of the job's final ``params`` (the file name as ``model``, the
-    frames and context it ran with), each where its facts say it applies."""
+def animatediff_infotext(
+    params: AnimateDiffParams, model_hash: str, version: str, img2img: bool = False, used: Mapping[str, Any] | None = None
+) -> str:
+    """Every recorded field of the job's request ``params``, each where its facts say it
+    applies; ``used`` holds the values the job resolved and ran with in place of the request's
+    (the module's file name as ``model``, the frames, the context, the frame rate)."""
+    used = used or {}
     parts = []
     for name, param in PARAMS.items():
         if param.infotext is None or (param.recorded_if is not None and not param.recorded_if(params, img2img)):
             continue
-        parts.append(f"{param.infotext}: {getattr(params, name)}")
+        parts.append(f"{param.infotext}: {used.get(name, getattr(params, name))}")
         if name == "model":
             parts.append(f"model hash: {model_hash}")
     return ", ".join([*parts, f"version: {version}"])

@@ -28,7 +28,6 @@ The scopes that change the WebUI itself (``init``, ``sampling``) are opened thro
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -136,18 +135,26 @@ class AnimationJob:
     """One enabled job, from its validated parameters to its written videos."""
 
     def __init__(
-        self, host: Host, params: AnimateDiffParams, plan: JobPlan, model_path: Path, travel: PromptTravels, video: VideoClip | None
+        self,
+        host: Host,
+        params: AnimateDiffParams,
+        plan: JobPlan,
+        model_path: Path,
+        travel: PromptTravels,
+        video: VideoClip | None,
+        fps: int = DEFAULT_FPS,
     ):
         self.host = host
-        self.params = params
-        self.plan = plan
+        self.params = params  # the request, as sent
+        self.plan = plan  # the frames and windows it resolved to
+        self.fps = fps  # the frame rate it is saved at (a video source's for 0)
         self.model_path = model_path
         self.travel = travel
         self.video = video
         self.freeinit = FreeInitSettings.from_params(params)
         self.motion = parse_motion_scale(params.motion_scale, params.motion_start, params.motion_end)
         self.stack = UndoStack()
-        self.saver = AnimationSaver(host, params, plan)
+        self.saver = AnimationSaver(host, params, plan, fps)
 
     # ------------------------------------------------------------------ validate → enter
 
@@ -188,17 +195,12 @@ class AnimationJob:
             )
         units, count_files = host.controlnet_units(p), lambda folder: len(frame_files(folder)) if folder.is_dir() else 0
         refuse_ip_adapters_per_frame(units, video is not None, count_files)
-        unit_frames = own_frame_counts(units, count_files)
-        params = dataclasses.replace(
-            params, video_length=final_video_length(params, video and video.frame_count, unit_frames), fps=final_fps(params, video)
-        )
+        frames = final_video_length(params, video and video.frame_count, own_frame_counts(units, count_files))
         modules = host.motion_modules(path)
-        plan = plan_job(params.window_request(), modules)
+        plan = plan_job(params.window_request(frames), modules)
         _check_checkpoints_switched_to(host, p, modules)
         parse_motion_scale(params.motion_scale).check_frames(plan.frames)
-        model = path.relative_to(host.model_dir()).as_posix()
-        params = dataclasses.replace(params, model=model, video_length=plan.frames, batch_size=plan.context)
-        return cls(host, params, plan, path, PromptTravels.of(p, plan.frames), video)
+        return cls(host, params, plan, path, PromptTravels.of(p, plan.frames), video, final_fps(params, video))
 
     def _enter(self, p: Any) -> None:
         stack = self.stack
@@ -211,7 +213,11 @@ class AnimationJob:
         if not getattr(p, SAVE_FRAMES_AS_IMAGES, False):
             p.do_not_save_samples = True
         model_hash = self.host.short_hash(self.model_path)
-        p.extra_generation_params[INFOTEXT_KEY] = animatediff_infotext(self.params, model_hash, __version__, self.host.is_img2img(p))
+        used = {
+            "model": self.model_path.relative_to(self.host.model_dir()).as_posix(), "video_length": self.plan.frames,
+            "batch_size": self.plan.context, "fps": self.fps,
+        }  # fmt: skip
+        p.extra_generation_params[INFOTEXT_KEY] = animatediff_infotext(self.params, model_hash, __version__, self.host.is_img2img(p), used)
         sample, close = p.sample, p.close
         stack.set_attr(p, "sample", lambda *args, **kwargs: self.sample(p, sample, *args, **kwargs))
         stack.set_attr(p, "close", lambda: self._close(p, close))

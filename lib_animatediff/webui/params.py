@@ -339,18 +339,21 @@ class AnimateDiffParams:
     def closed_loop_mode(self) -> ClosedLoop:
         return ClosedLoop(self.closed_loop)
 
-    def window_request(self) -> WindowRequest:
-        """The frames and windows asked for, in the planner's terms."""
+    def window_request(self, frames: int | None = None) -> WindowRequest:
+        """The frames (``frames``: as resolved from a video source; None: as asked) and windows
+        asked for, in the planner's terms."""
         return WindowRequest(
-            frames=self.video_length, frames_per_window=self.batch_size, overlap=self.overlap, dilation_levels=self.stride,
+            frames=self.video_length if frames is None else frames, frames_per_window=self.batch_size, overlap=self.overlap,
+            dilation_levels=self.stride,
             closed_loop=self.closed_loop_mode, schedule=self.context_schedule, pe_stretch=self.pe_stretch,
         )  # fmt: skip
 
-    def output_request(self, plan: JobPlan) -> OutputRequest:
-        """How the animation of ``plan`` is saved. Closed loop A on a video of one context
-        window plays forward then back, as users of that mode expect."""
+    def output_request(self, plan: JobPlan, fps: int | None = None) -> OutputRequest:
+        """How the animation of ``plan`` is saved (at ``fps``: as resolved from a video source;
+        None: as asked). Closed loop A on a video of one context window plays forward then back,
+        as users of that mode expect."""
         return OutputRequest(
-            formats=tuple(self.format), fps=float(self.fps), loop=self.loop_number,
+            formats=tuple(self.format), fps=float(self.fps if fps is None else fps), loop=self.loop_number,
             ping_pong=self.closed_loop_mode is ClosedLoop.AGGRESSIVE and plan.one_window,
             interpolate_x=self.interp_x if self.interp != "Off" else 1, loops_back=self.closed_loop_mode.wraps,
         )  # fmt: skip

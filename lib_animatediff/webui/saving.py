@@ -38,10 +38,11 @@ class SavingHost(Protocol):
 class AnimationSaver:
     """A job's animations, each written once, where the formats say."""
 
-    def __init__(self, host: SavingHost, params: AnimateDiffParams, plan: JobPlan) -> None:
+    def __init__(self, host: SavingHost, params: AnimateDiffParams, plan: JobPlan, fps: int) -> None:
         self.host = host
         self.params = params
         self.plan = plan
+        self.fps = fps
         self.finished: list[bool] = []  # per iteration sampled: whether its sampling ran to the end
         self.outputs: list[WrittenFile] = []
         self.saved: list[int] = []  # the iterations whose animation was written (or had nothing to write)
@@ -84,7 +85,7 @@ class AnimationSaver:
             return
         film = self.host.film() if self.params.interp == FILM else None
         folder = output_folder(p, self.host.option("animatediff_outdir"))
-        request = self.params.output_request(self.plan)
+        request = self.params.output_request(self.plan, self.fps)
         written = write_video(frames, infotext, seed, video, request, folder, self.host.output_settings(), film, self.params.request_id)
         for file in written:
             logger.info("saved %s", file.path)

@@ -70,6 +70,8 @@ PASTED_INFOTEXT = (
     'FreeInit: "gaussian d_s=0.5 d_t=0.125 iterations=2", Version: v1.10.1'
 )
 
+pytestmark = pytest.mark.a1111_only("the accordion in Forge's gradio 4 UI is not driven yet")
+
 
 def _chromium() -> str | None:
     configured = os.environ.get("CHROMIUM_PATH")

@@ -30,6 +30,8 @@ from webui_api import (
     txt2img_payload,
 )
 
+pytestmark = pytest.mark.a1111_only("A1111's --no-half / --upcast-sampling flags")
+
 # The random VAE shows latents faintly, so the sampler's result is compared too: the mean
 # |difference| of the last denoised latents relative to their mean magnitude. Measured on this
 # host, float16 and --upcast-sampling alike: pixels up to 2.9 grey levels; latents 0.007 (prompt

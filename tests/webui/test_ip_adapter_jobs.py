@@ -14,8 +14,21 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import IP_ADAPTER_MODEL
-from webui_api import IP_ADAPTER_LOG, WebUIServer, animatediff, assert_animation, encode_png, init_image_pattern, last_denoised, run_recorded, txt2img_payload
+from webui_api import (
+    IP_ADAPTER_LOG,
+    WebUIServer,
+    animatediff,
+    assert_animation,
+    encode_png,
+    init_image_pattern,
+    last_denoised,
+    run_recorded,
+    txt2img_payload,
+)
+
+pytestmark = pytest.mark.a1111_only("the IP-Adapter unit comes through sd-webui-controlnet, which does not run on Forge")
 
 FRAMES = 12
 CONTEXT = 8

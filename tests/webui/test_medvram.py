@@ -3,7 +3,10 @@ the motion modules must travel inside the blocks they sit in (see conftest.py)."
 
 from __future__ import annotations
 
+import pytest
 from webui_api import WebUIServer, animatediff, assert_animation, run_job, txt2img_payload
+
+pytestmark = pytest.mark.a1111_only("A1111's --medvram block moves; Forge manages memory itself")
 
 
 def test_windowed_job_under_medvram(medvram_server: WebUIServer) -> None:

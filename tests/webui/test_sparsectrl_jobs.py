@@ -36,6 +36,8 @@ from webui_api import (
 from lib_animatediff.devtools.file_server import ServerBehaviour, serving
 from lib_animatediff.sampling.context import ClosedLoop, ContextSchedule
 
+pytestmark = pytest.mark.a1111_only("SparseCtrl comes through sd-webui-controlnet, which does not run on Forge")
+
 FRAMES, CONTEXT, OVERLAP, STEPS = 16, 8, 2, 2
 KEYFRAMES = (0, 15)
 
@@ -172,3 +174,4 @@ def test_a_controlnet_model_from_the_catalog_lands_where_controlnet_lists_it(
     finally:
         target.unlink(missing_ok=True)
         server.get("/controlnet/model_list?update=true")
+
