@@ -22,8 +22,31 @@ import torch
 
 from ..errors import AnimateDiffError
 
-FILTER_KINDS = ("butterworth", "gaussian", "box", "ideal")
 BUTTERWORTH_ORDER = 4
+
+
+def _butterworth(rho2: torch.Tensor, inside_box: torch.Tensor, order: int) -> torch.Tensor:
+    return 1 / (1 + rho2**order)
+
+
+def _gaussian(rho2: torch.Tensor, inside_box: torch.Tensor, order: int) -> torch.Tensor:
+    return torch.exp(-rho2 / 2)
+
+
+def _ideal(rho2: torch.Tensor, inside_box: torch.Tensor, order: int) -> torch.Tensor:
+    return (rho2 <= 1).double()
+
+
+def _box(rho2: torch.Tensor, inside_box: torch.Tensor, order: int) -> torch.Tensor:
+    return inside_box.double()
+
+
+# each filter's mask from the normalised squared distance ρ², the cuboid |ν| <= d per axis, and
+# the Butterworth order (see frequency_filter); a new filter is one row
+FILTERS: dict[str, Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]] = {
+    "butterworth": _butterworth, "gaussian": _gaussian, "box": _box, "ideal": _ideal,
+}  # fmt: skip
+FILTER_KINDS = tuple(FILTERS)
 
 
 def frequency_filter(
@@ -69,17 +92,9 @@ def frequency_filter(
         (2 * torch.fft.fftshift(torch.fft.fftfreq(n, dtype=torch.float64, device=device))).abs() for n in (frames, height, width)
     )
     nu_t, nu_h, nu_w = nu_t.view(-1, 1, 1), nu_h.view(1, -1, 1), nu_w.view(1, 1, -1)
-    if kind == "box":
-        mask = (nu_t <= d_t) & (nu_h <= d_s) & (nu_w <= d_s)
-        return mask.float()
     rho2 = (nu_t / d_t) ** 2 + (nu_h / d_s) ** 2 + (nu_w / d_s) ** 2
-    if kind == "ideal":
-        mask = (rho2 <= 1).double()
-    elif kind == "gaussian":
-        mask = torch.exp(-rho2 / 2)
-    else:
-        mask = 1 / (1 + rho2**order)
-    return mask.float()
+    inside_box = (nu_t <= d_t) & (nu_h <= d_s) & (nu_w <= d_s)
+    return FILTERS[kind](rho2, inside_box, order).float()
 
 
 def reinitialize(latents: torch.Tensor, noise: torch.Tensor, low_pass: torch.Tensor) -> torch.Tensor:

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..errors import AnimateDiffError
-
-INTERPOLATION_METHODS = ("slerp", "lerp")
 
 # A keyframe line: a frame index (negative: from the end) or a range of them, a colon, the prompt.
 _KEYFRAME = re.compile(r"(-?\d+)(?:\s*-\s*(-?\d+))?\s*:(.*)", re.DOTALL)
@@ -226,6 +224,11 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float | torch.Tensor, parallel: f
     return result.to(a.dtype)
 
 
+# the blends between keyframe conditionings, by the name the request uses; a new blend is one row
+INTERPOLATIONS: dict[str, Callable[[torch.Tensor, torch.Tensor, float | torch.Tensor], torch.Tensor]] = {"slerp": slerp, "lerp": lerp}
+INTERPOLATION_METHODS = tuple(INTERPOLATIONS)
+
+
 def pad_tokens(cond: torch.Tensor, tokens: int) -> torch.Tensor:
     """A ``(..., n, dim)`` conditioning padded to ``tokens`` tokens by repeating its last token,
     as A1111 pads prompts of different lengths (77, 154, ...) to batch them."""
@@ -255,11 +258,11 @@ def interpolate_conditioning(
     token vector) or ``"lerp"``. A frame with ``t == 0`` (or ``t == 1``) shares the padded
     keyframe conditioning itself rather than a copy.
     """
-    if method not in INTERPOLATION_METHODS:
+    if method not in INTERPOLATIONS:
         raise ValueError(f"method must be one of {', '.join(map(repr, INTERPOLATION_METHODS))}, got {method!r}")
     if not keyframe_conds:
         raise ValueError("prompt travel needs at least one keyframe conditioning")
-    interpolate = slerp if method == "slerp" else lerp
+    interpolate = INTERPOLATIONS[method]
     conds = _padded(list(keyframe_conds))
     frames = []
     for prev, next_, t in weights:
