@@ -18,20 +18,8 @@ mirrors=${MIRROR_DIR:-/work/.mirror}
 python=${WEBUI_PYTHON:-python3.11}
 forge=$dest/stable-diffusion-webui-forge
 
-# Exports one commit of a mirror, file by file when `git archive` trips on an absent blob.
-export_tree() {
-    local repo=$mirrors/$1/repo commit=$2 into=$3
-    [ -d "$repo" ] || { echo "setup_forge: no mirror at $repo (fetch github:${1/+//} first)" >&2; exit 1; }
-    [ -e "$into/.exported-$commit" ] && return
-    rm -rf "$into" && mkdir -p "$into"
-    if ! git --git-dir="$repo" archive "$commit" | tar -x -C "$into" 2>/dev/null; then
-        git --git-dir="$repo" ls-tree -r --name-only "$commit" | while IFS= read -r path; do
-            mkdir -p "$into/$(dirname "$path")"
-            git --git-dir="$repo" show "$commit:$path" >"$into/$path" 2>/dev/null || rm -f "$into/$path"
-        done
-    fi
-    touch "$into/.exported-$commit"
-}
+# shellcheck source=tools/export_tree.sh
+source "$(dirname "$0")/export_tree.sh"
 
 # The repositories and commits are those of Forge's modules/launch_utils.py (prepare_environment);
 # BLIP (interrogate only) is left out.

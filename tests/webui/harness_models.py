@@ -10,22 +10,14 @@ import pytest
 from harness_install import FIXTURES, REPO, WebUIInstall, _cached, _digest, _offline_env, _run_builder  # noqa: E402
 from webui_api import (  # noqa: E402
     ANIMATELCM_MOTION_MODULE,
-    BASE_PAYLOAD,
     CHECKPOINT,
-    CURRENT_TEST,
-    EXTENSION_NAME,
     HOTSHOT_MOTION_MODULE,
     MOTION_MODULE,
-    REQUEST_LOG,
     SDXL_CHANNELS,
     SDXL_CHECKPOINT,
     SDXL_MOTION_MODULE,
     SDXL_REFINER,
     SECOND_CHECKPOINT,
-    PlainImages,
-    WebUIServer,
-    extension_source,
-    plain_jobs,
 )
 
 

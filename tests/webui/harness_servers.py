@@ -18,19 +18,8 @@ import pytest
 from harness_install import FIXTURES, HERE, REPO, WebUIInstall, _offline_env, _run_builder  # noqa: E402
 from harness_models import CONTROLNET_MODEL, IP_ADAPTER_MODEL, SPARSECTRL_MODELS, sdxl_refiner_header  # noqa: E402
 from webui_api import (  # noqa: E402
-    ANIMATELCM_MOTION_MODULE,
     BASE_PAYLOAD,
-    CHECKPOINT,
-    CURRENT_TEST,
     EXTENSION_NAME,
-    HOTSHOT_MOTION_MODULE,
-    MOTION_MODULE,
-    REQUEST_LOG,
-    SDXL_CHANNELS,
-    SDXL_CHECKPOINT,
-    SDXL_MOTION_MODULE,
-    SDXL_REFINER,
-    SECOND_CHECKPOINT,
     PlainImages,
     WebUIServer,
     extension_source,
