@@ -28,8 +28,8 @@ RELEASED_ORDER = [
 
 
 def test_every_field_has_its_facts_and_the_positional_order_is_sd_webui_animatediffs():
-    names = [f.name for f in dataclasses.fields(AnimateDiffParams)]
-    assert list(PARAMS) == names == AnimateDiffParams.field_names()
+    assert list(PARAMS) == [f.name for f in dataclasses.fields(AnimateDiffParams)]
+    names = AnimateDiffParams.api_names()
     assert names[: len(SWA_ORDER)] == SWA_ORDER
     assert names[len(SWA_ORDER) : len(SWA_ORDER) + len(RELEASED_ORDER)] == RELEASED_ORDER
     for name, param in PARAMS.items():

@@ -13,13 +13,13 @@ from lib_animatediff.webui.params import PARAMS, AnimateDiffParams
 
 def test_written_entry_reads_back_into_the_same_params():
     params = AnimateDiffParams(
-        model="mm_sd_v15_v2.ckpt", enable=True, video_length=24, fps=12, batch_size=16, stride=2, overlap=3, closed_loop="A"
+        model="mm_sd_v15_v2.ckpt", enable=True, video_length=24, fps=12, frames_per_window=16, dilation_levels=2, overlap=3, closed_loop="A"
     )
     text = animatediff_infotext(params, "0123456789", "1.2.3")
     assert text.startswith("model: mm_sd_v15_v2.ckpt, model hash: 0123456789, frames: 24, fps: 12, closed loop: A, context: 16, ")
     assert text.endswith("version: 1.2.3")
     assert parse_animatediff_infotext(text) == {
-        "model": "mm_sd_v15_v2.ckpt", "video_length": 24, "fps": 12, "batch_size": 16, "stride": 2, "overlap": 3, "closed_loop": "A",
+        "model": "mm_sd_v15_v2.ckpt", "video_length": 24, "fps": 12, "frames_per_window": 16, "dilation_levels": 2, "overlap": 3, "closed_loop": "A",
         "fuse": "flat", "travel_interp": "slerp",
     }  # fmt: skip
     assert "interp" not in text and "latent" not in text and "freeinit" not in text
@@ -30,7 +30,7 @@ def test_written_entry_reads_back_into_the_same_params():
 def test_every_recorded_field_round_trips():
     """Each field with an infotext key comes back from a written entry as it was (where it applies)."""
     params = AnimateDiffParams(
-        model="sub/mm, take 2: final.ckpt", enable=True, video_length=7, fps=9, batch_size=5, stride=3, overlap=1, closed_loop="R+P",
+        model="sub/mm, take 2: final.ckpt", enable=True, video_length=7, fps=9, frames_per_window=5, dilation_levels=3, overlap=1, closed_loop="R+P",
         interp="FILM", interp_x=3, freeinit_enable=True, freeinit_filter="gaussian", freeinit_ds=0.5, freeinit_dt=0.125,
         freeinit_iters=4, latent_power=1.5, latent_scale=16.0, latent_power_last=2.0, latent_scale_last=8.0, fuse="pyramid",
         travel_interp="lerp", freenoise=True, context_schedule="static", pe_stretch=24, motion_scale="0-3: 1.2, 6: 0.5",
@@ -57,7 +57,7 @@ def test_paste_fills_the_accordion_and_leaves_other_images_alone():
     assert values["enable"] is True and values["freeinit_enable"] is False and values["interp"] == "Off"
     assert pasted_values({"Steps": "20"}) == {}
     assert paste_reader("fps")(infotext) == 8 and paste_reader("fps")({"Steps": "20"}) is None
-    assert paste_reader("stride")(infotext) is None  # not recorded: the accordion keeps its value
+    assert paste_reader("dilation_levels")(infotext) is None  # not recorded: the accordion keeps its value
 
 
 def test_the_separate_freeinit_entry_of_0_1_pastes_back():
@@ -95,9 +95,9 @@ def test_entries_written_before_0_2_0_paste_back_in_todays_meanings():
         "latent power last: 1.0, latent scale last: 8.0, version: 0.1.0"
     )
     values = pasted_values({"AnimateDiff": old})
-    assert values["stride"] == 3  # largest dilation 4 → three levels 1, 2, 4
+    assert values["dilation_levels"] == 3  # largest dilation 4 → three levels 1, 2, 4
     assert values["latent_scale"] == 16.0 and values["latent_scale_last"] == 8.0  # 1 - (i/4)^2 = 1 - i^2/16
     new = old.replace("version: 0.1.0", "version: 0.2.0")
-    assert pasted_values({"AnimateDiff": new})["stride"] == 4 and pasted_values({"AnimateDiff": new})["latent_scale"] == 4.0
+    assert pasted_values({"AnimateDiff": new})["dilation_levels"] == 4 and pasted_values({"AnimateDiff": new})["latent_scale"] == 4.0
     unversioned = old.replace(", version: 0.1.0", "")
-    assert pasted_values({"AnimateDiff": unversioned})["stride"] == 4
+    assert pasted_values({"AnimateDiff": unversioned})["dilation_levels"] == 4

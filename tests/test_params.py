@@ -15,7 +15,7 @@ SD_WEBUI_ANIMATEDIFF_FIELDS = [
 
 
 def test_every_sd_webui_animatediff_field_is_accepted():
-    assert set(SD_WEBUI_ANIMATEDIFF_FIELDS) <= set(AnimateDiffParams.field_names())
+    assert set(SD_WEBUI_ANIMATEDIFF_FIELDS) <= set(AnimateDiffParams.api_names())
 
 
 def test_api_dict_first_then_ui_defaults_uses_the_dict():
@@ -25,7 +25,7 @@ def test_api_dict_first_then_ui_defaults_uses_the_dict():
 
 def test_positional_ui_values_map_in_field_order():
     params = AnimateDiffParams.from_args(("mm.ckpt", True, 12, 10.0, 0, "A", 8, 2, 2, ["GIF"]))
-    assert (params.model, params.video_length, params.fps, params.closed_loop, params.batch_size, params.stride) == ("mm.ckpt", 12, 10, "A", 8, 2)
+    assert (params.model, params.video_length, params.fps, params.closed_loop, params.frames_per_window, params.dilation_levels) == ("mm.ckpt", 12, 10, "A", 8, 2)
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,13 @@ def test_a_lone_switch_first_is_the_enable_flag_as_webuiapi_sends_it():
     off = AnimateDiffParams.from_args((False, False, 16, 8, 0, "R-P"))
     assert off.enable is False and off.model == "" and off.video_length == AnimateDiffParams().video_length
     assert AnimateDiffParams.from_args((True,)).enable is True
+
+
+def test_api_names_are_aliases_of_the_fields_named_for_what_they_are():
+    by_api = AnimateDiffParams.from_dict({"batch_size": 8, "stride": 2})
+    by_field = AnimateDiffParams.from_dict({"frames_per_window": 8, "dilation_levels": 2})
+    assert by_api == by_field and (by_api.frames_per_window, by_api.dilation_levels) == (8, 2)
+    with pytest.raises(ParameterError, match="'batch_size' is given twice"):
+        AnimateDiffParams.from_dict({"batch_size": 8, "frames_per_window": 8})
+    with pytest.raises(ParameterError, match="'stride' must be"):  # the name the client sent
+        AnimateDiffParams.from_dict({"dilation_levels": 0})

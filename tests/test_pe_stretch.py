@@ -39,13 +39,13 @@ def test_a_module_at_the_trained_spacing_is_the_module_as_trained():
 def test_the_plan_lets_windows_grow_with_a_stretch_and_refuses_one_below_the_trained_length():
     v1 = random_motion_modules(V1, SD15_CHANNELS)
     with pytest.raises(ParameterError, match="pe_stretch"):
-        plan_job(AnimateDiffParams(video_length=48, batch_size=32).window_request(), v1)  # v1 takes 24 without a stretch: the message says how
-    plan = plan_job(AnimateDiffParams(video_length=48, batch_size=32, pe_stretch=32).window_request(), v1)
+        plan_job(AnimateDiffParams(video_length=48, frames_per_window=32).window_request(), v1)  # v1 takes 24 without a stretch: the message says how
+    plan = plan_job(AnimateDiffParams(video_length=48, frames_per_window=32, pe_stretch=32).window_request(), v1)
     assert plan.context == 32 and plan.pe_spacing == pytest.approx(16 / 32)
     assert (plan.context - 1) * plan.pe_spacing < 24  # every position lies in v1's table
     with pytest.raises(ParameterError, match="'pe_stretch' 12 would squeeze windows below the 16 frames"):
         plan_job(AnimateDiffParams(pe_stretch=12).window_request(), v1)
     with pytest.raises(ParameterError, match="at most 40 frames"):
-        plan_job(AnimateDiffParams(video_length=64, batch_size=48, pe_stretch=40).window_request(), v1)
+        plan_job(AnimateDiffParams(video_length=64, frames_per_window=48, pe_stretch=40).window_request(), v1)
     assert plan_job(AnimateDiffParams(pe_stretch=8).window_request(), random_motion_modules(HOTSHOTXL, (32, 64, 96))).pe_spacing == 1.0
     assert plan_job(AnimateDiffParams().window_request(), random_motion_modules(V2, SD15_CHANNELS)).pe_spacing is None

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lib_animatediff.webui.params import AnimateDiffParams, ParameterError
+from lib_animatediff.webui.params import PARAMS, AnimateDiffParams, ParameterError
 from lib_animatediff.webui.xyz import AXES, apply_axis_value, with_axis_values
 
 
@@ -25,15 +25,15 @@ def test_cells_copied_from_one_p_do_not_share_their_values():
 
 def test_axis_values_are_validated_like_api_arguments():
     p = SimpleNamespace()
-    apply_axis_value(p, "stride", 0)
+    apply_axis_value(p, "dilation_levels", 0)
     with pytest.raises(ParameterError, match="stride"):
         with_axis_values(AnimateDiffParams(enable=True), p)
 
 
 def test_axes_name_real_fields_and_convert_text():
-    fields = set(AnimateDiffParams.field_names())
+    fields = set(PARAMS)
     assert all(axis.field in fields for axis in AXES)
-    assert {"enable", "model", "video_length", "fps", "batch_size", "stride", "overlap", "closed_loop", "interp", "interp_x"} <= {
+    assert {"enable", "model", "video_length", "fps", "frames_per_window", "dilation_levels", "overlap", "closed_loop", "interp", "interp_x"} <= {
         axis.field for axis in AXES
     }
     axis = {axis.field: axis for axis in AXES}

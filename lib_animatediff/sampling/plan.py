@@ -12,9 +12,9 @@ from .context import ClosedLoop, ContextSchedule, ScheduleConflict
 
 @dataclass(frozen=True)
 class WindowRequest:
-    """The frames and windows a job asks for. The API calls ``frames_per_window``
-    ``batch_size`` and ``dilation_levels`` ``stride`` (sd-webui-animatediff's names); the
-    refusals below name the API's arguments, which is what a user can change."""
+    """The frames and windows a job asks for. The refusals below name the API's arguments
+    (``batch_size`` for ``frames_per_window``, ``stride`` for ``dilation_levels``:
+    sd-webui-animatediff's names), which is what a user can change."""
 
     frames: int = 0  # 0: one window
     frames_per_window: int = 0  # 0: the module's trained length

@@ -32,7 +32,7 @@ class Section:
 HEADER = ("enable", "model")
 LAYOUT: tuple[str | Row | Section, ...] = (
     Row("video_length", "fps", "loop_number"),
-    Row("batch_size", "stride", "overlap"),
+    Row("frames_per_window", "dilation_levels", "overlap"),
     Row("context_schedule", "pe_stretch"),
     "freenoise",
     "closed_loop",

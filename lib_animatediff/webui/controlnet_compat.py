@@ -100,7 +100,7 @@ def get_animatediff_arg(p: Any) -> AnimateDiffArg | None:
         params = requested_params(p)
         if params is None or not params.enable:
             return None
-        frames, context = params.video_length, params.batch_size
+        frames, context = params.video_length, params.frames_per_window
     return AnimateDiffArg(
         enable=True, video_length=frames, batch_size=context, closed_loop=params.closed_loop,
         prompt_scheduler=KeyframeScheduler(method=params.travel_interp),

@@ -80,15 +80,15 @@ def recorded_version(text: str) -> tuple[int, int, int] | None:
 def read_old_meanings(values: dict[str, Any], version: tuple[int, int, int] | None) -> dict[str, Any]:
     """Fields written before 0.2.0 in today's meanings, so old images paste back as they were made.
 
-    Then ``stride`` was the largest dilation (1, 2, 4, ...), now it counts the levels (4 → 3);
+    Then ``stride`` was the largest dilation (1, 2, 4, ...), now it counts the levels (4 → 3: ``dilation_levels``);
     a frame's first-image weight was ``1 - (i / scale)^power``, now ``1 - i^power / scale``, the
     same curve with ``scale^power`` (exact without a last frame; the last frame's blend changed).
     """
     if version is None or version >= _SWA_MEANINGS:
         return values
     values = dict(values)
-    if "stride" in values:
-        values["stride"] = max(1, int(values["stride"]).bit_length())
+    if "dilation_levels" in values:
+        values["dilation_levels"] = max(1, int(values["dilation_levels"]).bit_length())
     for power, scale in (("latent_power", "latent_scale"), ("latent_power_last", "latent_scale_last")):
         if scale in values:
             values[scale] = float(values[scale]) ** float(values.get(power, 1.0))

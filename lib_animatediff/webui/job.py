@@ -215,7 +215,7 @@ class AnimationJob:
         model_hash = self.host.short_hash(self.model_path)
         used = {
             "model": self.model_path.relative_to(self.host.model_dir()).as_posix(), "video_length": self.plan.frames,
-            "batch_size": self.plan.context, "fps": self.fps,
+            "frames_per_window": self.plan.context, "fps": self.fps,
         }  # fmt: skip
         p.extra_generation_params[INFOTEXT_KEY] = animatediff_infotext(self.params, model_hash, __version__, self.host.is_img2img(p), used)
         sample, close = p.sample, p.close

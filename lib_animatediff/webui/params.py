@@ -3,10 +3,11 @@
 Each field of :class:`AnimateDiffParams` carries its facts once, in its metadata
 (:class:`Param`): UI label, hint and widget, allowed values, infotext key, X/Y/Z axis label.
 The accordion, paste-back, the infotext entry, the X/Y/Z axes and the hover hints are all
-built from them. Field names, and their positional order, are sd-webui-animatediff's, so its
-API clients work unchanged. Values are validated once, on creation, and the object is frozen:
-a job's final values (the video length a source gives, the context the module uses) are set
-with :func:`dataclasses.replace`, which validates again.
+built from them. The API names (:data:`API_NAMES`), and the positional order, are
+sd-webui-animatediff's, so its API clients work unchanged; inside, a field is named for what it
+is (its ``batch_size`` is :attr:`frames_per_window`, its ``stride`` :attr:`dilation_levels`).
+Values are validated once, on creation, and the object is frozen: the request stays as sent
+(what it resolves to, the frames of a video source or the module's context, is the job's plan).
 """
 
 from __future__ import annotations
@@ -131,12 +132,12 @@ class AnimateDiffParams:
         hint="N: no loop. R-P: windows wrap around so the end flows into the start (prompt travel not looped). R+P: the same, "
         "prompt travel looped. A: always keep the seam inside a window, for the strongest loop.",
     )  # fmt: skip
-    batch_size: int = _param(
+    frames_per_window: int = _param(
         0, label="Context batch size (0 = what the module was trained on: 16, HotShot-XL 8)", widget=_number(0), check=_at_least(0),
         expected="frames per context window >= 1, or 0 for the module's default", infotext="context", xyz="Context batch size",
         hint="Frames the motion module sees at once. Keep it at the module's training length (16; 8 for HotShot-XL).",
     )  # fmt: skip
-    stride: int = _param(
+    dilation_levels: int = _param(
         1, label="Stride", widget=_number(0), check=_at_least(1),
         expected="a whole number >= 1 (levels of dilated windows: 3 gives dilations 1, 2, 4)", infotext="stride", xyz="Stride",
         hint="Levels of context windows: 1 = contiguous windows only; 2 adds windows of every 2nd frame, 3 also every 4th, ... "
@@ -291,7 +292,7 @@ class AnimateDiffParams:
         for name, param in PARAMS.items():
             value = _coerce(name, getattr(self, name))
             if not param.allows(value):
-                raise ParameterError(f"AnimateDiff argument {name!r} must be {param.wanted()}, got {value!r}")
+                raise ParameterError(f"AnimateDiff argument {api_name(name)!r} must be {param.wanted()}, got {value!r}")
             object.__setattr__(self, name, value)
         if self.motion_start >= self.motion_end:
             raise ParameterError(
@@ -299,8 +300,9 @@ class AnimateDiffParams:
             )
 
     @classmethod
-    def field_names(cls) -> list[str]:
-        return list(PARAMS)
+    def api_names(cls) -> list[str]:
+        """The argument names an API client sends, in positional order."""
+        return [api_name(name) for name in PARAMS]
 
     @classmethod
     def from_args(cls, args: Sequence[Any]) -> AnimateDiffParams:
@@ -318,7 +320,7 @@ class AnimateDiffParams:
             return cls.from_dict(args[0])
         if args and isinstance(args[0], bool):
             return cls.from_dict({"enable": args[0]})
-        names = cls.field_names()
+        names = cls.api_names()
         if len(args) > len(names):
             raise ParameterError(f"AnimateDiff takes at most {len(names)} positional arguments ({', '.join(names)}), got {len(args)}")
         if args and not isinstance(args[0], str | type(None)):
@@ -326,14 +328,20 @@ class AnimateDiffParams:
                 f"AnimateDiff's args must be one dict of named arguments or the positional list ({', '.join(names)}); "
                 f"the first value is a {type(args[0]).__name__}: {args[0]!r}"
             )
-        return cls.from_dict(dict(zip(names, args)))
+        return cls(**dict(zip(PARAMS, args)))
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> AnimateDiffParams:
-        unknown = sorted(set(values) - set(PARAMS))
-        if unknown:
-            raise ParameterError(f"unknown AnimateDiff argument {unknown[0]!r}; known: {', '.join(PARAMS)}")
-        return cls(**values)
+        """From named arguments: the API names, or the fields' own names."""
+        fields: dict[str, Any] = {}
+        for name, value in values.items():
+            field_name = _FIELD_OF_API_NAME.get(name, name)
+            if field_name not in PARAMS:
+                raise ParameterError(f"unknown AnimateDiff argument {name!r}; known: {', '.join(cls.api_names())}")
+            if field_name in fields:
+                raise ParameterError(f"AnimateDiff argument {api_name(field_name)!r} is given twice (as {field_name!r} too)")
+            fields[field_name] = value
+        return cls(**fields)
 
     @property
     def closed_loop_mode(self) -> ClosedLoop:
@@ -343,8 +351,8 @@ class AnimateDiffParams:
         """The frames (``frames``: as resolved from a video source; None: as asked) and windows
         asked for, in the planner's terms."""
         return WindowRequest(
-            frames=self.video_length if frames is None else frames, frames_per_window=self.batch_size, overlap=self.overlap,
-            dilation_levels=self.stride,
+            frames=self.video_length if frames is None else frames, frames_per_window=self.frames_per_window, overlap=self.overlap,
+            dilation_levels=self.dilation_levels,
             closed_loop=self.closed_loop_mode, schedule=self.context_schedule, pe_stretch=self.pe_stretch,
         )  # fmt: skip
 
@@ -360,8 +368,16 @@ class AnimateDiffParams:
 
 
 PARAMS: dict[str, Param] = {f.name: f.metadata["animatediff"] for f in dataclasses.fields(AnimateDiffParams)}
+# sd-webui-animatediff's names for the fields this extension names for what they are
+API_NAMES: dict[str, str] = {"frames_per_window": "batch_size", "dilation_levels": "stride"}
+_FIELD_OF_API_NAME = {api: name for name, api in API_NAMES.items()}
 _TYPES = {f.name: f.type for f in dataclasses.fields(AnimateDiffParams)}
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def api_name(name: str) -> str:
+    """What API clients (and error messages) call the field ``name``."""
+    return API_NAMES.get(name, name)
 
 
 def is_true_or_false(name: str) -> bool:
@@ -393,25 +409,25 @@ def _coerce(name: str, value: Any) -> Any:
     kind = _TYPES[name]
     if kind in ("int", "float"):
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ParameterError(f"AnimateDiff argument {name!r} must be a number, got {type(value).__name__} {value!r}")
+            raise ParameterError(f"AnimateDiff argument {api_name(name)!r} must be a number, got {type(value).__name__} {value!r}")
         if kind == "int":
             if value != int(value):
-                raise ParameterError(f"AnimateDiff argument {name!r} must be a whole number, got {value!r}")
+                raise ParameterError(f"AnimateDiff argument {api_name(name)!r} must be a whole number, got {value!r}")
             return int(value)
         return float(value)
     if kind == "bool":
         if not isinstance(value, bool):
-            raise ParameterError(f"AnimateDiff argument {name!r} must be true or false, got {value!r}")
+            raise ParameterError(f"AnimateDiff argument {api_name(name)!r} must be true or false, got {value!r}")
         return value
     if kind == "list[str]":
         value = [value] if isinstance(value, str) else value
         if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
-            raise ParameterError(f"AnimateDiff argument {name!r} must be a list of text, got {value!r}")
+            raise ParameterError(f"AnimateDiff argument {api_name(name)!r} must be a list of text, got {value!r}")
         return format_names(value)
     if kind == "str":
         value = "" if value is None else value  # an empty textbox or dropdown
         if name == "motion_scale" and isinstance(value, int | float) and not isinstance(value, bool):
             value = format(value, "g")  # text because it may hold frame keys; a plain number is fine
         if not isinstance(value, str):
-            raise ParameterError(f"AnimateDiff argument {name!r} must be text, got {type(value).__name__} {shorten(repr(value))}")
+            raise ParameterError(f"AnimateDiff argument {api_name(name)!r} must be text, got {type(value).__name__} {shorten(repr(value))}")
     return value

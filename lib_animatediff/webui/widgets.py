@@ -8,13 +8,13 @@ from typing import Any
 import gradio as gr
 
 from .accordion import Row, Section
-from .params import PARAMS, AnimateDiffParams
+from .params import PARAMS, AnimateDiffParams, api_name
 
 
 def component(name: str, tab: str, value: Any) -> Any:
     """The gradio component of a field, from its facts."""
     param, widget = PARAMS[name], PARAMS[name].widget
-    common = {"label": param.label, "elem_id": f"{tab}_animatediff_{name}"}
+    common = {"label": param.label, "elem_id": f"{tab}_animatediff_{api_name(name)}"}  # the API name: pages and clients address it
     choices = list(param.choices)
     return {
         "number": lambda: gr.Number(value, precision=widget.precision, **common),
