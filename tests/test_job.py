@@ -483,6 +483,33 @@ def test_write_saves_each_video_and_shows_it(unet, model_dir, tmp_path, api):
         assert processed.infotexts == ["a", "b"] + ["a"] * 4 + ["b"] * 4
 
 
+
+class CountingInterpolator:
+    name = "stand-in FILM"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def interpolate(self, frames: Any, x: int, loop: bool = False) -> list:
+        self.calls.append(len(frames))
+        return [frame for frame in frames for _ in range(x)]
+
+
+def test_film_is_found_once_per_job_and_interpolates_every_animation(unet, model_dir, tmp_path):
+    film, looked_up = CountingInterpolator(), []
+    host = Host(model_dir)
+    host.film = lambda: looked_up.append(1) or film  # type: ignore[method-assign]
+    p = Processing(host, unet, tmp_path)
+    job = AnimationJob.start(host, p, args(interp="FILM", interp_x=2, format=["GIF"]))
+    frames = [Image.new("RGB", (64, 64), (30 * i, 0, 0)) for i in range(8)]  # two animations of 4 frames
+    processed = SimpleNamespace(
+        images=frames, index_of_first_image=0, all_seeds=[5] * 4 + [6] * 4, infotexts=["a"] * 8, extra_generation_params={},
+        prompt="", negative_prompt="", all_prompts=[""], all_negative_prompts=[""], comments="",
+    )  # fmt: skip
+    job.write(p, processed)
+    job.leave()
+    assert looked_up == [1] and film.calls == [4, 4]
+
 def test_final_video_length_follows_the_shortest_source():
     params = AnimateDiffParams(video_length=0)
     assert final_video_length(params, None, []) == 0

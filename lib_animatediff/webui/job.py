@@ -143,6 +143,7 @@ class AnimationJob:
         travel: PromptTravels,
         video: VideoClip | None,
         fps: int = DEFAULT_FPS,
+        film: FrameInterpolator | None = None,
     ):
         self.host = host
         self.params = params  # the request, as sent
@@ -154,7 +155,7 @@ class AnimationJob:
         self.freeinit = FreeInitSettings.from_params(params)
         self.motion = parse_motion_scale(params.motion_scale, params.motion_start, params.motion_end)
         self.stack = UndoStack()
-        self.saver = AnimationSaver(host, params, plan, fps)
+        self.saver = AnimationSaver(host, params, plan, fps, film)
 
     # ------------------------------------------------------------------ validate → enter
 
@@ -188,7 +189,8 @@ class AnimationJob:
                 "AnimateDiff argument 'last_frame' is for img2img from one image (the main image is the first frame); "
                 "with a video source every frame starts from its own video frame: leave last_frame empty"
             )
-        if params.interp == FILM and host.film() is None:
+        film = host.film() if params.interp == FILM else None
+        if params.interp == FILM and film is None:
             raise ParameterError(
                 f"AnimateDiff argument 'interp' {FILM!r} runs Deforum's FILM network, which needs the sd-webui-deforum extension "
                 f"and its FILM model ({FILM_MODEL_NAME}); without them use {OPTICAL_FLOW!r}, the built-in interpolator"
@@ -200,7 +202,7 @@ class AnimationJob:
         plan = plan_job(params.window_request(frames), modules)
         _check_checkpoints_switched_to(host, p, modules)
         parse_motion_scale(params.motion_scale).check_frames(plan.frames)
-        return cls(host, params, plan, path, PromptTravels.of(p, plan.frames), video, final_fps(params, video))
+        return cls(host, params, plan, path, PromptTravels.of(p, plan.frames), video, final_fps(params, video), film)
 
     def _enter(self, p: Any) -> None:
         stack = self.stack

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from PIL import Image
 
 from ..log import logger
-from ..media.interpolation import FILM, FrameInterpolator
+from ..media.interpolation import FrameInterpolator
 from ..media.output_folder import safe_output_folder
 from ..media.outputs import WrittenFile, write_video
 from ..media.writers import OutputSettings
@@ -31,15 +31,17 @@ class SavingHost(Protocol):
 
     def option(self, key: str) -> Any: ...
     def output_settings(self) -> OutputSettings: ...
-    def film(self) -> FrameInterpolator | None: ...
     def infotext(self, p: Any, index: int) -> str: ...  # what A1111 writes into the batch's image ``index``
 
 
 class AnimationSaver:
     """A job's animations, each written once, where the formats say."""
 
-    def __init__(self, host: SavingHost, params: AnimateDiffParams, plan: JobPlan, fps: int) -> None:
+    def __init__(
+        self, host: SavingHost, params: AnimateDiffParams, plan: JobPlan, fps: int, film: FrameInterpolator | None = None
+    ) -> None:
         self.host = host
+        self.film = film  # Deforum's FILM where the request asks for it (found once, when the job was checked)
         self.params = params
         self.plan = plan
         self.fps = fps
@@ -83,10 +85,9 @@ class AnimationSaver:
         self._settled.add(video)
         if not self._wanted(video):
             return
-        film = self.host.film() if self.params.interp == FILM else None
         folder = output_folder(p, self.host.option("animatediff_outdir"))
         request = self.params.output_request(self.plan, self.fps)
-        written = write_video(frames, infotext, seed, video, request, folder, self.host.output_settings(), film, self.params.request_id)
+        written = write_video(frames, infotext, seed, video, request, folder, self.host.output_settings(), self.film, self.params.request_id)
         for file in written:
             logger.info("saved %s", file.path)
         self.outputs += written
