@@ -24,6 +24,7 @@ from lib_animatediff.model.motion_module import MotionModuleSet
 from lib_animatediff.model.noise_schedule import timestep_sigma, use_noise_schedule
 from lib_animatediff.undo import UndoStack
 from lib_animatediff.webui.alwayson import alwayson_script, own_args
+from lib_animatediff.webui.controlnet import SD_WEBUI_CONTROLNET, ForgeUnitFields, UnitFields
 from lib_animatediff.webui.deforum import find_deforum_film
 from lib_animatediff.webui.lora import LoraExtension, apply_motion_loras, merge_motion_loras, unet_strength
 from lib_animatediff.webui.settings import SETTINGS, output_settings
@@ -54,6 +55,7 @@ class A1111:
     option = staticmethod(option)
     webui_scope = WEBUI.scope
     whole_videos_per_call = False  # rows come frame-major, every frame's AND sub-prompts together
+    controlnet_fields: UnitFields = SD_WEBUI_CONTROLNET
 
     @property
     def state(self) -> Any:
@@ -152,7 +154,7 @@ class Forge(A1111):
         apply_model = k_model.apply_model
 
         def routed(x: torch.Tensor, t: torch.Tensor, **conditioning: Any) -> torch.Tensor:
-            return runner(lambda x, t, conditioning: apply_model(x, t, **conditioning), x, t, conditioning)
+            return runner(lambda x, t, conditioning: apply_model(x, t, **_for_rows(conditioning, x.shape[0])), x, t, conditioning)
 
         changes.set_attr(k_model, "apply_model", routed)
 
@@ -183,11 +185,33 @@ class Forge(A1111):
         loras = [(Path(net.network_on_disk.filename), strengths.get(net.mentioned_name, 1.0)) for net in networks.loaded_networks]
         return merge_motion_loras(changes, modules, loras)
 
-    def controlnet_units(self, p: Any) -> list:
-        return []  # Forge's built-in ControlNet is not fed the video's frames (yet): its units keep their own inputs
+    @property
+    def controlnet_fields(self) -> UnitFields:  # type: ignore[override]
+        """Forge's ControlNet units, in batch mode by its own enum (its module is on the path once its scripts load)."""
+        try:
+            from lib_controlnet.enums import InputMode
+        except ImportError:
+            return ForgeUnitFields()
+        return ForgeUnitFields(batch_mode=InputMode.BATCH)
 
     def controlnet_params(self, p: Any) -> list:
-        return []
+        return []  # its control network runs on the whole call, and a window's call takes its rows of the outputs
+
+
+def _for_rows(conditioning: dict[str, Any], rows: int) -> dict[str, Any]:
+    """A window's conditioning (its rows already taken) with the per-call bookkeeping Forge's
+    patches read (the cond/uncond row marks and indices, reference-only and StyleAlign among
+    them) redone for its ``rows``: each of the call's cond/uncond chunks gives the window's frames."""
+    options = conditioning.get("transformer_options")
+    if not isinstance(options, dict) or not options.get("cond_or_uncond") or options.get("sigmas") is None:
+        return conditioning
+    from backend.sampling.sampling_function import compute_cond_indices, compute_cond_mark
+
+    chunks = options["cond_or_uncond"]
+    sigmas = options["sigmas"][: rows // len(chunks)]
+    options = {**options, "sigmas": sigmas, "cond_mark": compute_cond_mark(chunks, sigmas)}
+    options["cond_indices"], options["uncond_indices"] = compute_cond_indices(chunks, sigmas)
+    return {**conditioning, "transformer_options": options}
 
 
 def is_forge() -> bool:

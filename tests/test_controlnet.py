@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import base64
+import enum
+import io
+from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from lib_animatediff.sampling.context import ContextSchedule
 from lib_animatediff.sampling.video_runner import VideoModelRunner
 from lib_animatediff.errors import ParameterError
-from lib_animatediff.webui.controlnet import feed_frames, hints_for_rows, own_frame_counts, refuse_ip_adapters_per_frame, units_to_feed
+from lib_animatediff.undo import UndoStack
+from lib_animatediff.webui.controlnet import (
+    ForgeUnitFields,
+    feed_frames,
+    hints_for_rows,
+    own_frame_counts,
+    refuse_ip_adapters_per_frame,
+    units_to_feed,
+)
+from lib_animatediff.webui.params import AnimateDiffParams
+from lib_animatediff.webui.sent_inputs import with_sent_inputs_on_server
 
 
 class _NoMotion:
@@ -38,17 +54,67 @@ class ControlParams:
         self.used_hint_cond = None
 
 
-def test_units_without_an_input_of_their_own_take_the_video(tmp_path):
+def test_units_without_an_input_of_their_own_take_the_video_until_the_job_leaves(tmp_path):
     api_unit = {"enabled": True, "module": "canny", "model": "m"}
     with_image = {"enabled": True, "image": "iVBORw0KGgo="}
     disabled = {"enabled": False}
     ui_unit = SimpleNamespace(enabled=True, image=None, batch_images="", animatediff_batch=False)
     assert units_to_feed([api_unit, with_image, disabled, ui_unit]) == [api_unit, ui_unit]
-    feed_frames(api_unit, tmp_path / "frames", tmp_path / "masks")
-    feed_frames(ui_unit, tmp_path / "frames")
-    assert api_unit["animatediff_batch"] is True and api_unit["batch_images"] == f"{tmp_path / 'frames'}\nmask:{tmp_path / 'masks'}"
-    assert ui_unit.animatediff_batch is True and ui_unit.batch_images == str(tmp_path / "frames")
-    assert units_to_feed([api_unit]) == []  # fed once, it has its input now
+    with UndoStack() as job:
+        feed_frames(api_unit, tmp_path / "frames", tmp_path / "masks", job)
+        feed_frames(ui_unit, tmp_path / "frames", None, job)
+        assert api_unit["animatediff_batch"] is True and api_unit["batch_images"] == f"{tmp_path / 'frames'}\nmask:{tmp_path / 'masks'}"
+        assert ui_unit.animatediff_batch is True and ui_unit.batch_images == str(tmp_path / "frames")
+        assert units_to_feed([api_unit]) == []  # fed once, it has its input now
+    # a UI unit outlives the job: the next job must not find a folder that is gone
+    assert api_unit == {"enabled": True, "module": "canny", "model": "m"}
+    assert (ui_unit.batch_images, ui_unit.animatediff_batch) == ("", False)
+
+
+class InputMode(enum.Enum):  # Forge's lib_controlnet.enums.InputMode: a plain Enum
+    SIMPLE = "simple"
+    BATCH = "batch"
+
+
+FORGE = ForgeUnitFields(batch_mode=InputMode.BATCH)
+
+
+def test_forge_units_take_the_video_in_forges_batch_mode(tmp_path):
+    api_unit = {"enabled": True, "module": "None", "model": "cn [0123abcd]"}
+    ui_unit = SimpleNamespace(enabled=True, image=None, input_mode=InputMode.SIMPLE, batch_image_dir="", batch_input_gallery=None)
+    with_array = SimpleNamespace(enabled=True, image=np.zeros((8, 8, 3), np.uint8), input_mode=InputMode.SIMPLE, batch_image_dir="")
+    own_folder = {"enabled": True, "input_mode": InputMode.BATCH, "batch_image_dir": str(tmp_path)}
+    assert units_to_feed([api_unit, ui_unit, with_array, own_folder], FORGE) == [api_unit, ui_unit]
+    with UndoStack() as job:
+        feed_frames(ui_unit, tmp_path / "frames", tmp_path / "masks", job, FORGE)
+        assert ui_unit.input_mode is InputMode.BATCH and ui_unit.batch_image_dir == str(tmp_path / "frames")
+        assert ui_unit.batch_mask_dir == str(tmp_path / "masks")
+    assert ui_unit.input_mode is InputMode.SIMPLE and ui_unit.batch_image_dir == "" and not hasattr(ui_unit, "batch_mask_dir")
+    count = lambda folder: 7 if folder == tmp_path else -1  # noqa: E731
+    assert own_frame_counts([own_folder, api_unit], count, FORGE) == [7]
+    assert own_frame_counts([own_folder], count) == []  # sd-webui-controlnet's fields name no folder there
+
+
+def test_forge_batch_mode_asked_by_name_over_the_api_is_forges_batch_mode(tmp_path):
+    """Forge's ControlNet compares input_mode with its enum, so JSON's "batch" would be its simple
+    mode: the unit reads as sent, its frame list becomes a folder, both only for the job."""
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(image, "PNG")
+    frame = base64.b64encode(image.getvalue()).decode()
+    unit = {"enabled": True, "input_mode": "batch", "batch_image_dir": [frame, frame, frame]}
+    with UndoStack() as job:
+        with_sent_inputs_on_server(AnimateDiffParams(), [unit], job, FORGE)
+        assert unit["input_mode"] is InputMode.BATCH
+        folder = Path(unit["batch_image_dir"])
+        assert len(list(folder.iterdir())) == 3
+        assert own_frame_counts([unit], lambda f: len(list(f.iterdir())), FORGE) == [3]
+    assert unit["input_mode"] == "batch" and not folder.exists()
+
+
+def test_forge_ip_adapter_fed_the_video_is_refused_with_forges_reason():
+    fed = {"enabled": True, "module": "InsightFace+CLIP-H (IPAdapter)", "model": "ip-adapter_sd15 [abcd]"}
+    with pytest.raises(ParameterError, match="first image of a batch only"):
+        refuse_ip_adapters_per_frame([fed], fed_a_video=True, count_files=lambda folder: 0, fields=FORGE)
 
 
 def test_units_with_their_own_batch_folder_count_towards_the_shortest_source(tmp_path):

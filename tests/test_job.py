@@ -25,6 +25,7 @@ from lib_animatediff.model.families import SD15_ANIMATEDIFF_SCHEDULE, SDXL_STAND
 from lib_animatediff.model.injection import hooked_motion_modules
 from lib_animatediff.model.module_cache import ModuleCache
 from lib_animatediff.model.noise_schedule import use_noise_schedule
+from lib_animatediff.webui.controlnet import SD_WEBUI_CONTROLNET
 from lib_animatediff.webui.job import JOB_ATTRIBUTE, AnimationJob, final_video_length
 from lib_animatediff.webui.params import AnimateDiffParams
 from lib_animatediff.webui.state import WebUIScope
@@ -120,6 +121,8 @@ class Host:
 
     def apply_motion_loras(self, changes: Any, modules: Any, p: Any) -> list[str]:
         return []
+
+    controlnet_fields = SD_WEBUI_CONTROLNET
 
     def controlnet_units(self, p: Any) -> list:
         return []

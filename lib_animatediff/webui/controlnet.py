@@ -1,11 +1,13 @@
-"""Video to video with sd-webui-controlnet: its units get the video's frames, and each context
-window's model call sees the hints of exactly its own frames.
+"""Video to video with ControlNet: its units get the video's frames, and each context window's
+model call sees the hints of exactly its own frames.
 
-Units are fed through ControlNet's public AnimateDiff fields (``animatediff_batch`` and
-``batch_images``: a folder of frames, then optionally ``mask:<folder>`` on its own line);
-ControlNet then prepares one hint per frame, stacked as ``[cond frames, uncond frames]`` (or
-the frames once). The model calls of a window carry a subset of the sampler's rows, so for
-the length of each call the hints are narrowed to those rows and put back afterwards.
+Units are fed a folder of frames through their batch fields (:class:`UnitFields`:
+sd-webui-controlnet's AnimateDiff fields, or Forge's batch mode); ControlNet then prepares one
+hint per frame. sd-webui-controlnet keeps them stacked as ``[cond frames, uncond frames]`` (or
+the frames once) on its control parameters, so for the length of each window's call the hints
+are narrowed to its rows and put back afterwards (:func:`hints_for_rows`). Forge's runs the
+control network on the whole call before the UNet and hands its outputs to the call, which the
+video runner narrows with the call's other rows.
 
 Units and control parameters are duck-typed (API dicts or ControlNet's own objects), which
 keeps this file free of ControlNet imports.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,42 +40,125 @@ def set_unit_value(unit: Any, name: str, value: Any) -> None:
         setattr(unit, name, value)
 
 
-def has_own_input(unit: Any) -> bool:
-    """A unit with an image (or, in ControlNet's batch mode, a folder) of its own."""
-    image = unit_value(unit, "image") or unit_value(unit, "input_image")
-    if isinstance(image, Mapping):
-        image = image.get("image")
-    return bool(image is not None and (not isinstance(image, (str, list, tuple)) or len(image) > 0)) or bool(
-        unit_value(unit, "batch_images")
+@dataclass(frozen=True)
+class UnitFields:
+    """How a ControlNet extension's units say what they take and are given a folder of frames:
+    sd-webui-controlnet's (its AnimateDiff fields ``animatediff_batch`` and ``batch_images``,
+    a folder then ``mask:<folder>`` or ``keyframe:<frames>`` lines)."""
+
+    name: str = "sd-webui-controlnet"
+    frames_field: str = "batch_images"  # where an API client may send its frames as a list
+    # why an IP-Adapter unit cannot take several images here (v1.1.455 builds a two-field
+    # ``ImageEmbed`` with three arguments, and A1111 then runs the job without any unit)
+    ip_adapter_limit: str = (
+        "sd-webui-controlnet cannot run an IP-Adapter on more than one image in AnimateDiff's batch mode (it fails while "
+        "preparing the unit, and the job would run without any ControlNet)"
     )
 
+    def has_own_input(self, unit: Any) -> bool:
+        """A unit with an image (or, in batch mode, a folder) of its own."""
+        return _has_image(unit) or bool(unit_value(unit, "batch_images"))
 
-def units_to_feed(units: Sequence[Any]) -> list[Any]:
+    def own_batch_folder(self, unit: Any) -> tuple[Path, list[str]] | None:
+        """The folder an enabled unit in batch mode brings, and the lines after it; None for any other unit."""
+        lines = str(unit_value(unit, "batch_images") or "").splitlines()
+        if not (unit_value(unit, "enabled", False) and unit_value(unit, "animatediff_batch", False) and lines):
+            return None
+        return Path(lines[0].strip()), [line.strip() for line in lines[1:]]
+
+    def takes_frame_list(self, unit: Any) -> bool:
+        return bool(unit_value(unit, "animatediff_batch", False))
+
+    def as_sent(self, unit: Any) -> dict[str, Any]:
+        """The unit's values that make the ControlNet read it as an API client meant it."""
+        return {}
+
+    def fed(self, frames: Path, masks: Path | None) -> dict[str, Any]:
+        """The unit's values that give it ``frames`` (and ``masks``), one per frame."""
+        return {"animatediff_batch": True, "batch_images": str(frames) + (f"\nmask:{masks}" if masks else "")}
+
+
+@dataclass(frozen=True)
+class ForgeUnitFields(UnitFields):
+    """Forge's built-in ControlNet: batch mode is ``input_mode`` (its ``InputMode.BATCH``,
+    which the host hands in) over ``batch_image_dir``, masks in ``batch_mask_dir``; one job
+    with one hint per batch row, row i from the folder's i-th image in natural order."""
+
+    name: str = "Forge's ControlNet"
+    frames_field: str = "batch_image_dir"
+    batch_mode: Any = "batch"
+    ip_adapter_limit: str = (
+        "Forge's ControlNet runs an IP-Adapter on the first image of a batch only (its preprocessor gives an embedding, "
+        "not an image), so every frame would get the first frame's"
+    )
+
+    def has_own_input(self, unit: Any) -> bool:
+        in_batch = self._in_batch_mode(unit) and bool(unit_value(unit, "batch_image_dir"))
+        return _has_image(unit) or in_batch or bool(unit_value(unit, "batch_input_gallery"))
+
+    def own_batch_folder(self, unit: Any) -> tuple[Path, list[str]] | None:
+        folder = unit_value(unit, "batch_image_dir")
+        if not (unit_value(unit, "enabled", False) and self._in_batch_mode(unit) and isinstance(folder, str) and folder):
+            return None
+        return Path(folder), []
+
+    def takes_frame_list(self, unit: Any) -> bool:
+        return self._in_batch_mode(unit)
+
+    def as_sent(self, unit: Any) -> dict[str, Any]:
+        """Batch mode asked for by name (``"input_mode": "batch"`` over the API), which Forge's
+        ControlNet compares with its enum and so would take for its simple mode."""
+        mode = unit_value(unit, "input_mode")
+        return {"input_mode": self.batch_mode} if isinstance(mode, str) and mode.lower() == "batch" else {}
+
+    def fed(self, frames: Path, masks: Path | None) -> dict[str, Any]:
+        return {"input_mode": self.batch_mode, "batch_image_dir": str(frames), "batch_mask_dir": str(masks) if masks else ""}
+
+    def _in_batch_mode(self, unit: Any) -> bool:
+        mode = unit_value(unit, "input_mode")
+        return mode == self.batch_mode or isinstance(mode, str) and mode.lower() == "batch"
+
+
+SD_WEBUI_CONTROLNET = UnitFields()
+
+
+def _has_image(unit: Any) -> bool:
+    """An image of the unit's own: base64 text, an array (never asked for its truth value), or an
+    ``{"image": ..., "mask": ...}`` dict holding one."""
+    for name in ("image", "input_image"):
+        image = unit_value(unit, name)
+        if isinstance(image, Mapping):
+            image = image.get("image")
+        if image is not None and (not isinstance(image, (str, list, tuple)) or len(image) > 0):
+            return True
+    return False
+
+
+def units_to_feed(units: Sequence[Any], fields: UnitFields = SD_WEBUI_CONTROLNET) -> list[Any]:
     """The enabled units that take the video's frames: those without an input of their own."""
-    return [unit for unit in units if unit_value(unit, "enabled", False) and not has_own_input(unit)]
+    return [unit for unit in units if unit_value(unit, "enabled", False) and not fields.has_own_input(unit)]
 
 
-def feed_frames(unit: Any, frames: Path, masks: Path | None = None) -> None:
-    """Point ``unit`` at a folder of frames (and masks) through ControlNet's AnimateDiff fields."""
-    set_unit_value(unit, "animatediff_batch", True)
-    set_unit_value(unit, "batch_images", str(frames) + (f"\nmask:{masks}" if masks else ""))
+def feed_frames(unit: Any, frames: Path, masks: Path | None, stack: UndoStack, fields: UnitFields = SD_WEBUI_CONTROLNET) -> None:
+    """Point ``unit`` at a folder of frames (and masks), on ``stack``: the unit (a UI unit may
+    outlive the job) has its own values back when the job leaves."""
+    set_unit_values(unit, fields.fed(frames, masks), stack)
 
 
-def own_batch_folder(unit: Any) -> tuple[Path, list[str]] | None:
-    """The folder an enabled unit in ControlNet's AnimateDiff batch mode brings, and the lines
-    after it (``mask:<folder>``, ``keyframe:<frames>``); None for any other unit."""
-    lines = str(unit_value(unit, "batch_images") or "").splitlines()
-    if not (unit_value(unit, "enabled", False) and unit_value(unit, "animatediff_batch", False) and lines):
-        return None
-    return Path(lines[0].strip()), [line.strip() for line in lines[1:]]
+def set_unit_values(unit: Any, values: Mapping[str, Any], stack: UndoStack) -> None:
+    for name, value in values.items():
+        if isinstance(unit, dict):
+            stack.set_item(unit, name, value)
+        else:
+            stack.set_attr(unit, name, value)
 
 
-def own_frame_counts(units: Sequence[Any], count_files: Any) -> list[int]:
+def own_frame_counts(units: Sequence[Any], count_files: Any, fields: UnitFields = SD_WEBUI_CONTROLNET) -> list[int]:
     """Frames in the batch folders of enabled units that bring their own (``count_files(folder)``).
     A folder with a ``keyframe:`` line holds keyframes (SparseCtrl, IP-Adapter), not frames."""
     counts = []
     for unit in units:
-        own = own_batch_folder(unit)
+        own = fields.own_batch_folder(unit)
         if own is not None and not any(line.startswith("keyframe:") for line in own[1]):
             counts.append(count_files(own[0]))
     return counts
@@ -85,25 +171,25 @@ def is_ip_adapter(unit: Any) -> bool:
     return "ip-adapter" in names
 
 
-def refuse_ip_adapters_per_frame(units: Sequence[Any], fed_a_video: bool, count_files: Any) -> None:
-    """sd-webui-controlnet (v1.1.455) fails to prepare an IP-Adapter unit with more than one image
-    in its AnimateDiff batch mode (scripts/controlnet.py builds a two-field ``ImageEmbed`` with three
-    arguments), and A1111 then runs the whole job without any ControlNet unit: refused instead."""
+def refuse_ip_adapters_per_frame(
+    units: Sequence[Any], fed_a_video: bool, count_files: Any, fields: UnitFields = SD_WEBUI_CONTROLNET
+) -> None:
+    """An IP-Adapter unit that would take more than one image (its own folder's, or the
+    video's frames) is refused with the reason ``fields`` gives: neither ControlNet conditions
+    frame by frame with one."""
     for number, unit in enumerate(units):
         if not unit_value(unit, "enabled", False) or not is_ip_adapter(unit):
             continue
-        own = own_batch_folder(unit)
+        own = fields.own_batch_folder(unit)
         if own is not None and count_files(own[0]) > 1:
             fed = f"the images of {str(own[0])!r}"
-        elif fed_a_video and not has_own_input(unit):
+        elif fed_a_video and not fields.has_own_input(unit):
             fed = "the video's frames (it has no image of its own)"
         else:
             continue
         raise ParameterError(
             f"ControlNet unit {number} ({unit_value(unit, 'model', '?')}) is an IP-Adapter that would take {fed}: "
-            "sd-webui-controlnet cannot run an IP-Adapter on more than one image in AnimateDiff's batch mode (it fails "
-            "while preparing the unit, and the job would run without any ControlNet). Give the unit one image of its "
-            "own: it then conditions every frame"
+            f"{fields.ip_adapter_limit}. Give the unit one image of its own: it then conditions every frame"
         )
 
 

@@ -59,7 +59,7 @@ from ..sampling.progress import SamplingProgress
 from ..sampling.routing import ModelCallRouting
 from ..sampling.video_runner import VideoModelRunner
 from ..undo import UndoStack
-from .controlnet import feed_frames, hints_for_rows, own_frame_counts, refuse_ip_adapters_per_frame, unit_value, units_to_feed
+from .controlnet import UnitFields, feed_frames, hints_for_rows, own_frame_counts, refuse_ip_adapters_per_frame, unit_value, units_to_feed
 from .deforum import FILM_MODEL_NAME
 from .gallery import answer_api, show_in_gallery
 from .infotext import INFOTEXT_KEY, animatediff_infotext
@@ -100,6 +100,7 @@ class Host(Protocol):
     def on_denoised(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
     def interrupt(self) -> BaseException: ...
     def apply_motion_loras(self, changes: UndoStack, modules: MotionModuleSet, p: Any) -> list[str]: ...  # the prompt's, until undone
+    controlnet_fields: UnitFields  # how its ControlNet's units are read and fed frames
     def controlnet_units(self, p: Any) -> list: ...
     def controlnet_params(self, p: Any) -> list: ...
     def film(self) -> FrameInterpolator | None: ...
@@ -171,7 +172,7 @@ class AnimationJob:
             params = with_axis_values(AnimateDiffParams.from_args(args), p)
             if not params.enable:
                 return None
-            job = cls._validated(host, p, with_sent_inputs_on_server(params, host.controlnet_units(p), stack))
+            job = cls._validated(host, p, with_sent_inputs_on_server(params, host.controlnet_units(p), stack, host.controlnet_fields))
             job.stack = stack
             job._enter(p)
             return job
@@ -196,8 +197,8 @@ class AnimationJob:
                 f"and its FILM model ({FILM_MODEL_NAME}); without them use {OPTICAL_FLOW!r}, the built-in interpolator"
             )
         units, count_files = host.controlnet_units(p), lambda folder: len(frame_files(folder)) if folder.is_dir() else 0
-        refuse_ip_adapters_per_frame(units, video is not None, count_files)
-        frames = final_video_length(params, video and video.frame_count, own_frame_counts(units, count_files))
+        refuse_ip_adapters_per_frame(units, video is not None, count_files, host.controlnet_fields)
+        frames = final_video_length(params, video and video.frame_count, own_frame_counts(units, count_files, host.controlnet_fields))
         modules = host.motion_modules(path)
         plan = plan_job(params.window_request(frames), modules)
         _check_checkpoints_switched_to(host, p, modules)
@@ -238,8 +239,9 @@ class AnimationJob:
         if self.host.is_img2img(p):
             p.init_images = frames
         masks = Path(self.params.mask_path) if self.params.mask_path else None
-        for unit in units_to_feed(self.host.controlnet_units(p)):
-            feed_frames(unit, folder.path, masks)
+        fields = self.host.controlnet_fields
+        for unit in units_to_feed(self.host.controlnet_units(p), fields):
+            feed_frames(unit, folder.path, masks, self.stack, fields)
             logger.info("ControlNet unit %s takes the video's frames", unit_value(unit, "model", "?"))
 
     # ------------------------------------------------------------------ img2img's sampler

@@ -46,6 +46,7 @@ SKIP_REASON = "SD_WEBUI_DIR not set: real-WebUI tests skipped"
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "webui: drives a real WebUI (A1111 or Forge) over HTTP (needs SD_WEBUI_DIR)")
     config.addinivalue_line("markers", "a1111_only(reason): needs what only A1111 has; skipped on Forge, saying why")
+    config.addinivalue_line("markers", "forge_only(reason): needs what only Forge has; skipped on A1111, saying why")
 
 
 def _is_forge_dir() -> bool:
@@ -66,10 +67,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         skip = pytest.mark.skip(reason=SKIP_REASON)
         for item in mine:
             item.add_marker(skip)
-    elif _is_forge_dir():
+    else:
+        host, other = ("Forge", "a1111_only") if _is_forge_dir() else ("A1111", "forge_only")
         for item in mine:
-            if (marker := item.get_closest_marker("a1111_only")) is not None:
-                item.add_marker(pytest.mark.skip(reason=f"on Forge: {marker.args[0] if marker.args else 'A1111 only'}"))
+            if (marker := item.get_closest_marker(other)) is not None:
+                item.add_marker(pytest.mark.skip(reason=f"on {host}: {marker.args[0] if marker.args else other.replace('_', ' ')}"))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

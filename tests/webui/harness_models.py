@@ -11,6 +11,7 @@ from harness_install import FIXTURES, REPO, WebUIInstall, _cached, _digest, _off
 from webui_api import (  # noqa: E402
     ANIMATELCM_MOTION_MODULE,
     CHECKPOINT,
+    FORGE_SDXL_CHANNELS,
     HOTSHOT_MOTION_MODULE,
     MOTION_MODULE,
     SDXL_CHANNELS,
@@ -119,33 +120,47 @@ def motion_module_dir(fixture_builder: WebUIInstall, cache_dir: Path) -> Path:
     return _cached(cache_dir, "motion_module", key, build)
 
 
+# Forge recognises SDXL only at SDXL's widths: there the test SDXL is Segmind-Vega-shaped
+# (every SDXL width, a third of its UNet; see fixtures/make_sdxl_checkpoint.py), on A1111 a
+# reduced SDXL that its yaml describes.
+FORGE_SDXL = ["--model-channels", "320", "--head-channels", "64", "--clip-g-arch", "ViT-bigG-14", "--vae", "full",
+              "--transformer-depth", "0,1,2"]  # fmt: skip
+
+
 @pytest.fixture(scope="session")
-def sdxl_checkpoint(fixture_builder: WebUIInstall, cache_dir: Path, hf_home: Path) -> Path:
-    """A small random checkpoint of SDXL's architecture (its yaml beside it) and the SDXL
-    preview model A1111 would otherwise try to download; see fixtures/make_sdxl_checkpoint.py."""
+def sdxl_channels(webui_install: WebUIInstall) -> str:
+    """The UNet level widths of the test SDXL on the WebUI under test (what its motion modules are built for)."""
+    return FORGE_SDXL_CHANNELS if webui_install.is_forge else SDXL_CHANNELS
+
+
+@pytest.fixture(scope="session")
+def sdxl_checkpoint(webui_install: WebUIInstall, fixture_builder: WebUIInstall, cache_dir: Path, hf_home: Path) -> Path:
+    """A random checkpoint of SDXL's architecture (its yaml beside it) and the SDXL preview
+    model A1111 would otherwise try to download; see fixtures/make_sdxl_checkpoint.py."""
     builder = FIXTURES / "make_sdxl_checkpoint.py"
-    key = _digest(builder.read_bytes(), *_shared_builder_bytes())
+    shape = FORGE_SDXL if webui_install.is_forge else []
+    key = _digest(builder.read_bytes(), *_shared_builder_bytes(), *shape)
 
     def build(folder: Path) -> None:
         command = [
             str(fixture_builder.python), str(builder), "--webui", str(fixture_builder.root),
-            "--out", str(folder / SDXL_CHECKPOINT), "--vae-approx", str(folder / "vaeapprox-sdxl.pt"),
+            "--out", str(folder / SDXL_CHECKPOINT), "--vae-approx", str(folder / "vaeapprox-sdxl.pt"), *shape,
         ]  # fmt: skip
         _run_builder(command, env=_offline_env(hf_home))
 
-    return _cached(cache_dir, "sdxl", key, build) / SDXL_CHECKPOINT
+    return _cached(cache_dir, "sdxl-forge" if shape else "sdxl", key, build) / SDXL_CHECKPOINT
 
 
 @pytest.fixture(scope="session")
-def sdxl_motion_module_dir(fixture_builder: WebUIInstall, cache_dir: Path) -> Path:
-    """AnimateDiff-SDXL and HotShot-XL (native naming) modules for the small SDXL UNet."""
+def sdxl_motion_module_dir(fixture_builder: WebUIInstall, cache_dir: Path, sdxl_channels: str) -> Path:
+    """AnimateDiff-SDXL and HotShot-XL (native naming) modules for the test SDXL's UNet."""
     sources = _module_builder_sources()
-    key = _digest("sdxl-modules", SDXL_CHANNELS, *(path.read_bytes() for path in sources))
+    key = _digest("sdxl-modules", sdxl_channels, *(path.read_bytes() for path in sources))
 
     def build(folder: Path) -> None:
         for family, name, naming in (("sdxl", SDXL_MOTION_MODULE, "animatediff"), ("hotshotxl", HOTSHOT_MOTION_MODULE, "hotshot")):
             command = [str(fixture_builder.python), "-m", "lib_animatediff", "make-random", "--family", family, "--channels",
-                       SDXL_CHANNELS, "--naming", naming, "--dtype", "float16", str(folder / name)]  # fmt: skip
+                       sdxl_channels, "--naming", naming, "--dtype", "float16", str(folder / name)]  # fmt: skip
             _run_builder(command, env=_offline_env(folder), cwd=REPO)
 
     return _cached(cache_dir, "sdxl_motion_modules", key, build)

@@ -317,20 +317,22 @@ def _controlnet_source(install: WebUIInstall) -> Path:
 
 @contextlib.contextmanager
 def _controlnet_webui(
-    install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, files: ServerFiles, source: Path, model_dirs: Sequence[Path],
+    install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, files: ServerFiles, source: Path | None, model_dirs: Sequence[Path],
     expected: Sequence[str], extra_args: tuple[str, ...] = (), test_extensions: Sequence[str] = (),
 ) -> Iterator[WebUIServer]:
-    """A WebUI with sd-webui-controlnet beside AnimateDiff, the models of ``model_dirs`` in
-    ``<data>/models/ControlNet/`` and the record_control_hints, img2img_batch_route and
-    record_sampling test extensions (and ``test_extensions``); fails with the log when ControlNet
-    does not list each of ``expected`` (file stems)."""
+    """A WebUI with a ControlNet beside AnimateDiff (sd-webui-controlnet from ``source``; None:
+    Forge's built-in one), the models of ``model_dirs`` in ``<data>/models/ControlNet/`` and the
+    test extensions that record what it does (sd-webui-controlnet: record_control_hints and
+    img2img_batch_route; Forge: record_forge_control) and ``test_extensions``; fails with the log
+    when ControlNet does not list each of ``expected`` (file stems)."""
     data = tmp_path_factory.mktemp("webui-controlnet")
     models = data / "models" / "ControlNet"
     models.mkdir(parents=True)
     for built in (path for folder in model_dirs for path in folder.glob("*.safetensors")):
         (models / built.name).symlink_to(built)
-    extensions = ("record_control_hints", "img2img_batch_route", *test_extensions)
-    with _running_server(install, data, files, extra_args, extensions_beside=(source,), test_extensions=extensions) as server:
+    recorders = ("record_control_hints", "img2img_batch_route") if source is not None else ("record_forge_control",)
+    beside = (source,) if source is not None else ()
+    with _running_server(install, data, files, extra_args, extensions_beside=beside, test_extensions=(*recorders, *test_extensions)) as server:
         answer = server.get("/controlnet/model_list")
         listed = answer.body.get("model_list", []) if answer.ok and isinstance(answer.body, dict) else []
         missing = [stem for stem in expected if not any(name.split(" [")[0] == stem for name in listed)]
@@ -353,6 +355,17 @@ def controlnet_server(
     with _controlnet_webui(webui_install, tmp_path_factory, server_files, source, [model_dir], [CONTROLNET_MODEL]) as server:
         yield server
 
+
+
+@pytest.fixture(scope="module")
+def forge_controlnet_server(
+    request: pytest.FixtureRequest, webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles
+) -> Iterator[WebUIServer]:
+    """Forge with its built-in ControlNet, ``CONTROLNET_MODEL`` in ``<data>/models/ControlNet/`` and
+    the record_forge_control test extension (see extensions/record_forge_control.py)."""
+    model_dir: Path = request.getfixturevalue("controlnet_model_dir")
+    with _controlnet_webui(webui_install, tmp_path_factory, server_files, None, [model_dir], [CONTROLNET_MODEL]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

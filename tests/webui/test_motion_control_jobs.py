@@ -11,7 +11,6 @@ import torch
 from webui_api import (
     HOTSHOT_MOTION_MODULE,
     SDXL_CHECKPOINT,
-    SDXL_ON_FORGE,
     WebUIServer,
     animatediff,
     assert_animation,
@@ -59,7 +58,6 @@ def _start_noise(events: list[dict], frames: int):
     return first["x"][-frames:] / float(first["sigma"][0])
 
 
-@pytest.mark.a1111_only(SDXL_ON_FORGE)
 def test_motion_scale_zero_is_the_checkpoint_alone_frame_by_frame(server: WebUIServer) -> None:
     """HotShot-XL samples with SDXL's own noise schedule, so with its modules at scale 0 every
     frame is what the SDXL checkpoint makes alone from that frame's seed (a batch of 8)."""

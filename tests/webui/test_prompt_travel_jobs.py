@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from webui_api import (
     SDXL_CHECKPOINT,
     SDXL_MOTION_MODULE,
-    SDXL_ON_FORGE,
     WebUIServer,
     animatediff,
     assert_animation,
@@ -44,7 +42,6 @@ def test_keyframe_past_the_last_frame_is_a_clear_error(server: WebUIServer) -> N
     assert "line 2" in job.response.text and "9: a fox" in job.response.text, job.response.text[:800]
 
 
-@pytest.mark.a1111_only(SDXL_ON_FORGE)
 def test_prompt_travel_on_sdxl_interpolates_crossattn_and_vector_conditioning(server: WebUIServer) -> None:
     on_sdxl = {"override_settings": {"sd_model_checkpoint": SDXL_CHECKPOINT}}
     model = animatediff(SDXL_MOTION_MODULE, batch_size=0)

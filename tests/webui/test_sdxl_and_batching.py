@@ -9,7 +9,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 from PIL import Image
 from webui_api import (
     EXTRA_PASS_MARKER,
@@ -17,7 +16,6 @@ from webui_api import (
     MOTION_MODULE,
     SDXL_CHECKPOINT,
     SDXL_MOTION_MODULE,
-    SDXL_ON_FORGE,
     PlainImages,
     WebUIServer,
     animatediff,
@@ -35,7 +33,6 @@ from webui_api import (
 ON_SDXL = {"override_settings": {"sd_model_checkpoint": SDXL_CHECKPOINT}}
 
 
-@pytest.mark.a1111_only(SDXL_ON_FORGE)
 def test_animatediff_sdxl_animates_an_sdxl_checkpoint(server: WebUIServer) -> None:
     plain = run_job(server, "txt2img", txt2img_payload(batch_size=8, **ON_SDXL))
     assert plain.response.ok and len(plain.frames) == 8, describe(plain, server)
@@ -46,7 +43,6 @@ def test_animatediff_sdxl_animates_an_sdxl_checkpoint(server: WebUIServer) -> No
     assert "AnimateDiff-SDXL" in server.log_tail(200)
 
 
-@pytest.mark.a1111_only(SDXL_ON_FORGE)
 def test_hotshot_xl_in_its_native_naming_animates_in_windows(server: WebUIServer) -> None:
     job = run_job(
         server, "txt2img", txt2img_payload(**ON_SDXL, alwayson_scripts=animatediff(HOTSHOT_MOTION_MODULE, video_length=12, batch_size=8))
@@ -55,14 +51,12 @@ def test_hotshot_xl_in_its_native_naming_animates_in_windows(server: WebUIServer
     assert "HotShot-XL" in server.log_tail(200)
 
 
-@pytest.mark.a1111_only(SDXL_ON_FORGE)
 def test_sd15_module_is_refused_on_an_sdxl_checkpoint_with_a_clear_message(server: WebUIServer) -> None:
     job = run_job(server, "txt2img", txt2img_payload(**ON_SDXL, alwayson_scripts=animatediff(MOTION_MODULE)))
     assert job.response.status >= 400 and not job.gifs, describe(job, server)
     assert "SD 1.5" in job.response.text and "SDXL" in job.response.text, job.response.text[:1000]
 
 
-@pytest.mark.a1111_only(SDXL_ON_FORGE)
 def test_sdxl_module_is_refused_on_an_sd15_checkpoint(server: WebUIServer) -> None:
     job = run_job(server, "txt2img", txt2img_payload(alwayson_scripts=animatediff(SDXL_MOTION_MODULE)))
     assert job.response.status >= 400 and not job.gifs, describe(job, server)

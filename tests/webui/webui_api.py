@@ -138,11 +138,10 @@ ANIMATELCM_MOTION_MODULE = "AnimateLCM_sd15_t2v_random.safetensors"
 CHECKPOINT = "random_sd15.safetensors"
 # a small SDXL-architecture checkpoint (channels 64/128/256) and motion modules to match it
 SDXL_CHECKPOINT = "random_sdxl.safetensors"
-# why the SDXL tests do not run on Forge (its model detection refuses the reduced SDXL the fixtures build)
-SDXL_ON_FORGE = "the test SDXL checkpoint is a reduced SDXL (64 channels), which Forge's model detection refuses; a full-size one is ~5 GB"
 SECOND_CHECKPOINT = "random_sd15_seed1.safetensors"
 SDXL_REFINER = "sdxl_refiner_header.safetensors"
-SDXL_CHANNELS = "64,128,256"
+SDXL_CHANNELS = "64,128,256"  # the reduced test SDXL on A1111
+FORGE_SDXL_CHANNELS = "320,640,1280"  # Forge's test SDXL has SDXL's widths
 SDXL_MOTION_MODULE = "mm_sdxl_random.safetensors"
 HOTSHOT_MOTION_MODULE = "hsxl_temporal_layers_random.safetensors"
 EXTENSION_NAME = "sd-webui-animatediff-a1111"
