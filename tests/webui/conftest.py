@@ -35,7 +35,7 @@ if str(HERE) not in sys.path:  # webui_api and the harness modules beside this f
 from harness_install import *  # noqa: E402,F401,F403 - the fixtures, found by pytest in this module
 from harness_models import *  # noqa: E402,F401,F403
 from harness_servers import *  # noqa: E402,F401,F403
-from webui_api import CURRENT_TEST, REQUEST_LOG  # noqa: E402
+from webui_api import CURRENT_TEST, REQUEST_LOG, on_forge  # noqa: E402
 
 SKIP_REASON = "SD_WEBUI_DIR not set: real-WebUI tests skipped"
 
@@ -49,14 +49,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "forge_only(reason): needs what only Forge has; skipped on A1111, saying why")
 
 
-def _is_forge_dir() -> bool:
-    return bool(os.environ.get("SD_WEBUI_DIR")) and (Path(os.environ["SD_WEBUI_DIR"]).expanduser() / "modules_forge").is_dir()
-
-
 def pytest_report_header(config: pytest.Config) -> str:
     if not os.environ.get("SD_WEBUI_DIR"):
         return "real WebUI: none (SD_WEBUI_DIR not set)"
-    return f"real WebUI: {'SD WebUI Forge' if _is_forge_dir() else 'A1111'} at {os.environ['SD_WEBUI_DIR']}"
+    return f"real WebUI: {'SD WebUI Forge' if on_forge() else 'A1111'} at {os.environ['SD_WEBUI_DIR']}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -68,7 +64,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in mine:
             item.add_marker(skip)
     else:
-        host, other = ("Forge", "a1111_only") if _is_forge_dir() else ("A1111", "forge_only")
+        host, other = ("Forge", "a1111_only") if on_forge() else ("A1111", "forge_only")
         for item in mine:
             if (marker := item.get_closest_marker(other)) is not None:
                 item.add_marker(pytest.mark.skip(reason=f"on {host}: {marker.args[0] if marker.args else other.replace('_', ' ')}"))
@@ -79,7 +75,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     jobs = [entry for entry in REQUEST_LOG if entry[2].endswith(("txt2img", "img2img"))]
     if not jobs:
         return
-    terminalreporter.section(f"WebUI requests ({'SD WebUI Forge' if _is_forge_dir() else 'A1111'})")
+    terminalreporter.section(f"WebUI requests ({'SD WebUI Forge' if on_forge() else 'A1111'})")
     for test, method, path, status, seconds in jobs:
         terminalreporter.write_line(f"{seconds:7.1f}s  HTTP {status}  {method} {path:<20} {test}")
     terminalreporter.write_line(f"{sum(entry[4] for entry in jobs):7.1f}s  in {len(jobs)} generation requests")

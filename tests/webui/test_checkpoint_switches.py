@@ -8,7 +8,6 @@ plain job's pass, with the motion modules, and the module's noise schedule throu
 
 from __future__ import annotations
 
-import pytest
 import torch
 from webui_api import (
     CHECKPOINT,
@@ -24,8 +23,6 @@ from webui_api import (
     run_recorded,
     txt2img_payload,
 )
-
-pytestmark = pytest.mark.a1111_only("Hires. fix with another checkpoint and the refiner on Forge are not tried yet")
 
 HIRES = {
     "enable_hr": True, "hr_scale": 1.5, "hr_upscaler": "Latent", "hr_second_pass_steps": 4, "denoising_strength": 0.6,

@@ -32,7 +32,7 @@ from webui_api import (
 
 from lib_animatediff.sampling.context import ClosedLoop, ContextSchedule
 
-pytestmark = pytest.mark.a1111_only("sd-webui-controlnet does not run on Forge, and Forge's built-in ControlNet is not fed the video's frames yet")
+pytestmark = pytest.mark.a1111_only("sd-webui-controlnet does not run on Forge; Forge's built-in ControlNet has its jobs in test_forge_controlnet_jobs.py")
 
 FRAMES = 16
 CONTEXT = 8

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import io
 import json
+import os
 import re
 import subprocess
 import time
@@ -248,8 +249,18 @@ def guoyww_motion_lora(channels_of: Callable[[int], int] = lambda c: c, seed: in
 
 # --------------------------------------------------------------------------- payloads and plain jobs
 
+# Forge's Hires. fix reads ``hr_additional_modules`` as a list, which its API leaves None: every
+# API hires job without it fails there with a TypeError (its UI sends "Use same choices").
+FORGE_HIRES = {"hr_additional_modules": ["Use same choices"]}
+
+
+def on_forge() -> bool:
+    return bool(os.environ.get("SD_WEBUI_DIR")) and (Path(os.environ["SD_WEBUI_DIR"]).expanduser() / "modules_forge").is_dir()
+
+
 def txt2img_payload(**overrides: Any) -> dict:
-    return {**BASE_PAYLOAD, **overrides}
+    hires = FORGE_HIRES if overrides.get("enable_hr") and on_forge() else {}
+    return {**BASE_PAYLOAD, **hires, **overrides}
 
 
 def img2img_payload(**overrides: Any) -> dict:
