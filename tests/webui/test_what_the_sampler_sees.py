@@ -20,6 +20,7 @@ from webui_api import (
     describe,
     img2img_payload,
     mean_abs_diff,
+    on_forge,
     run_job,
     run_recorded,
     settings_restored,
@@ -41,8 +42,9 @@ def alphas_cumprod(kind: str) -> torch.Tensor:
 
 
 MODULE_ALPHAS = alphas_cumprod("linear")
-# the test checkpoint stores its schedule in float16, as it stores everything (fixtures/make_sd15_checkpoint.py)
-CHECKPOINT_ALPHAS = alphas_cumprod("scaled_linear").half().double()
+# the test checkpoint stores its schedule in float16, as it stores everything (fixtures/make_sd15_checkpoint.py),
+# and A1111 samples with that table; Forge builds the schedule from the model's config, not the file
+CHECKPOINT_ALPHAS = alphas_cumprod("scaled_linear") if on_forge() else alphas_cumprod("scaled_linear").half().double()
 
 
 def sigma_table(alphas: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ from modules import paths, rng, script_callbacks, scripts, sd_samplers_common
 
 FOLDER_NAME = "sampler_records"  # in the WebUI's data folder
 FOLDER = os.path.join(paths.data_path, FOLDER_NAME)
-STATE = {"events": None, "hook": None}
+STATE = {"events": None, "hooks": {}}  # hooks: the UNets whose calls are recorded, by id
 
 
 
@@ -77,10 +77,17 @@ _wrap_once(sd_samplers_common.TorchHijack, "randn_like", _hijack_randn_like)
 
 
 def _table(denoiser):
+    """The table the sampler steps with: A1111's timestep samplers' copy of the alphas, the
+    sigmas of a k-diffusion wrapper, or the alphas Forge's timestep samplers read off the model
+    (set from its predictor's sigmas when the sampler was built)."""
     if hasattr(denoiser, "alphas"):
         return ("alphas", _cpu(denoiser.alphas))
     inner = denoiser.inner_model
-    return ("sigmas", _cpu(inner.sigmas)) if hasattr(inner, "sigmas") else None
+    if hasattr(inner, "sigmas"):
+        return ("sigmas", _cpu(inner.sigmas))
+    if type(inner).__name__ == "CompVisTimestepsDenoiser" and hasattr(inner.inner_model, "alphas_cumprod"):
+        return ("alphas", _cpu(inner.inner_model.alphas_cumprod))
+    return None
 
 
 # an input block, the middle block's last ResBlock and an Upsample (whose list positions the
@@ -98,10 +105,19 @@ def _motion_modules(unet):
     return hooked + sum(type(module).__name__ == "SplicedMotionModule" for module in unet.modules())
 
 
+def _record_calls_of(unet):
+    """The UNet's calls recorded from now on: the job's model, or one loaded mid-job (Forge builds
+    a new model for Hires. fix's checkpoint and the refiner; before its first job it has none)."""
+    if id(unet) not in STATE["hooks"]:
+        STATE["hooks"][id(unet)] = unet.register_forward_pre_hook(_on_unet, with_kwargs=True)
+
+
 def _on_denoiser(params):
     denoiser = params.denoiser
     model = denoiser.p.sd_model
     unet = _unet(model)
+    if STATE["events"] is not None:
+        _record_calls_of(unet)
     state = unet.state_dict()
     _log({
         "kind": "denoiser", "step": int(denoiser.step), "sigma": _cpu(params.sigma), "x": _cpu(params.x),
@@ -127,6 +143,12 @@ script_callbacks.on_cfg_denoiser(_on_denoiser, name="record_sampling")
 script_callbacks.on_cfg_after_cfg(_on_after_cfg, name="record_sampling")
 
 
+def _remove_hooks():
+    for hook in STATE["hooks"].values():
+        hook.remove()
+    STATE["hooks"] = {}
+
+
 class RecordSampling(scripts.Script):
     def title(self):
         return "record sampling (test)"
@@ -135,16 +157,12 @@ class RecordSampling(scripts.Script):
         return scripts.AlwaysVisible
 
     def before_process(self, p, *args):
-        if STATE["hook"] is not None:
-            STATE["hook"].remove()
+        _remove_hooks()
         STATE["events"] = []
-        STATE["hook"] = _unet(p.sd_model).register_forward_pre_hook(_on_unet, with_kwargs=True)
 
     def postprocess(self, p, processed, *args):
         events, STATE["events"] = STATE["events"], None
-        if STATE["hook"] is not None:
-            STATE["hook"].remove()
-            STATE["hook"] = None
+        _remove_hooks()
         if events is None:
             return
         os.makedirs(FOLDER, exist_ok=True)
