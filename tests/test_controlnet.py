@@ -23,6 +23,7 @@ from lib_animatediff.webui.controlnet import (
     hints_for_rows,
     own_frame_counts,
     refuse_ip_adapters_per_frame,
+    refuse_units_it_cannot_run,
     units_to_feed,
 )
 from lib_animatediff.webui.params import AnimateDiffParams
@@ -109,6 +110,14 @@ def test_forge_batch_mode_asked_by_name_over_the_api_is_forges_batch_mode(tmp_pa
         assert len(list(folder.iterdir())) == 3
         assert own_frame_counts([unit], lambda f: len(list(f.iterdir())), FORGE) == [3]
     assert unit["input_mode"] == "batch" and not folder.exists()
+
+
+def test_a_sparsectrl_unit_on_forge_is_refused_naming_the_unit_and_why():
+    sparse = {"enabled": True, "module": "None", "model": "v3_sd15_sparsectrl_rgb [0123abcd]"}
+    refuse_units_it_cannot_run([sparse])  # sd-webui-controlnet runs it
+    refuse_units_it_cannot_run([{**sparse, "enabled": False}], FORGE)
+    with pytest.raises(ParameterError, match=r"unit 1 \(v3_sd15_sparsectrl_rgb \[0123abcd\]\): SparseCtrl runs through sd-webui-controlnet"):
+        refuse_units_it_cannot_run([{"enabled": True, "model": "cn"}, sparse], FORGE)
 
 
 def test_forge_ip_adapter_fed_the_video_is_refused_with_forges_reason():

@@ -73,6 +73,10 @@ class UnitFields:
         """The unit's values that make the ControlNet read it as an API client meant it."""
         return {}
 
+    def cannot_run(self, unit: Any) -> str | None:
+        """Why this ControlNet cannot run ``unit`` in an AnimateDiff job, if it cannot."""
+        return None
+
     def fed(self, frames: Path, masks: Path | None) -> dict[str, Any]:
         """The unit's values that give it ``frames`` (and ``masks``), one per frame."""
         return {"animatediff_batch": True, "batch_images": str(frames) + (f"\nmask:{masks}" if masks else "")}
@@ -113,6 +117,14 @@ class ForgeUnitFields(UnitFields):
 
     def fed(self, frames: Path, masks: Path | None) -> dict[str, Any]:
         return {"input_mode": self.batch_mode, "batch_image_dir": str(frames), "batch_mask_dir": str(masks) if masks else ""}
+
+    def cannot_run(self, unit: Any) -> str | None:
+        if "sparsectrl" in _names(unit):
+            return (
+                "SparseCtrl runs through sd-webui-controlnet, which does not run on Forge, and Forge's ControlNet cannot load "
+                "it (it would log an error and sample without the unit)"
+            )
+        return None
 
     def _in_batch_mode(self, unit: Any) -> bool:
         mode = unit_value(unit, "input_mode")
@@ -164,11 +176,23 @@ def own_frame_counts(units: Sequence[Any], count_files: Any, fields: UnitFields 
     return counts
 
 
+def _names(unit: Any) -> str:
+    """A unit's preprocessor and model names, lower case, ``_`` as ``-``."""
+    return f"{unit_value(unit, 'module', '') or ''} {unit_value(unit, 'model', '') or ''}".lower().replace("_", "-")
+
+
 def is_ip_adapter(unit: Any) -> bool:
     """A unit whose preprocessor or model is an IP-Adapter (by name: ControlNet's own names
     ``ip-adapter_clip_sd15``, ``ip-adapter_sd15``, ``ip-adapter-plus_sd15`` … all say so)."""
-    names = f"{unit_value(unit, 'module', '') or ''} {unit_value(unit, 'model', '') or ''}".lower().replace("_", "-")
-    return "ip-adapter" in names
+    return "ip-adapter" in _names(unit)
+
+
+def refuse_units_it_cannot_run(units: Sequence[Any], fields: UnitFields = SD_WEBUI_CONTROLNET) -> None:
+    """A refusal naming the first enabled unit the ControlNet cannot run (``fields.cannot_run``)."""
+    for number, unit in enumerate(units):
+        reason = fields.cannot_run(unit) if unit_value(unit, "enabled", False) else None
+        if reason is not None:
+            raise ParameterError(f"ControlNet unit {number} ({unit_value(unit, 'model', '?')}): {reason}. Disable the unit")
 
 
 def refuse_ip_adapters_per_frame(

@@ -59,7 +59,16 @@ from ..sampling.progress import SamplingProgress
 from ..sampling.routing import ModelCallRouting
 from ..sampling.video_runner import VideoModelRunner
 from ..undo import UndoStack
-from .controlnet import UnitFields, feed_frames, hints_for_rows, own_frame_counts, refuse_ip_adapters_per_frame, unit_value, units_to_feed
+from .controlnet import (
+    UnitFields,
+    feed_frames,
+    hints_for_rows,
+    own_frame_counts,
+    refuse_ip_adapters_per_frame,
+    refuse_units_it_cannot_run,
+    unit_value,
+    units_to_feed,
+)
 from .deforum import FILM_MODEL_NAME
 from .gallery import answer_api, show_in_gallery
 from .infotext import INFOTEXT_KEY, animatediff_infotext
@@ -197,6 +206,7 @@ class AnimationJob:
                 f"and its FILM model ({FILM_MODEL_NAME}); without them use {OPTICAL_FLOW!r}, the built-in interpolator"
             )
         units, count_files = host.controlnet_units(p), lambda folder: len(frame_files(folder)) if folder.is_dir() else 0
+        refuse_units_it_cannot_run(units, host.controlnet_fields)
         refuse_ip_adapters_per_frame(units, video is not None, count_files, host.controlnet_fields)
         frames = final_video_length(params, video and video.frame_count, own_frame_counts(units, count_files, host.controlnet_fields))
         modules = host.motion_modules(path)

@@ -145,3 +145,11 @@ def test_an_ip_adapter_fed_the_video_is_refused_with_forges_reason(forge_control
     job = run_job(server, "txt2img", txt2img_payload(steps=STEPS, alwayson_scripts={**animation, "controlnet": {"args": [unit]}}))
     assert job.response.status == 422 and not job.gifs, describe(job, server)
     assert "first image of a batch only" in job.response.text, job.response.text[:1000]
+
+
+def test_a_sparsectrl_unit_is_refused_with_the_reason(forge_controlnet_server: WebUIServer) -> None:
+    """Forge's ControlNet cannot load SparseCtrl (it would log an error and sample without it)."""
+    unit = {"enabled": True, "module": "None", "model": "v3_sd15_sparsectrl_rgb [00000000]"}
+    job = run_job(forge_controlnet_server, "txt2img", txt2img_payload(steps=STEPS, alwayson_scripts={**animatediff(), "controlnet": {"args": [unit]}}))
+    assert job.response.status == 422 and not job.gifs, describe(job, forge_controlnet_server)
+    assert "SparseCtrl runs through sd-webui-controlnet" in job.response.text, job.response.text[:1000]
