@@ -46,7 +46,6 @@ class UnitFields:
     sd-webui-controlnet's (its AnimateDiff fields ``animatediff_batch`` and ``batch_images``,
     a folder then ``mask:<folder>`` or ``keyframe:<frames>`` lines)."""
 
-    name: str = "sd-webui-controlnet"
     frames_field: str = "batch_images"  # where an API client may send its frames as a list
     # why an IP-Adapter unit cannot take several images here (v1.1.455 builds a two-field
     # ``ImageEmbed`` with three arguments, and A1111 then runs the job without any unit)
@@ -88,7 +87,6 @@ class ForgeUnitFields(UnitFields):
     which the host hands in) over ``batch_image_dir``, masks in ``batch_mask_dir``; one job
     with one hint per batch row, row i from the folder's i-th image in natural order."""
 
-    name: str = "Forge's ControlNet"
     frames_field: str = "batch_image_dir"
     batch_mode: Any = "batch"
     ip_adapter_limit: str = (
@@ -112,8 +110,7 @@ class ForgeUnitFields(UnitFields):
     def as_sent(self, unit: Any) -> dict[str, Any]:
         """Batch mode asked for by name (``"input_mode": "batch"`` over the API), which Forge's
         ControlNet compares with its enum and so would take for its simple mode."""
-        mode = unit_value(unit, "input_mode")
-        return {"input_mode": self.batch_mode} if isinstance(mode, str) and mode.lower() == "batch" else {}
+        return {"input_mode": self.batch_mode} if _says_batch(unit_value(unit, "input_mode")) else {}
 
     def fed(self, frames: Path, masks: Path | None) -> dict[str, Any]:
         return {"input_mode": self.batch_mode, "batch_image_dir": str(frames), "batch_mask_dir": str(masks) if masks else ""}
@@ -128,7 +125,12 @@ class ForgeUnitFields(UnitFields):
 
     def _in_batch_mode(self, unit: Any) -> bool:
         mode = unit_value(unit, "input_mode")
-        return mode == self.batch_mode or isinstance(mode, str) and mode.lower() == "batch"
+        return mode == self.batch_mode or _says_batch(mode)
+
+
+def _says_batch(mode: Any) -> bool:
+    """Batch mode by name, as JSON sends it."""
+    return isinstance(mode, str) and mode.lower() == "batch"
 
 
 SD_WEBUI_CONTROLNET = UnitFields()

@@ -206,9 +206,10 @@ class AnimationJob:
                 f"and its FILM model ({FILM_MODEL_NAME}); without them use {OPTICAL_FLOW!r}, the built-in interpolator"
             )
         units, count_files = host.controlnet_units(p), lambda folder: len(frame_files(folder)) if folder.is_dir() else 0
-        refuse_units_it_cannot_run(units, host.controlnet_fields)
-        refuse_ip_adapters_per_frame(units, video is not None, count_files, host.controlnet_fields)
-        frames = final_video_length(params, video and video.frame_count, own_frame_counts(units, count_files, host.controlnet_fields))
+        fields = host.controlnet_fields
+        refuse_units_it_cannot_run(units, fields)
+        refuse_ip_adapters_per_frame(units, video is not None, count_files, fields)
+        frames = final_video_length(params, video and video.frame_count, own_frame_counts(units, count_files, fields))
         modules = host.motion_modules(path)
         plan = plan_job(params.window_request(frames), modules)
         _check_checkpoints_switched_to(host, p, modules)
