@@ -42,6 +42,7 @@ option, model_dir, webui_host = _hosts.option, _hosts.model_dir, _hosts.webui_ho
 
 
 HOST = webui_host()
+HOST.hand_over_batch_tab()
 
 
 def loaded_base_model() -> BaseModel | None:

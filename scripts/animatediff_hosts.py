@@ -26,6 +26,7 @@ from lib_animatediff.undo import UndoStack
 from lib_animatediff.webui.alwayson import alwayson_script, own_args
 from lib_animatediff.webui.controlnet import SD_WEBUI_CONTROLNET, ForgeUnitFields, UnitFields
 from lib_animatediff.webui.deforum import find_deforum_film
+from lib_animatediff.webui.i2i_batch import batch_tab_as_video
 from lib_animatediff.webui.lora import LoraExtension, apply_motion_loras, merge_motion_loras, unet_strength
 from lib_animatediff.webui.settings import SETTINGS, output_settings
 from lib_animatediff.webui.state import WEBUI
@@ -139,7 +140,8 @@ class A1111:
         """The X/Y/Z plot draws each cell from its first image, so its jobs keep their frames."""
         return any(Path(frame.filename).name == "xyz_grid.py" for frame in traceback.extract_stack())
 
-
+    def hand_over_batch_tab(self) -> None:
+        """sd-webui-controlnet hands the img2img Batch tab's run to AnimateDiff here (``scripts/animatediff_i2ibatch.py``)."""
 
 
 class Forge(A1111):
@@ -147,6 +149,16 @@ class Forge(A1111):
 
     whole_videos_per_call = True  # each model call holds whole prompts' batches (videos), cond and uncond apart
     unet = staticmethod(lambda model: model.forge_objects.unet.model.diffusion_model)
+
+    def hand_over_batch_tab(self) -> None:
+        """No sd-webui-controlnet here to hand the img2img Batch tab's run over: the tab's loop
+        does it itself while the extension is loaded (undone when Forge unloads its scripts)."""
+        from modules import img2img
+        from modules.processing import process_images
+
+        WEBUI.lasting.undo_all()  # scripts executed again without an unload first
+        WEBUI.lasting.set_attr(img2img, "process_batch", batch_tab_as_video(img2img.process_batch, process_images))
+        registered(script_callbacks.on_script_unloaded, WEBUI.lasting.undo_all)
 
     def route_model_calls(self, changes: UndoStack, model: Any, runner: Any) -> None:
         """Every patcher clone shares the one model whose ``apply_model`` the sampler calls, with keyword conditioning."""

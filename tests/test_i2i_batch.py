@@ -12,7 +12,7 @@ from PIL import Image
 from lib_animatediff.errors import ParameterError
 from lib_animatediff.webui.controlnet_compat import get_animatediff_arg
 from lib_animatediff.webui.frame_inpaint import FRAME_INPAINT_ATTRIBUTE
-from lib_animatediff.webui.i2i_batch import run_batch_as_video
+from lib_animatediff.webui.i2i_batch import batch_tab_as_video, run_batch_as_video
 from lib_animatediff.webui.params import AnimateDiffParams
 
 ARGS_FROM, ARGS_TO = 2, 4  # where the AnimateDiff script's arguments lie among the run's
@@ -168,3 +168,32 @@ def test_a_folder_without_frames_is_a_clear_error(tmp_path: Path, make: str) -> 
         folder.mkdir()
     with pytest.raises(ParameterError, match="img2img batch with AnimateDiff: the input directory"):
         _run(_p(_args({"enable": True})), str(folder))
+
+
+def test_the_batch_tabs_loop_hands_over_only_a_run_with_animatediff_on(tmp_path: Path) -> None:
+    """Forge's host puts this in place of the Batch tab's loop: a run with AnimateDiff off (or
+    arguments that do not parse) goes to the loop with every argument as it came; a run with it
+    on becomes one job of the folder's frames, the loop never called."""
+    frames = _images(tmp_path / "in", 5)
+    looped: list = []
+    jobs: list = []
+
+    def loop(*args: Any, **options: Any) -> str:
+        looped.append((args, options))
+        return "image by image"
+
+    def process_images(processing: Any) -> str:
+        jobs.append(AnimateDiffParams.from_args(processing.script_args[ARGS_FROM:ARGS_TO]))
+        return "one animation"
+
+    process_batch = batch_tab_as_video(loop, process_images)
+    for off in ({"enable": False}, {"no_such_argument": 1}):
+        p = _p(_args(off))
+        options = {"to_scale": True, "scale_by": 0.5, "use_png_info": True, "png_info_props": ["Seed"], "png_info_dir": "info"}
+        assert process_batch(p, str(frames[0].parent), "out", "masks", p.script_args, **options) == "image by image"
+        assert looped[-1] == ((p, str(frames[0].parent), "out", "masks", p.script_args, True, 0.5), {k: options[k] for k in list(options)[2:]})
+    assert not jobs
+
+    p = _p(_args({"enable": True, "video_length": 0}))
+    assert process_batch(p, str(frames[0].parent), "", "", p.script_args, to_scale=False, scale_by=1.0, use_png_info=False) == "one animation"
+    assert len(looped) == 2 and len(jobs) == 1 and jobs[0].video_path == str(frames[0].parent)

@@ -5,7 +5,8 @@
 # PyPI into a Python 3.11 venv. Nothing is downloaded from git hosts or Hugging Face.
 #
 # Usage: bash tools/setup_forge.sh [DEST]      (DEST default /work/forge; ~3 min the first time)
-# Gives DEST/stable-diffusion-webui-forge and its venv DEST/venv. Run it (API only, CPU) from
+# Gives DEST/stable-diffusion-webui-forge, its venv DEST/venv and sd-webui-deforum's source in
+# DEST/extensions-src. Run it (API only, CPU) from
 # the Forge folder, DATA being a data dir with the checkpoint under models/Stable-diffusion/:
 #   HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ../venv/bin/python launch.py --always-cpu \
 #     --all-in-fp32 --skip-prepare-environment --skip-torch-cuda-test --skip-version-check --api \
@@ -26,6 +27,8 @@ source "$(dirname "$0")/export_tree.sh"
 export_tree lllyasviel+stable-diffusion-webui-forge dfdcbab6 "$forge"
 export_tree lllyasviel+huggingface_guess 84826248 "$forge/repositories/huggingface_guess"
 export_tree AUTOMATIC1111+stable-diffusion-webui-assets 6f7db241 "$forge/repositories/stable-diffusion-webui-assets"
+# The Deforum FILM test links sd-webui-deforum in beside this extension (Forge has its own ControlNet).
+export_tree deforum-art+sd-webui-deforum HEAD "$dest/extensions-src/sd-webui-deforum"
 
 venv=$dest/venv
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
@@ -41,5 +44,10 @@ if [ ! -e "$venv/.requirements-done" ]; then
     # names it; without it that script fails to load at start-up.
     "${pip[@]}" 'setuptools>=77.0.3,<81' -r "$dest/requirements.txt" joblib
     touch "$venv/.requirements-done"
+fi
+if [ ! -e "$venv/.deforum-requirements-done" ]; then
+    req=$dest/extensions-src/sd-webui-deforum/requirements.txt
+    "${pip[@]}" -r "$req" numpy==1.26.2 || echo "setup_forge: some deforum requirements did not install"
+    touch "$venv/.deforum-requirements-done"
 fi
 echo "setup_forge: ready: $forge (python: $venv/bin/python)"

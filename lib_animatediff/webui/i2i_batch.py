@@ -2,7 +2,8 @@
 
 With sd-webui-controlnet installed, a Batch-tab run with AnimateDiff on goes to
 ``scripts.animatediff_i2ibatch.animatediff_i2i_batch`` instead of A1111's image-by-image loop,
-with that loop's arguments. Here it becomes one AnimateDiff job: the input folder's images (or
+with that loop's arguments. Forge has no sd-webui-controlnet, so its host hands the run over
+itself (:func:`batch_tab_as_video` in place of the WebUI's loop). Here it becomes one AnimateDiff job: the input folder's images (or
 the uploaded files), in natural name order, are the video's frames, each the init image of
 its frame, exactly as a frame folder given as the video source (with frames 0 the video is as
 long as the folder; ControlNet units without an input of their own take the frames). Masks
@@ -17,6 +18,7 @@ video from the first frame, as A1111's loop does per image.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -151,3 +153,21 @@ def _inpaint_each_frame(p: Any, masks: list[Image.Image], video: AnimateDiffPara
     folder = stack.enter_context(FrameFolder(prefix="animatediff-masks-"))
     folder.save(masks)
     return dataclasses.replace(video, mask_path=str(folder.path))
+
+
+def batch_tab_as_video(loop: Callable[..., Any], process_images: Callable[[Any], Any]) -> Callable[..., Any]:
+    """The WebUI's Batch-tab loop (``modules.img2img.process_batch``, A1111's arguments) with a
+    run whose AnimateDiff is on handed to :func:`run_batch_as_video`, as sd-webui-controlnet
+    hands it over on A1111; every other run goes to ``loop`` as it came."""
+
+    @functools.wraps(loop)
+    def process_batch(
+        p: Any, batch_input: Any, output_dir: str, mask_dir: str, args: Sequence[Any], to_scale: bool = False, scale_by: float = 1.0,
+        *rest: Any, **options: Any,
+    ) -> Any:  # fmt: skip
+        params = requested_params(p)
+        if params is None or not params.enable:
+            return loop(p, batch_input, output_dir, mask_dir, args, to_scale, scale_by, *rest, **options)
+        return run_batch_as_video(p, batch_input, output_dir, mask_dir, args, to_scale, scale_by, process_images)
+
+    return process_batch

@@ -7,6 +7,8 @@ and undone after it. Every job starts by healing whatever an earlier one left be
 Each part has one job: :class:`WebUIScope` knows which scope of which job's undo stack is
 changing the WebUI now (and undoes it when that job never ended it); the module cache, the
 hash cache, the catalog's installed files and downloads are kept for the next job or request;
+``lasting`` holds the changes made for as long as the extension is loaded (undone when the
+WebUI unloads its scripts);
 ``video`` is the video of the model call running now, for layers other extensions call
 without a frame count (SparseCtrl's motion modules). The job reaches them through its host.
 """
@@ -81,6 +83,7 @@ class WebUIKeeping:
         self.installed = InstalledModules()
         self.downloads = Downloads()
         self.video: VideoInCall | None = None
+        self.lasting = UndoStack()
         self._hashes: HashCache | None = None
 
     def share_video(self, video: VideoInCall) -> Callable[[], None]:

@@ -16,7 +16,6 @@ import torch
 from PIL import Image
 from webui_api import WebUIServer, animatediff, describe, run_job, txt2img_payload
 
-pytestmark = pytest.mark.a1111_only("Deforum's FILM on Forge is not tried yet")
 
 
 class CrossFade(torch.nn.Module):

@@ -18,7 +18,18 @@ import numpy as np
 import pytest
 from PIL import Image
 from harness_models import CONTROLNET_MODEL
-from webui_api import WebUIServer, animatediff, assert_animation, describe, extension_constant, mean_abs_diff, run_job, txt2img_payload
+from webui_api import (
+    IMG2IMG_BATCH_ROUTE,
+    WebUIServer,
+    animatediff,
+    assert_animation,
+    describe,
+    extension_constant,
+    mean_abs_diff,
+    read_gif,
+    run_job,
+    txt2img_payload,
+)
 
 from lib_animatediff.sampling.context import ClosedLoop, ContextSchedule
 
@@ -136,6 +147,45 @@ def test_a_units_own_batch_folder_sent_by_name_sets_the_length_and_the_webui_is_
 
     after = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS))
     assert np.array_equal(after.images()[0], plain_before), "a plain txt2img differs after the AnimateDiff + ControlNet jobs"
+
+
+def test_the_img2img_batch_tab_folder_is_one_animation(
+    forge_controlnet_server: WebUIServer, controlnet_model: str, plain_before: np.ndarray, tmp_path: Path
+) -> None:
+    """Forge has no sd-webui-controlnet to hand the Batch tab's run over; AnimateDiff's host does:
+    the folder's 12 images are one animation's frames (frames 0: as many as the folder holds),
+    the unit without an image of its own takes them frame by frame in every window. With
+    AnimateDiff off the tab's own loop runs, an image per input image."""
+    server = forge_controlnet_server
+    count = 12
+    frames = _frame_folder(tmp_path / "batch", count)
+    seen_before = len(_records(server))
+    gifs_before = server.gifs("img2img")
+    animation = animatediff(video_length=0, batch_size=CONTEXT, overlap=OVERLAP)["AnimateDiff"]["args"][0]
+    request = {"input_dir": str(frames), "steps": STEPS, "animatediff": animation, "controlnet": [_unit(controlnet_model)]}
+    answer = server.post(IMG2IMG_BATCH_ROUTE, request)
+    assert answer.ok, f"HTTP {answer.status}: {answer.text[:2000]}\n{server.log_tail(60)}"
+    gifs = sorted(server.gifs("img2img") - gifs_before)
+    assert len(gifs) == 1 and len(read_gif(gifs[0])) == count, f"{gifs}\n{server.log_tail(60)}"
+    assert f"img2img batch: {count} frames from {frames} as one animation" in server.log_text()
+
+    # img2img samples from a later step of its schedule than txt2img: any step's windows count
+    schedule = ContextSchedule(context=CONTEXT, overlap=OVERLAP, closed_loop=ClosedLoop.NONE)
+    windows = {tuple(window) for step in range(4 * STEPS) for window in schedule.windows(count, step)}
+    seen = set()
+    for ids in _unet_rows_frames(_records(server)[seen_before:], count):
+        first, second = ids[: len(ids) // 2], ids[len(ids) // 2 :]
+        assert first == second and tuple(first) in windows, f"a model call added the control of frames {ids}"
+        seen.add(tuple(first))
+    assert set().union(*seen) == set(range(count)), f"the model calls saw the control of {sorted(seen)}: not every frame"
+
+    two = _frame_folder(tmp_path / "two", 2)
+    looped = server.post(IMG2IMG_BATCH_ROUTE, {**request, "input_dir": str(two), "animatediff": {"enable": False}})
+    assert looped.ok and looped.body["images"] == 2, f"HTTP {looped.status}: {looped.text[:1000]}"
+    assert sorted(server.gifs("img2img") - gifs_before) == gifs, "AnimateDiff off wrote an animation"
+
+    after = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS))
+    assert np.array_equal(after.images()[0], plain_before), "a plain txt2img differs after the Batch tab jobs"
 
 
 def test_an_ip_adapter_fed_the_video_is_refused_with_forges_reason(forge_controlnet_server: WebUIServer, tmp_path: Path) -> None:
