@@ -126,6 +126,15 @@ def _cpu_flags(install: WebUIInstall, full_precision: bool) -> tuple[str, ...]:
     return ("--use-cpu", "all", *(("--no-half", "--precision", "full") if full_precision else ()))
 
 
+def _ui_flags(install: WebUIInstall, ui: bool) -> tuple[str, ...]:
+    """The UI, or only the API. Forge's gradio 4 serves files (its own scripts and styles among
+    them) only from allowed paths, by default the data dir alone: with a data dir of its own,
+    Forge's folder must be allowed too or every one of its scripts answers 403."""
+    if not ui:
+        return ("--nowebui",)
+    return ("--gradio-allowed-path", str(install.root)) if install.is_forge else ()
+
+
 @contextlib.contextmanager
 def _running_server(
     install: WebUIInstall,
@@ -147,7 +156,7 @@ def _running_server(
         str(install.python), "launch.py",
         "--data-dir", str(data), "--server-name", "127.0.0.1", "--port", str(port),
         "--skip-prepare-environment", "--skip-torch-cuda-test", "--skip-version-check",
-        *_cpu_flags(install, full_precision), "--api", *(() if ui else ("--nowebui",)),
+        *_cpu_flags(install, full_precision), "--api", *_ui_flags(install, ui),
         "--no-download-sd-model", "--ckpt", str(checkpoint),
         "--animatediff-model-dir", str(motion_modules), *extra_args,
     ]  # fmt: skip

@@ -70,7 +70,6 @@ PASTED_INFOTEXT = (
     'FreeInit: "gaussian d_s=0.5 d_t=0.125 iterations=2", Version: v1.10.1'
 )
 
-pytestmark = pytest.mark.a1111_only("the accordion in Forge's gradio 4 UI is not driven yet")
 
 
 def _chromium() -> str | None:
@@ -98,6 +97,7 @@ def browser_requirements() -> str:
 def page(browser_requirements: str, ui_server: WebUIServer) -> Iterator[Page]:
     # Chromium will not sandbox itself as root; a container's small /dev/shm crashes its tabs
     args = ["--disable-dev-shm-usage", *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+    expect.set_options(timeout=EVENT_TIMEOUT_S * 1000)  # an event's effect, on shared cores
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=browser_requirements, headless=True, args=args)
         try:
@@ -132,9 +132,16 @@ def _choose_motion_module(page: Page, name: str) -> str:
     field = page.locator("#txt2img_animatediff_model input")
     if not field.input_value().startswith(f"{name} ["):  # the first module (by name) is preselected
         field.click()
-        page.locator(f'#txt2img_animatediff_model li[data-value^="{name} ["]').click()
+        page.locator(_option("#txt2img_animatediff_model", f'^="{name} ["')).click()
     expect(field).to_have_value(re.compile(rf"^{re.escape(name)} \[[^\]]+\]$"))
     return field.input_value()
+
+
+def _option(dropdown: str, match: str) -> str:
+    """The entries of a gradio dropdown whose value matches ``match`` (a CSS attribute operator
+    and a quoted value): gradio 3 (A1111) keeps the value in ``data-value``, gradio 4 (Forge) in
+    ``aria-label``."""
+    return f"{dropdown} li[data-value{match}], {dropdown} li[aria-label{match}]"
 
 
 def _dropdown_labels(page: Page, selector: str) -> list[str]:
@@ -143,20 +150,32 @@ def _dropdown_labels(page: Page, selector: str) -> list[str]:
     field.click()
     options = page.locator(f"{selector} ul.options li")
     expect(options.first).to_be_visible()
-    labels = options.evaluate_all("items => items.map(item => item.getAttribute('data-value'))")
+    labels = options.evaluate_all("items => items.map(item => item.getAttribute('data-value') ?? item.getAttribute('aria-label'))")
     field.press("Escape")
     expect(options).to_have_count(0)
     return labels
 
 
 def _click_and_wait(page: Page, selector: str) -> None:
-    """Click a button whose server function runs through gradio's queue, and wait for it to end:
-    gradio 3 opens one websocket per queued event and closes it when the event is done."""
+    """Click a button whose server function runs through gradio's queue, and wait for it: gradio
+    3 (A1111) opens one websocket per queued event and closes it when the event is done; gradio 4
+    (Forge) streams every event of the page over one server-sent-events request that stays open
+    while any is pending, so there the wait ends when the event is queued (its join answered)
+    and the assertions after it, which retry, wait for its effect."""
+    if _gradio_major(page) >= 4:
+        with page.expect_response(lambda response: "/queue/join" in response.url, timeout=EVENT_TIMEOUT_S * 1000):
+            page.locator(selector).click()
+        return
     with page.expect_websocket(timeout=EVENT_TIMEOUT_S * 1000) as opened:
         page.locator(selector).click()
     socket = opened.value
     if not socket.is_closed():
         socket.wait_for_event("close", timeout=EVENT_TIMEOUT_S * 1000)
+
+
+def _gradio_major(page: Page) -> int:
+    version = page.evaluate("() => window.gradio_config?.version || '3'")
+    return int(str(version).split(".")[0])
 
 
 def _wait_for_log(server: WebUIServer, after: int, line: str) -> None:
@@ -371,7 +390,7 @@ def test_a_motion_module_downloaded_from_the_accordion(page: Page, ui_server: We
             _click_and_wait(page, "#txt2img_animatediff_download_refresh")
             field = page.locator("#txt2img_animatediff_download_file input")
             field.click()
-            page.locator(f'#txt2img_animatediff_download_file li[data-value*=" · {name} ("]').click()
+            page.locator(_option("#txt2img_animatediff_download_file", f'*=" · {name} ("')).click()
             listed = _dropdown_labels(page, "#txt2img_animatediff_download_file")
             assert [label.split(" · ")[0] for label in listed] == ["SD 1.5"] * 5 + ["SDXL"], listed
             expect(page.locator("#txt2img_animatediff_download_about").first).to_contain_text("random v2 weights for the download tests")
