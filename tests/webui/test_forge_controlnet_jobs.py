@@ -165,6 +165,8 @@ def test_the_img2img_batch_tab_folder_is_one_animation(
     request = {"input_dir": str(frames), "steps": STEPS, "animatediff": animation, "controlnet": [_unit(controlnet_model)]}
     answer = server.post(IMG2IMG_BATCH_ROUTE, request)
     assert answer.ok, f"HTTP {answer.status}: {answer.text[:2000]}\n{server.log_tail(60)}"
+    info = json.loads(answer.body["info"])
+    assert (info["steps"], info["seed"]) == (STEPS, 1), f"the job ran {info['steps']} steps, seed {info['seed']}"
     gifs = sorted(server.gifs("img2img") - gifs_before)
     assert len(gifs) == 1 and len(read_gif(gifs[0])) == count, f"{gifs}\n{server.log_tail(60)}"
     assert f"img2img batch: {count} frames from {frames} as one animation" in server.log_text()

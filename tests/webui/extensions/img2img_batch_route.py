@@ -5,8 +5,9 @@ POST /animatediff-test/img2img-batch {"input_dir", "output_dir", "mask_dir", "pr
 arguments}, "controlnet": [units]} builds the img2img processing object as the Batch tab does
 (no init image, the scripts' UI defaults with these arguments over them, the UI's inpaint
 defaults: "Whole picture", blur 4) and calls modules.img2img.process_batch, which
-sd-webui-controlnet replaces on A1111 and AnimateDiff's Forge host on Forge. Answers {"images": count, "pngs": [base64 PNG of each image],
-"info": the Processed's js()}, or 422 with the error's message.
+sd-webui-controlnet replaces on A1111 and AnimateDiff's Forge host on Forge. Answers {"images":
+count, "pngs": [base64 PNG of each image], "info": the Processed's js()}, or 422 with the error's
+message.
 """
 from fastapi import Body
 from fastapi.responses import JSONResponse
@@ -20,7 +21,12 @@ def _args(request):
     runner = scripts.scripts_img2img
     args = Api.init_default_script_args(None, runner)  # the UI's defaults of every script
     for script in runner.alwayson_scripts:
-        if script.title() == "AnimateDiff":
+        # since v1.10 steps, sampler, scheduler and seed are built-in scripts' arguments, set on p in their setup
+        if script.title() == "Sampler":
+            args[script.args_from : script.args_from + 3] = [request.get("steps", 2), "Euler", "Automatic"]
+        elif script.title() == "Seed":
+            args[script.args_from] = request.get("seed", 1)
+        elif script.title() == "AnimateDiff":
             args[script.args_from] = request["animatediff"]
         elif script.title().lower() == "controlnet":
             for index, unit in enumerate(request.get("controlnet", [])):
