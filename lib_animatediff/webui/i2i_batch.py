@@ -3,16 +3,16 @@
 With sd-webui-controlnet installed, a Batch-tab run with AnimateDiff on goes to
 ``scripts.animatediff_i2ibatch.animatediff_i2i_batch`` instead of A1111's image-by-image loop,
 with that loop's arguments. Forge has no sd-webui-controlnet, so its host hands the run over
-itself (:func:`batch_tab_as_video` in place of the WebUI's loop). Here it becomes one AnimateDiff job: the input folder's images (or
-the uploaded files), in natural name order, are the video's frames, each the init image of
-its frame, exactly as a frame folder given as the video source (with frames 0 the video is as
-long as the folder; ControlNet units without an input of their own take the frames). Masks
-come from the inpaint mask folder as A1111's loop finds them: its one mask for every frame, or
-each frame's mask of the same name (any extension); with a mask per frame A1111 prepares
-every frame with its own (``frame_inpaint``) and the units that take the frames take the
-masks too. Masks are fitted to the video as its frames are. The output folder, when given,
-takes the frames (the videos go to its ``AnimateDiff`` folder), and "scale to" sizes the
-video from the first frame, as A1111's loop does per image.
+itself (:func:`batch_tab_as_video` in place of the WebUI's loop). Here it becomes one AnimateDiff
+job: the input folder's images (or the uploaded files), in natural name order, are the video's
+frames, each the init image of its frame, exactly as a frame folder given as the video source
+(with frames 0 the video is as long as the folder; ControlNet units without an input of their
+own take the frames). Masks come from the inpaint mask folder as A1111's loop finds them: its
+one mask for every frame, or each frame's mask of the same name (any extension); with a mask per
+frame A1111 prepares every frame with its own (``frame_inpaint``) and the units that take the
+frames take the masks too. Masks are fitted to the video as its frames are. The output folder,
+when given, takes the frames (the videos go to its ``AnimateDiff`` folder), and "scale to" sizes
+the video from the first frame, as A1111's loop does per image.
 """
 
 from __future__ import annotations
