@@ -19,12 +19,12 @@ from webui_api import (
     WebUIServer,
     animatediff,
     assert_animation,
+    batch_tab_animation,
     decode_png,
     describe,
     difference,
     encode_png,
     mean_abs_diff,
-    read_gif,
     run_job,
     sampling_records,
     txt2img_payload,
@@ -151,16 +151,9 @@ def test_the_img2img_batch_tab_folder_is_one_animation(
     frames = _batch_folder(tmp_path / "batch", 12)
     hints_log = Path(server.data_dir) / CONTROL_HINTS_LOG
     seen_before = len(hints_log.read_text().splitlines()) if hints_log.exists() else 0
-    gifs_before = server.gifs("img2img")
     animation = animatediff(video_length=0, batch_size=CONTEXT, overlap=OVERLAP)["AnimateDiff"]["args"][0]
     request = {"input_dir": str(frames), "steps": STEPS, "animatediff": animation, "controlnet": [_controlnet_unit(controlnet_model)]}
-    answer = server.post(IMG2IMG_BATCH_ROUTE, request)
-    assert answer.ok, f"HTTP {answer.status}: {answer.text[:2000]}\n{server.log_tail(60)}"
-    info = json.loads(answer.body["info"])
-    assert (info["steps"], info["seed"]) == (STEPS, 1), f"the job ran {info['steps']} steps, seed {info['seed']}"
-
-    gifs = sorted(server.gifs("img2img") - gifs_before)
-    assert len(gifs) == 1 and len(read_gif(gifs[0])) == 12, f"{gifs}\n{server.log_tail(60)}"
+    batch_tab_animation(server, request, 12)
     calls = [json.loads(line) for line in hints_log.read_text().splitlines()[seen_before:]]
     # img2img samples from a later step of its schedule than txt2img: any step's windows count
     schedule = ContextSchedule(context=CONTEXT, overlap=OVERLAP, closed_loop=ClosedLoop.NONE)

@@ -267,6 +267,20 @@ def img2img_payload(**overrides: Any) -> dict:
     return {**BASE_PAYLOAD, "init_images": [INIT_IMAGE], "denoising_strength": 0.5, **overrides}
 
 
+def batch_tab_animation(server: WebUIServer, request: dict, frames: int) -> Path:
+    """An img2img Batch-tab run through the test route (extensions/img2img_batch_route.py),
+    asserted to have sampled the request's steps with seed 1 and written one GIF of ``frames``
+    frames; that GIF."""
+    before = server.gifs("img2img")
+    answer = server.post(IMG2IMG_BATCH_ROUTE, request)
+    assert answer.ok, f"HTTP {answer.status}: {answer.text[:2000]}\n{server.log_tail(60)}"
+    info = json.loads(answer.body["info"])
+    assert (info["steps"], info["seed"]) == (request["steps"], 1), f"the job ran {info['steps']} steps, seed {info['seed']}"
+    gifs = sorted(server.gifs("img2img") - before)
+    assert len(gifs) == 1 and len(read_gif(gifs[0])) == frames, f"{gifs}\n{server.log_tail(60)}"
+    return gifs[0]
+
+
 def animatediff(model: str = MOTION_MODULE, **overrides: Any) -> dict:
     """``alwayson_scripts`` for an AnimateDiff job (8 frames, one context window of 8)."""
     args = {
