@@ -8,6 +8,7 @@ scopes of the same stack, each undone on its own when it closes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, TypeVar
@@ -67,6 +68,25 @@ class UndoStack:
             self.callback(f"remove [{key!r}]", lambda: mapping.pop(key, None))
         mapping[key] = value
 
+    def wrap(self, owner: Any, name: str, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+        """``owner.name`` replaced by ``wrapper(owner.name)`` until undone, for a function that
+        other extensions wrap too. One that wraps ours in turn keeps calling it (sd-webui-controlnet
+        keeps the function it found and puts it back on its own unload): undo then cannot take ours
+        out without taking theirs along, so ours stays and steps aside, every call going straight
+        to what it wrapped. Wrapping again over such a leftover wraps what it wrapped."""
+        original = getattr(owner, name)
+        while isinstance(original, Wrapped) and not original.active:
+            original = original.original
+        wrapped = Wrapped(original, wrapper(original))
+        setattr(owner, name, wrapped)
+
+        def undo() -> None:
+            wrapped.active = False
+            if getattr(owner, name, None) is wrapped:
+                setattr(owner, name, original)
+
+        self.callback(f"unwrap {getattr(owner, '__name__', type(owner).__name__)}.{name}", undo)
+
     def add_hook(self, module: nn.Module, transform: Callable[[torch.Tensor], torch.Tensor], *, on_input: bool) -> None:
         """``transform`` applied to ``module``'s first input (``on_input``) or to its output
         whenever it runs, until undone. A hook leaves the module's children, parameters and
@@ -119,6 +139,17 @@ class UndoStack:
                 first_error = first_error or error
         if first_error is not None:
             raise first_error
+
+
+class Wrapped:
+    """A function wrapped by :meth:`UndoStack.wrap`: ``replacement`` while active, ``original`` after."""
+
+    def __init__(self, original: Callable[..., Any], replacement: Callable[..., Any]) -> None:
+        functools.update_wrapper(self, original, updated=())  # its name and docs, for whoever inspects it
+        self.original, self.replacement, self.active = original, replacement, True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return (self.replacement if self.active else self.original)(*args, **kwargs)
 
 
 class InputHook:

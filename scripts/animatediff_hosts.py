@@ -141,7 +141,15 @@ class A1111:
         return any(Path(frame.filename).name == "xyz_grid.py" for frame in traceback.extract_stack())
 
     def hand_over_batch_tab(self) -> None:
-        """sd-webui-controlnet hands the img2img Batch tab's run to AnimateDiff here (``scripts/animatediff_i2ibatch.py``)."""
+        """The img2img Batch tab's loop hands a run with AnimateDiff on to it, for as long as the
+        extension is loaded. sd-webui-controlnet hands it over too (to ``scripts/animatediff_i2ibatch.py``)
+        when it is installed: whichever of the two wraps the loop last takes the run, to the same job."""
+        from modules import img2img
+        from modules.processing import process_images
+
+        WEBUI.lasting.undo_all()  # scripts executed again without an unload first
+        WEBUI.lasting.wrap(img2img, "process_batch", lambda loop: batch_tab_as_video(loop, process_images))
+        registered(script_callbacks.on_script_unloaded, WEBUI.lasting.undo_all)
 
 
 class Forge(A1111):
@@ -149,16 +157,6 @@ class Forge(A1111):
 
     whole_videos_per_call = True  # each model call holds whole prompts' batches (videos), cond and uncond apart
     unet = staticmethod(lambda model: model.forge_objects.unet.model.diffusion_model)
-
-    def hand_over_batch_tab(self) -> None:
-        """No sd-webui-controlnet here to hand the img2img Batch tab's run over: the tab's loop
-        does it itself while the extension is loaded (undone when Forge unloads its scripts)."""
-        from modules import img2img
-        from modules.processing import process_images
-
-        WEBUI.lasting.undo_all()  # scripts executed again without an unload first
-        WEBUI.lasting.set_attr(img2img, "process_batch", batch_tab_as_video(img2img.process_batch, process_images))
-        registered(script_callbacks.on_script_unloaded, WEBUI.lasting.undo_all)
 
     def route_model_calls(self, changes: UndoStack, model: Any, runner: Any) -> None:
         """Every patcher clone shares the one model whose ``apply_model`` the sampler calls, with keyword conditioning."""

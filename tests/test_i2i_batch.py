@@ -171,7 +171,7 @@ def test_a_folder_without_frames_is_a_clear_error(tmp_path: Path, make: str) -> 
 
 
 def test_the_batch_tabs_loop_hands_over_only_a_run_with_animatediff_on(tmp_path: Path) -> None:
-    """Forge's host puts this in place of the Batch tab's loop: a run with AnimateDiff off (or
+    """The host puts this in place of the Batch tab's loop: a run with AnimateDiff off (or
     arguments that do not parse) goes to the loop with every argument as it came; a run with it
     on becomes one job of the folder's frames, the loop never called."""
     frames = _images(tmp_path / "in", 5)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from torch import nn
 
-from lib_animatediff.undo import UndoStack, hooked_transforms
+from lib_animatediff.undo import UndoStack, Wrapped, hooked_transforms
 
 
 def test_inherited_attribute_is_deleted_again_not_shadowed():
@@ -106,3 +108,67 @@ def test_a_propertys_value_is_set_back_through_the_property():
         undo.set_attr(params, "hint", "narrowed")
         assert params.hint == "narrowed"
     assert params.hint == "full"
+
+
+class WrappingExtension:
+    """Another extension wrapping the same function as sd-webui-controlnet does: at load it
+    first puts back whatever it kept from an earlier load, then keeps the function it finds
+    and puts its wrapper in place; at unload it puts back what it kept."""
+
+    def __init__(self, owner: SimpleNamespace, calls: list[str]) -> None:
+        self.owner, self.calls, self.kept = owner, calls, None
+
+    def load(self) -> None:
+        self.unload()
+        self.kept = self.owner.process_batch
+        self.owner.process_batch = self.wrapper
+
+    def unload(self) -> None:
+        if self.kept is not None:
+            self.owner.process_batch, self.kept = self.kept, None
+
+    def wrapper(self, *args):
+        self.calls.append("other")
+        return self.kept(*args)
+
+
+def _layers(function, other: WrappingExtension) -> int:
+    """How many wrappers a call passes before the WebUI's own function."""
+    layers = 0
+    while function is not other.owner.loop:
+        layers += 1
+        function = function.original if isinstance(function, Wrapped) else other.kept
+    return layers
+
+
+@pytest.mark.parametrize("ours_first", [True, False])
+def test_a_function_another_extension_wraps_too_is_ours_to_wrap_and_unwrap_through_reloads(ours_first):
+    calls: list[str] = []
+    webui = SimpleNamespace(loop=lambda *args: calls.append("loop") or "looped")
+    webui.process_batch = webui.loop
+    other, lasting = WrappingExtension(webui, calls), UndoStack()
+
+    def ours(original):
+        def wrapper(*args):
+            calls.append("ours")
+            return original(*args)
+
+        return wrapper
+
+    def load_ours():
+        lasting.undo_all()
+        lasting.wrap(webui, "process_batch", ours)
+
+    loads = [load_ours, other.load] if ours_first else [other.load, load_ours]
+    unloads = [lasting.undo_all, other.unload] if ours_first else [other.unload, lasting.undo_all]  # in load order
+    for reload in range(3):
+        for load in loads:
+            load()
+        calls.clear()
+        assert webui.process_batch("p") == "looped"
+        assert sorted(calls) == ["loop", "other", "ours"], f"reload {reload}: {calls}"
+        assert _layers(webui.process_batch, other) == 2, f"reload {reload}: wrappers pile up"
+        for unload in unloads:
+            unload()
+        calls.clear()
+        assert webui.process_batch("p") == "looped" and calls == ["loop"], f"after unload {reload}: {calls}"

@@ -88,7 +88,7 @@ def server_files(
 
 
 # in every test WebUI (see each file in extensions/)
-EVERY_SERVERS_EXTENSIONS = ("raise_in_sampling", "extra_pass", "record_sampling", "stop_in_iteration")
+EVERY_SERVERS_EXTENSIONS = ("raise_in_sampling", "extra_pass", "record_sampling", "stop_in_iteration", "img2img_batch_route")
 
 
 def _data_dir(
@@ -331,15 +331,15 @@ def _controlnet_webui(
 ) -> Iterator[WebUIServer]:
     """A WebUI with a ControlNet beside AnimateDiff (sd-webui-controlnet from ``source``; None:
     Forge's built-in one), the models of ``model_dirs`` in ``<data>/models/ControlNet/`` and the
-    test extensions that record what it does (sd-webui-controlnet: record_control_hints and
-    img2img_batch_route; Forge: record_forge_control and img2img_batch_route) and ``test_extensions``; fails with the log
-    when ControlNet does not list each of ``expected`` (file stems)."""
+    test extension that records what it does (sd-webui-controlnet: record_control_hints; Forge:
+    record_forge_control) and ``test_extensions``; fails with the log when ControlNet does not
+    list each of ``expected`` (file stems)."""
     data = tmp_path_factory.mktemp("webui-controlnet")
     models = data / "models" / "ControlNet"
     models.mkdir(parents=True)
     for built in (path for folder in model_dirs for path in folder.glob("*.safetensors")):
         (models / built.name).symlink_to(built)
-    recorders = ("record_control_hints", "img2img_batch_route") if source is not None else ("record_forge_control", "img2img_batch_route")
+    recorders = ("record_control_hints",) if source is not None else ("record_forge_control",)
     beside = (source,) if source is not None else ()
     with _running_server(install, data, files, extra_args, extensions_beside=beside, test_extensions=(*recorders, *test_extensions)) as server:
         answer = server.get("/controlnet/model_list")

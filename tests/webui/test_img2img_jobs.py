@@ -8,9 +8,26 @@ weights themselves are unit-tested in tests/test_latent_mix.py).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
-from webui_api import WebUIServer, animatediff, assert_animation, encode_png, img2img_payload, last_denoised, mean_abs_diff, run_job, run_recorded
+from PIL import Image
+from webui_api import (
+    IMG2IMG_BATCH_ROUTE,
+    WebUIServer,
+    animatediff,
+    assert_animation,
+    batch_tab_animation,
+    encode_png,
+    img2img_payload,
+    last_denoised,
+    mean_abs_diff,
+    on_forge,
+    run_job,
+    run_recorded,
+    sampling_records,
+)
 
 from lib_animatediff.sampling.latent_mix import frame_mix_weights
 
@@ -77,3 +94,43 @@ def test_changing_the_last_image_moves_the_last_frame_most(server: WebUIServer) 
     assert start_change[0] == 0 and torch.allclose(start_change / start_change[-1], w_last.double(), atol=1e-4), start_change
     change = (red - blue).abs().flatten(1).mean(1)
     assert change[-1] >= AS_LOCAL_AS_SD_WEBUI_ANIMATEDIFF * change[0], change.tolist()
+
+
+def _frame_folder(folder: Path, colours: list[tuple[int, int, int]]) -> Path:
+    folder.mkdir(parents=True)
+    for index, colour in enumerate(colours):
+        Image.fromarray(np.full((64, 64, 3), colour, dtype=np.uint8)).save(folder / f"frame{index}.png")
+    return folder
+
+
+def test_the_batch_tab_folder_is_one_animation_without_controlnet(server: WebUIServer, tmp_path: Path) -> None:
+    """No sd-webui-controlnet here to hand the Batch tab's run over: AnimateDiff takes it itself.
+    The folder's 4 images are one job's 4 frames, each its frame's init image: changing only the
+    third image changes only the third row of what the sampler starts from (the same seed's
+    noise). With AnimateDiff off the tab's own loop runs, a job per image."""
+    grey, red = (128, 128, 128), (220, 30, 30)
+    animation = animatediff(video_length=0)["AnimateDiff"]["args"][0]
+
+    def first_latents(colours: list[tuple[int, int, int]], name: str) -> torch.Tensor:
+        request = {"input_dir": str(_frame_folder(tmp_path / name, colours)), "steps": 2, "animatediff": animation}
+        before = len(sampling_records(server))
+        batch_tab_animation(server, request, len(colours))
+        records = sampling_records(server)[before:]
+        assert len(records) == 1, f"{len(records)} jobs for one Batch-tab run\n{server.log_tail(40)}"
+        events = torch.load(records[0], weights_only=True)
+        return next(event for event in events if event["kind"] == "denoiser")["x"].double()
+
+    # the VAE's encoding draws from torch's global generator, which the previous job left: the
+    # same job before each compared one (a random VAE's spread is wide, a trained one's tiny)
+    first_latents([grey] * 4, "warm-up")
+    plain = first_latents([grey] * 4, "grey")
+    one_red = first_latents([grey, grey, red, grey], "one-red")
+    rows = 4 if on_forge() else 2 * 4  # A1111's denoiser gets cond and uncond rows together, Forge's the batch
+    assert plain.shape[0] == rows, f"the sampler started from {plain.shape[0]} rows, not the 4 frames'"
+    change = (one_red - plain)[:4].abs().flatten(1).mean(1)
+    assert change[2] > 0.01 and change[[0, 1, 3]].max() == 0, change.tolist()
+
+    before = len(sampling_records(server))
+    looped = server.post(IMG2IMG_BATCH_ROUTE, {"input_dir": str(tmp_path / "grey"), "steps": 2, "animatediff": {"enable": False}})
+    assert looped.ok and looped.body["images"] == 4, f"HTTP {looped.status}: {looped.text[:1000]}"
+    assert len(sampling_records(server)) - before == 4, "AnimateDiff off: not a job per image"

@@ -4,10 +4,10 @@ POST /animatediff-test/img2img-batch {"input_dir", "output_dir", "mask_dir", "pr
 "denoising_strength", "mask_blur", "inpaint_full_res", "animatediff": {AnimateDiff's named
 arguments}, "controlnet": [units]} builds the img2img processing object as the Batch tab does
 (no init image, the scripts' UI defaults with these arguments over them, the UI's inpaint
-defaults: "Whole picture", blur 4) and calls modules.img2img.process_batch, which
-sd-webui-controlnet replaces on A1111 and AnimateDiff's Forge host on Forge. Answers {"images":
-count, "pngs": [base64 PNG of each image], "info": the Processed's js()}, or 422 with the error's
-message.
+defaults: "Whole picture", blur 4) and calls modules.img2img.process_batch, which AnimateDiff
+wraps to take a run with AnimateDiff on (as sd-webui-controlnet does, where installed).
+Answers {"images": count, "pngs": [base64 PNG of each image], "info": the Processed's js()}, or
+422 with the error's message.
 """
 from fastapi import Body
 from fastapi.responses import JSONResponse
