@@ -141,9 +141,10 @@ class A1111:
         return any(Path(frame.filename).name == "xyz_grid.py" for frame in traceback.extract_stack())
 
     def hand_over_batch_tab(self) -> None:
-        """The img2img Batch tab's loop hands a run with AnimateDiff on to it, for as long as the
-        extension is loaded. sd-webui-controlnet hands it over too (to ``scripts/animatediff_i2ibatch.py``)
-        when it is installed: whichever of the two wraps the loop last takes the run, to the same job."""
+        """From now until the WebUI unloads its scripts, an img2img Batch-tab run with AnimateDiff
+        on is one AnimateDiff job. sd-webui-controlnet hands such a run over too (to
+        ``scripts/animatediff_i2ibatch.py``): whichever of the two wraps the tab's loop last takes
+        it, to the same job."""
         from modules import img2img
         from modules.processing import process_images
 

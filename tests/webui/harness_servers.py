@@ -327,13 +327,13 @@ def _controlnet_source(install: WebUIInstall) -> Path:
 @contextlib.contextmanager
 def _controlnet_webui(
     install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, files: ServerFiles, source: Path | None, model_dirs: Sequence[Path],
-    expected: Sequence[str], extra_args: tuple[str, ...] = (), test_extensions: Sequence[str] = (),
+    expected: Sequence[str], extra_args: tuple[str, ...] = (), test_extensions: Sequence[str] = (), ui: bool = False,
 ) -> Iterator[WebUIServer]:
     """A WebUI with a ControlNet beside AnimateDiff (sd-webui-controlnet from ``source``; None:
     Forge's built-in one), the models of ``model_dirs`` in ``<data>/models/ControlNet/`` and the
     test extension that records what it does (sd-webui-controlnet: record_control_hints; Forge:
-    record_forge_control) and ``test_extensions``; fails with the log when ControlNet does not
-    list each of ``expected`` (file stems)."""
+    record_forge_control) and ``test_extensions``, serving its UI too when ``ui``; fails with the
+    log when ControlNet does not list each of ``expected`` (file stems)."""
     data = tmp_path_factory.mktemp("webui-controlnet")
     models = data / "models" / "ControlNet"
     models.mkdir(parents=True)
@@ -341,7 +341,9 @@ def _controlnet_webui(
         (models / built.name).symlink_to(built)
     recorders = ("record_control_hints",) if source is not None else ("record_forge_control",)
     beside = (source,) if source is not None else ()
-    with _running_server(install, data, files, extra_args, extensions_beside=beside, test_extensions=(*recorders, *test_extensions)) as server:
+    with _running_server(
+        install, data, files, extra_args, extensions_beside=beside, ui=ui, test_extensions=(*recorders, *test_extensions)
+    ) as server:
         answer = server.get("/controlnet/model_list")
         listed = answer.body.get("model_list", []) if answer.ok and isinstance(answer.body, dict) else []
         missing = [stem for stem in expected if not any(name.split(" [")[0] == stem for name in listed)]
@@ -374,6 +376,16 @@ def forge_controlnet_server(
     the record_forge_control test extension (see extensions/record_forge_control.py)."""
     model_dir: Path = request.getfixturevalue("controlnet_model_dir")
     with _controlnet_webui(webui_install, tmp_path_factory, server_files, None, [model_dir], [CONTROLNET_MODEL]) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def reloading_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles) -> Iterator[WebUIServer]:
+    """A WebUI serving its UI, whose "Reload UI" a test can ask for (extensions/reload_ui_route.py),
+    with a ControlNet beside AnimateDiff (A1111: sd-webui-controlnet, which wraps some of the same
+    functions; Forge: its own), for the length of the module."""
+    source = None if webui_install.is_forge else _controlnet_source(webui_install)
+    with _controlnet_webui(webui_install, tmp_path_factory, server_files, source, [], [], test_extensions=("reload_ui_route",), ui=True) as server:
         yield server
 
 

@@ -6,8 +6,9 @@ arguments}, "controlnet": [units]} builds the img2img processing object as the B
 (no init image, the scripts' UI defaults with these arguments over them, the UI's inpaint
 defaults: "Whole picture", blur 4) and calls modules.img2img.process_batch, which AnimateDiff
 wraps to take a run with AnimateDiff on (as sd-webui-controlnet does, where installed).
-Answers {"images": count, "pngs": [base64 PNG of each image], "info": the Processed's js()}, or
-422 with the error's message.
+Answers {"images": count, "pngs": [base64 PNG of each image], "info": the Processed's js(),
+"layers": the wrappers a call of process_batch passes, outermost first, down to A1111's loop},
+or 422 with the error's message.
 """
 from fastapi import Body
 from fastapi.responses import JSONResponse
@@ -34,6 +35,21 @@ def _args(request):
     return tuple(args)
 
 
+def _layers():
+    """AnimateDiff's wrappers keep what they wrap in ``__wrapped__`` (and say whether they are
+    active); sd-webui-controlnet's keeps it on the img2img module."""
+    layers, function = [], img2img.process_batch
+    while True:
+        if hasattr(function, "active"):
+            layers.append("AnimateDiff" if function.active else "AnimateDiff (stepped aside)")
+            function = function.__wrapped__
+        elif type(getattr(function, "__self__", None)).__name__ == "BatchHijack":
+            layers.append("ControlNet")
+            function = getattr(img2img, "__controlnet_original_process_batch")
+        else:
+            return [*layers, function.__module__ + "." + function.__qualname__]
+
+
 def _run(request: dict = Body(...)):
     p = processing.StableDiffusionProcessingImg2Img(
         sd_model=shared.sd_model, outpath_samples=shared.opts.outdir_img2img_samples, outpath_grids=shared.opts.outdir_img2img_grids,
@@ -55,7 +71,7 @@ def _run(request: dict = Body(...)):
             shared.state.end()
     images = processed.images if processed else []
     pngs = [encode_pil_to_base64(image).decode() for image in images]
-    return {"images": len(images), "pngs": pngs, "info": processed.js() if processed else ""}
+    return {"images": len(images), "pngs": pngs, "info": processed.js() if processed else "", "layers": _layers()}
 
 
 script_callbacks.on_app_started(lambda demo, app: app.add_api_route(ROUTE, _run, methods=["POST"]))
