@@ -117,22 +117,22 @@ def _open_txt2img(page: Page, url: str) -> None:
     expect(page.locator("#txt2img_generate")).to_be_visible()
 
 
-def _enable_animatediff(page: Page) -> None:
+def _enable_animatediff(page: Page, tab: str = "txt2img") -> None:
     """Expand the accordion by its header (A1111 ticks it on opening), tick it if not."""
-    page.locator("#txt2img_animatediff > .label-wrap").click()
-    expect(page.locator("#txt2img_animatediff_model")).to_be_visible()
-    ticked = page.locator("#txt2img_animatediff-visible-checkbox")
+    page.locator(f"#{tab}_animatediff > .label-wrap").click()
+    expect(page.locator(f"#{tab}_animatediff_model")).to_be_visible()
+    ticked = page.locator(f"#{tab}_animatediff-visible-checkbox")
     if not ticked.is_checked():
         ticked.check()
-    expect(page.locator("#txt2img_animatediff-checkbox input")).to_be_checked()  # what the UI sends
+    expect(page.locator(f"#{tab}_animatediff-checkbox input")).to_be_checked()  # what the UI sends
 
 
-def _choose_motion_module(page: Page, name: str) -> str:
+def _choose_motion_module(page: Page, name: str, tab: str = "txt2img") -> str:
     """Pick the file ``name`` (listed as "<name> [<family>]"); the label it shows."""
-    field = page.locator("#txt2img_animatediff_model input")
+    field = page.locator(f"#{tab}_animatediff_model input")
     if not field.input_value().startswith(f"{name} ["):  # the first module (by name) is preselected
         field.click()
-        page.locator(_option("#txt2img_animatediff_model", f'^="{name} ["')).click()
+        page.locator(_option(f"#{tab}_animatediff_model", f'^="{name} ["')).click()
     expect(field).to_have_value(re.compile(rf"^{re.escape(name)} \[[^\]]+\]$"))
     return field.input_value()
 
@@ -194,14 +194,14 @@ def _set_number(page: Page, selector: str, value: int) -> None:
     expect(field).to_have_value(str(value))
 
 
-def _generate(page: Page, server: WebUIServer) -> float:
+def _generate(page: Page, server: WebUIServer, tab: str = "txt2img") -> float:
     """Press Generate and wait until A1111 reports the job done; the seconds it took."""
     start = time.monotonic()
-    page.locator("#txt2img_generate").click()
+    page.locator(f"#{tab}_generate").click()
     try:  # "Time taken" is written when the job ends, with or without an error
         page.wait_for_function(
-            """() => (document.querySelector('#html_log_txt2img')?.innerText || '').includes('Time taken')
-                     && !document.querySelector('#txt2img_results .progressDiv')""",
+            f"""() => (document.querySelector('#html_log_{tab}')?.innerText || '').includes('Time taken')
+                     && !document.querySelector('#{tab}_results .progressDiv')""",
             timeout=GENERATION_TIMEOUT_S * 1000,
             polling=1000,
         )
@@ -342,6 +342,37 @@ def test_without_png_the_gallery_shows_each_animation_of_a_batch_count(page: Pag
     gifs = sorted(ui_server.gifs("txt2img") - before)
     assert len(gifs) == 2 and files == [gif.read_bytes() for gif in gifs], f"gallery {len(files)} items, new GIFs {gifs}"
     assert all(len(_frames_of(data)) == FRAMES for data in files) and files[0] != files[1]
+
+
+def test_the_img2img_batch_tab_folder_is_one_animation(page: Page, ui_server: WebUIServer, tmp_path: Path) -> None:
+    """img2img → Batch → From directory with AnimateDiff on: the folder's images are one
+    animation's frames (frames 0: as many as the folder holds), as the tab's Generate sends it."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index in range(FRAMES):
+        Image.fromarray(np.full((SIZE, SIZE, 3), 30 * index, dtype=np.uint8)).save(folder / f"frame{index}.png")
+    before, log_start = ui_server.gifs("img2img"), len(ui_server.log_text())
+    try:
+        _open_txt2img(page, ui_server.url)
+        page.locator("#tabs > .tab-nav button", has_text="img2img").first.click()
+        page.locator("#mode_img2img .tab-nav button", has_text="Batch").first.click()
+        page.locator("#img2img_batch_source .tab-nav button", has_text="From directory").first.click()
+        page.locator("#img2img_batch_input_dir textarea").fill(str(folder))
+        _enable_animatediff(page, "img2img")
+        _choose_motion_module(page, MOTION_MODULE, "img2img")
+        _set_number(page, "#img2img_animatediff_video_length input", 0)
+        _set_number(page, "#img2img_animatediff_batch_size input", FRAMES)
+        for field, value in (("steps", 2), ("width", SIZE), ("height", SIZE)):
+            _set_number(page, f"#img2img_{field} input[type=number]", value)
+        _set_number(page, "#img2img_seed input", SEED)
+        page.locator("#img2img_prompt textarea").fill(PROMPT)
+        _generate(page, ui_server, "img2img")
+    finally:
+        page.screenshot(path=str(tmp_path / "img2img_batch_tab.png"), full_page=True)
+    _wait_for_log(ui_server, log_start, f"img2img batch: {FRAMES} frames from {folder} as one animation")
+    gifs = sorted(ui_server.gifs("img2img") - before)
+    assert len(gifs) == 1 and len(read_gif(gifs[0])) == FRAMES, f"new GIFs {gifs}\n{ui_server.log_tail(40)}"
+    assert GIF_NAME.match(gifs[0].name) and int(GIF_NAME.match(gifs[0].name).group(1)) == SEED, gifs[0].name
 
 
 def test_motion_module_list_and_its_buttons(page: Page, ui_server: WebUIServer) -> None:
