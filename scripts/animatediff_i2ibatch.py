@@ -22,4 +22,4 @@ def animatediff_i2i_batch(
 ) -> Any:
     """A1111's ``modules.img2img.process_batch`` arguments; the frames' PNG info is not read
     (one animation has one prompt and seed)."""
-    return run_batch_as_video(p, input, output_dir, inpaint_mask_dir, args, to_scale, scale_by, process_images)
+    return run_batch_as_video(p, input, output_dir, inpaint_mask_dir, args, to_scale, scale_by, process_images, use_png_info)

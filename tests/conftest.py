@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+
+from lib_animatediff.log import logger
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = Path(os.environ.get("ANIMATEDIFF_REFERENCE_DIR", REPO.parent / "shared" / "reference"))
@@ -33,3 +37,19 @@ def layout_state_dict(family_file: str, device: str = "meta", dtype: torch.dtype
 @pytest.fixture(autouse=True)
 def _deterministic() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def warnings_seen() -> Iterator[list[str]]:
+    """What the extension's logger warns (it does not propagate to pytest's caplog)."""
+    records: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                records.append(record.getMessage())
+
+    handler = Collect()
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)

@@ -170,7 +170,7 @@ def test_a_folder_without_frames_is_a_clear_error(tmp_path: Path, make: str) -> 
         _run(_p(_args({"enable": True})), str(folder))
 
 
-def test_the_batch_tabs_loop_hands_over_only_a_run_with_animatediff_on(tmp_path: Path) -> None:
+def test_the_batch_tabs_loop_hands_over_only_a_run_with_animatediff_on(tmp_path: Path, warnings_seen: list[str]) -> None:
     """The host puts this in place of the Batch tab's loop: a run with AnimateDiff off (or
     arguments that do not parse) goes to the loop with every argument as it came; a run with it
     on becomes one job of the folder's frames, the loop never called."""
@@ -197,3 +197,14 @@ def test_the_batch_tabs_loop_hands_over_only_a_run_with_animatediff_on(tmp_path:
     p = _p(_args({"enable": True, "video_length": 0}))
     assert process_batch(p, str(frames[0].parent), "", "", p.script_args, to_scale=False, scale_by=1.0, use_png_info=False) == "one animation"
     assert len(looped) == 2 and len(jobs) == 1 and jobs[0].video_path == str(frames[0].parent)
+    assert not warnings_seen
+
+
+def test_png_info_asked_for_is_not_applied_and_the_log_says_so(tmp_path: Path, warnings_seen: list[str]) -> None:
+    frames = _images(tmp_path / "in", 3)
+    process_batch = batch_tab_as_video(lambda *args, **options: "image by image", lambda processing: "one animation")
+    p = _p(_args({"enable": True}))
+    assert process_batch(p, str(frames[0].parent), "", "", p.script_args, False, 1.0, True) == "one animation"  # positionally
+    p = _p(_args({"enable": True}))
+    assert process_batch(p, str(frames[0].parent), "", "", p.script_args, use_png_info=True) == "one animation"
+    assert len(warnings_seen) == 2 and all("'Append png info to prompts' is not applied" in message for message in warnings_seen), warnings_seen

@@ -3,7 +3,6 @@ GIF palette quality, gifsicle, output folders and file names."""
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -97,22 +96,6 @@ def video_meta(path: Path) -> dict:
         return next(reader)
     finally:
         reader.close()
-
-
-@pytest.fixture
-def warnings_seen():
-    """Records what the extension's logger warns (it does not propagate to pytest's caplog)."""
-    records: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno >= logging.WARNING:
-                records.append(record.getMessage())
-
-    handler = Collect()
-    writers.logger.addHandler(handler)
-    yield records
-    writers.logger.removeHandler(handler)
 
 
 def read_exif_infotext(image: Image.Image) -> str | None:

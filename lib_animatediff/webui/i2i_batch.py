@@ -118,12 +118,15 @@ def run_batch_as_video(
     to_scale: bool,
     scale_by: float,
     process_images: Callable[[Any], Any],
+    use_png_info: bool = False,
 ) -> Any:
     """One AnimateDiff job of the batch's frames; what ``process_images`` answers."""
     script = alwayson_script(p, SCRIPT_TITLE)
     if script is None:
         raise AnimateDiffError("img2img batch with AnimateDiff: the AnimateDiff script is not among this run's scripts")
     params = AnimateDiffParams.from_args(own_args(script, args))
+    if use_png_info:
+        logger.warning("img2img batch with AnimateDiff: 'Append png info to prompts' is not applied (one animation has one prompt and seed)")
     with ExitStack() as stack:
         frames = stack.enter_context(batch_frames(batch_input))
         folder = frames[0].parent
@@ -168,6 +171,7 @@ def batch_tab_as_video(loop: Callable[..., Any], process_images: Callable[[Any],
         params = requested_params(p)
         if params is None or not params.enable:
             return loop(p, batch_input, output_dir, mask_dir, args, to_scale, scale_by, *rest, **options)
-        return run_batch_as_video(p, batch_input, output_dir, mask_dir, args, to_scale, scale_by, process_images)
+        use_png_info = bool(options.get("use_png_info", rest[0] if rest else False))
+        return run_batch_as_video(p, batch_input, output_dir, mask_dir, args, to_scale, scale_by, process_images, use_png_info)
 
     return process_batch
