@@ -1,4 +1,4 @@
-"""The img2img Batch tab as one animation: what sd-webui-controlnet's hand-over gets from us."""
+"""The img2img Batch tab as one animation: what the hand-over (ours, or sd-webui-controlnet's) gets from us."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
-"""The img2img Batch tab as one animation (sd-webui-controlnet hands the tab's run over).
+"""The img2img Batch tab as one animation.
 
-With sd-webui-controlnet installed, a Batch-tab run with AnimateDiff on goes to
-``scripts.animatediff_i2ibatch.animatediff_i2i_batch`` instead of A1111's image-by-image loop,
-with that loop's arguments. Forge has no sd-webui-controlnet, so its host hands the run over
-itself (:func:`batch_tab_as_video` in place of the WebUI's loop). Here it becomes one AnimateDiff
-job: the input folder's images (or the uploaded files), in natural name order, are the video's
+A Batch-tab run with AnimateDiff on goes here instead of the WebUI's image-by-image loop, with
+that loop's arguments: the host wraps the loop with :func:`batch_tab_as_video`, and
+sd-webui-controlnet, where installed, hands such a run over too (to
+``scripts.animatediff_i2ibatch.animatediff_i2i_batch``). Here it becomes one AnimateDiff job:
+the input folder's images (or the uploaded files), in natural name order, are the video's
 frames, each the init image of its frame, exactly as a frame folder given as the video source
 (with frames 0 the video is as long as the folder; ControlNet units without an input of their
 own take the frames). Masks come from the inpaint mask folder as A1111's loop finds them: its
