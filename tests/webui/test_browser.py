@@ -344,9 +344,10 @@ def test_without_png_the_gallery_shows_each_animation_of_a_batch_count(page: Pag
     assert all(len(_frames_of(data)) == FRAMES for data in files) and files[0] != files[1]
 
 
-def test_the_img2img_batch_tab_folder_is_one_animation(page: Page, ui_server: WebUIServer, tmp_path: Path) -> None:
-    """img2img → Batch → From directory with AnimateDiff on: the folder's images are one
-    animation's frames (frames 0: as many as the folder holds), as the tab's Generate sends it."""
+@pytest.mark.parametrize("source", ["From directory", "Upload"])
+def test_the_img2img_batch_tab_is_one_animation(page: Page, ui_server: WebUIServer, tmp_path: Path, source: str) -> None:
+    """img2img → Batch with AnimateDiff on: the folder's images, or the uploaded ones, are one
+    animation's frames (frames 0: as many as there are), as the tab's Generate sends them."""
     folder = tmp_path / "frames"
     folder.mkdir()
     for index in range(FRAMES):
@@ -356,8 +357,12 @@ def test_the_img2img_batch_tab_folder_is_one_animation(page: Page, ui_server: We
         _open_txt2img(page, ui_server.url)
         page.locator("#tabs > .tab-nav button", has_text="img2img").first.click()
         page.locator("#mode_img2img .tab-nav button", has_text="Batch").first.click()
-        page.locator("#img2img_batch_source .tab-nav button", has_text="From directory").first.click()
-        page.locator("#img2img_batch_input_dir textarea").fill(str(folder))
+        page.locator("#img2img_batch_source .tab-nav button", has_text=source).first.click()
+        if source == "Upload":
+            page.locator("#img2img_batch_upload input[type=file]").set_input_files([str(folder / f"frame{index}.png") for index in range(FRAMES)])
+            expect(page.locator("#img2img_batch_upload")).to_contain_text(f"frame{FRAMES - 1}")  # gradio 4 shows "frame7 .png"
+        else:
+            page.locator("#img2img_batch_input_dir textarea").fill(str(folder))
         _enable_animatediff(page, "img2img")
         _choose_motion_module(page, MOTION_MODULE, "img2img")
         _set_number(page, "#img2img_animatediff_video_length input", 0)
@@ -369,7 +374,7 @@ def test_the_img2img_batch_tab_folder_is_one_animation(page: Page, ui_server: We
         _generate(page, ui_server, "img2img")
     finally:
         page.screenshot(path=str(tmp_path / "img2img_batch_tab.png"), full_page=True)
-    _wait_for_log(ui_server, log_start, f"img2img batch: {FRAMES} frames from {folder} as one animation")
+    _wait_for_log(ui_server, log_start, f"img2img batch: {FRAMES} frames from {folder if source != 'Upload' else ''}")
     gifs = sorted(ui_server.gifs("img2img") - before)
     assert len(gifs) == 1 and len(read_gif(gifs[0])) == FRAMES, f"new GIFs {gifs}\n{ui_server.log_tail(40)}"
     assert GIF_NAME.match(gifs[0].name) and int(GIF_NAME.match(gifs[0].name).group(1)) == SEED, gifs[0].name
