@@ -79,10 +79,10 @@ def test_the_batch_tab_hands_over_after_every_reload_ui(reloading_server: WebUIS
     plain_before = server.post("/sdapi/v1/txt2img", txt2img_payload()).images()[0]
     reloads_before = server.log_text().count("Restarting UI")
 
-    layers = []
     controlnet = _controlnet_unload(server)
     if animatediff_first and controlnet is None:
         pytest.skip("no sd-webui-controlnet wrapping the Batch tab's loop here (Forge): no unload order to change")
+    layers = []
     with settings_restored(server, {UNLOAD_ORDER: []}):
         # the WebUI calls its ordered list in reverse: sd-webui-controlnet's put first is called last
         assert server.post("/sdapi/v1/options", {UNLOAD_ORDER: [controlnet] if animatediff_first else []}).ok
