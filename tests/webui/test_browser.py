@@ -30,6 +30,7 @@ from webui_api import (
     SDXL_MOTION_MODULE,
     WebUIServer,
     download_settings,
+    flat_frames,
     mean_abs_diff,
     read_gif,
     write_test_catalog,
@@ -348,10 +349,7 @@ def test_without_png_the_gallery_shows_each_animation_of_a_batch_count(page: Pag
 def test_the_img2img_batch_tab_is_one_animation(page: Page, ui_server: WebUIServer, tmp_path: Path, source: str) -> None:
     """img2img → Batch with AnimateDiff on: the folder's images, or the uploaded ones, are one
     animation's frames (frames 0: as many as there are), as the tab's Generate sends them."""
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for index in range(FRAMES):
-        Image.fromarray(np.full((SIZE, SIZE, 3), 30 * index, dtype=np.uint8)).save(folder / f"frame{index}.png")
+    folder = flat_frames(tmp_path / "frames", [30 * index for index in range(FRAMES)])  # 64×64, the job's SIZE
     before, log_start = ui_server.gifs("img2img"), len(ui_server.log_text())
     try:
         _open_txt2img(page, ui_server.url)

@@ -24,6 +24,7 @@ from webui_api import (
     describe,
     difference,
     encode_png,
+    flat_frames,
     mean_abs_diff,
     run_job,
     sampling_records,
@@ -45,10 +46,7 @@ def _grey(frame: int) -> int:
 
 
 def _frame_folder(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for frame in range(FRAMES):
-        Image.fromarray(np.full((64, 64, 3), _grey(frame), dtype=np.uint8)).save(folder / f"{frame:05d}.png")
-    return folder
+    return flat_frames(folder, [_grey(frame) for frame in range(FRAMES)], "{:05d}.png")
 
 
 def _frame_of(mean: float) -> int:
@@ -134,10 +132,7 @@ def test_a_unit_with_its_own_shorter_frame_folder_sets_the_length(controlnet_ser
 
 def _batch_folder(folder: Path, count: int) -> Path:
     """``img0.png`` … (``img10`` after ``img9``), frame ``i`` a flat ``_grey(i)``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for frame in range(count):
-        Image.fromarray(np.full((64, 64, 3), _grey(frame), dtype=np.uint8)).save(folder / f"img{frame}.png")
-    return folder
+    return flat_frames(folder, [_grey(frame) for frame in range(count)], "img{}.png")
 
 
 def test_the_img2img_batch_tab_folder_is_one_animation(

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 from harness_models import CONTROLNET_MODEL
 from webui_api import (
     IMG2IMG_BATCH_ROUTE,
@@ -26,6 +25,7 @@ from webui_api import (
     assert_animation,
     describe,
     extension_constant,
+    flat_frames,
     mean_abs_diff,
     run_job,
     txt2img_payload,
@@ -53,10 +53,7 @@ def _frame_of(mean: float) -> int:
 
 
 def _frame_folder(folder: Path, count: int = FRAMES, grey: Any = _grey) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for frame in range(count):
-        Image.fromarray(np.full((64, 64, 3), grey(frame), dtype=np.uint8)).save(folder / f"{frame:05d}.png")
-    return folder
+    return flat_frames(folder, [grey(frame) for frame in range(count)], "{:05d}.png")
 
 
 @pytest.fixture(scope="module")

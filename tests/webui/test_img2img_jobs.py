@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from webui_api import (
     IMG2IMG_BATCH_ROUTE,
     WebUIServer,
@@ -20,6 +19,7 @@ from webui_api import (
     assert_animation,
     batch_tab_animation,
     encode_png,
+    flat_frames,
     img2img_payload,
     last_denoised,
     mean_abs_diff,
@@ -96,13 +96,6 @@ def test_changing_the_last_image_moves_the_last_frame_most(server: WebUIServer) 
     assert change[-1] >= AS_LOCAL_AS_SD_WEBUI_ANIMATEDIFF * change[0], change.tolist()
 
 
-def _frame_folder(folder: Path, colours: list[tuple[int, int, int]]) -> Path:
-    folder.mkdir(parents=True)
-    for index, colour in enumerate(colours):
-        Image.fromarray(np.full((64, 64, 3), colour, dtype=np.uint8)).save(folder / f"frame{index}.png")
-    return folder
-
-
 def test_the_batch_tab_folder_is_one_animation_without_controlnet(server: WebUIServer, tmp_path: Path) -> None:
     """No sd-webui-controlnet here to hand the Batch tab's run over: AnimateDiff takes it itself.
     The folder's 4 images are one job's 4 frames, each its frame's init image: changing only the
@@ -112,7 +105,7 @@ def test_the_batch_tab_folder_is_one_animation_without_controlnet(server: WebUIS
     animation = animatediff(video_length=0)["AnimateDiff"]["args"][0]
 
     def first_latents(colours: list[tuple[int, int, int]], name: str) -> torch.Tensor:
-        request = {"input_dir": str(_frame_folder(tmp_path / name, colours)), "steps": 2, "animatediff": animation}
+        request = {"input_dir": str(flat_frames(tmp_path / name, colours)), "steps": 2, "animatediff": animation}
         before = len(sampling_records(server))
         batch_tab_animation(server, request, len(colours))
         records = sampling_records(server)[before:]

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from webui_api import (
     IMG2IMG_BATCH_ROUTE,
     WebUIServer,
     animatediff,
     batch_tab_animation,
     extension_constant,
+    flat_frames,
     settings_restored,
     txt2img_payload,
 )
@@ -71,10 +71,7 @@ def _unloads_first(server: WebUIServer, controlnet: str) -> str:
 @pytest.mark.parametrize("animatediff_first", [False, True], ids=["newest-first", "animatediff-first"])
 def test_the_batch_tab_hands_over_after_every_reload_ui(reloading_server: WebUIServer, tmp_path: Path, animatediff_first: bool) -> None:
     server = reloading_server
-    folder = tmp_path / "frames"
-    folder.mkdir()
-    for index in range(FRAMES):
-        Image.fromarray(np.full((64, 64, 3), 60 * index, dtype=np.uint8)).save(folder / f"{index}.png")
+    folder = flat_frames(tmp_path / "frames", [60 * index for index in range(FRAMES)])
     animation = animatediff(video_length=0)["AnimateDiff"]["args"][0]
     plain_before = server.post("/sdapi/v1/txt2img", txt2img_payload()).images()[0]
     reloads_before = server.log_text().count("Restarting UI")

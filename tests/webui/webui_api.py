@@ -267,6 +267,15 @@ def img2img_payload(**overrides: Any) -> dict:
     return {**BASE_PAYLOAD, "init_images": [INIT_IMAGE], "denoising_strength": 0.5, **overrides}
 
 
+def flat_frames(folder: Path, colours: Sequence[Any], name: str = "frame{}.png") -> Path:
+    """``folder`` holding one flat 64×64 image per colour (a grey level or an RGB triple), frame
+    ``i`` named ``name.format(i)``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, colour in enumerate(colours):
+        Image.fromarray(np.full((64, 64, 3), colour, dtype=np.uint8)).save(folder / name.format(index))
+    return folder
+
+
 def batch_tab_animation(server: WebUIServer, request: dict, frames: int) -> Path:
     """An img2img Batch-tab run through the test route (extensions/img2img_batch_route.py),
     asserted to have sampled the request's steps with seed 1 and written one GIF of ``frames``
