@@ -6,6 +6,7 @@ records what the job registers. The real WebUI's suite (tests/webui) runs the sa
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -738,3 +739,58 @@ def test_each_animation_is_written_when_its_iteration_ends(unet, model_dir, tmp_
     assert [path.name.split("-")[1] for path in gifs()] == ["5.gif", "6.gif"]
     listed = processed.extra_generation_params[OUTPUTS_INFO_KEY]
     assert [(entry["format"], entry["seed"]) for entry in listed] == [("GIF", 5), ("TXT", 5), ("GIF", 6), ("TXT", 6)]
+
+
+class ProcessingWithPrompts(Processing):
+    """With A1111's order around the job's prompts: ``setup_prompts`` (one per image), the
+    scripts' ``process`` hooks (where another extension may rewrite them), then ``p.init``."""
+
+    def setup_prompts(self) -> None:
+        per_image = self.batch_size * self.n_iter
+        self.all_prompts = self.prompt if isinstance(self.prompt, list) else [self.prompt] * per_image
+        self.all_negative_prompts = [self.negative_prompt] * len(self.all_prompts)
+
+    def init(self, all_prompts: list[str], all_seeds: list[int], all_subseeds: list[int]) -> None:
+        self.prompts_at_init = list(all_prompts)
+
+
+def run_until_init(p: ProcessingWithPrompts, rewrite: Callable[[list[str]], list[str]]) -> None:
+    p.setup_prompts()
+    p.all_prompts = rewrite(p.all_prompts)  # another extension's process hook
+    p.init(p.all_prompts, [], [])
+
+
+def test_wildcards_drawn_per_frame_by_another_extension_become_one_draw_per_animation(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    p = ProcessingWithPrompts(host, unet, tmp_path, prompt="a __colour__ fox")
+    p.n_iter = 2
+    AnimationJob.start(host, p, args())
+    colours = ["red", "blue", "green", "grey"] * 2
+
+    run_until_init(p, lambda prompts: [text.replace("__colour__", colour) for text, colour in zip(prompts, colours)])
+
+    assert p.prompts_at_init == ["a red fox"] * 4 + ["a red fox"] * 4 and p.all_prompts == p.prompts_at_init
+    p.close()
+    assert "setup_prompts" not in vars(p) and "init" not in vars(p)
+
+
+def test_a_travel_another_extension_collapsed_to_its_first_prompt_gets_its_keyframes_back(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    p = ProcessingWithPrompts(host, unet, tmp_path, prompt="0: a fox sitting\n2: a fox jumping")
+    AnimationJob.start(host, p, args())
+
+    run_until_init(p, lambda prompts: [prompts[0]] * len(prompts))  # Dynamic Prompts with nothing to draw
+
+    assert [text.endswith("jumping") for text in p.prompts_at_init] == [False, False, True, True]
+
+
+def test_a_travel_with_words_drawn_by_another_extension_is_refused_before_the_batch_loop(unet, model_dir, tmp_path):
+    host = Host(model_dir)
+    p = ProcessingWithPrompts(host, unet, tmp_path, prompt="0: a __colour__ fox sitting\n2: a fox jumping")
+    AnimationJob.start(host, p, args())
+
+    with pytest.raises(ParameterError, match="prompt travel: another extension"):
+        run_until_init(p, lambda prompts: [prompts[0].replace("__colour__", "red")] * len(prompts))
+    assert not hasattr(p, "prompts_at_init")
+    p.close()
+    assert "init" not in vars(p) and not hasattr(p, JOB_ATTRIBUTE)

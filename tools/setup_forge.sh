@@ -5,7 +5,7 @@
 # PyPI into a Python 3.11 venv. Nothing is downloaded from git hosts or Hugging Face.
 #
 # Usage: bash tools/setup_forge.sh [DEST]      (DEST default /work/forge; ~3 min the first time)
-# Gives DEST/stable-diffusion-webui-forge, its venv DEST/venv and sd-webui-deforum's source in
+# Gives DEST/stable-diffusion-webui-forge, its venv DEST/venv and the sources of sd-webui-deforum and sd-dynamic-prompts in
 # DEST/extensions-src. Run it (API only, CPU) from
 # the Forge folder, DATA being a data dir with the checkpoint under models/Stable-diffusion/:
 #   HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ../venv/bin/python launch.py --always-cpu \
@@ -29,6 +29,7 @@ export_tree lllyasviel+huggingface_guess 84826248 "$forge/repositories/huggingfa
 export_tree AUTOMATIC1111+stable-diffusion-webui-assets 6f7db241 "$forge/repositories/stable-diffusion-webui-assets"
 # The Deforum FILM test links sd-webui-deforum in beside this extension (Forge has its own ControlNet).
 export_tree deforum-art+sd-webui-deforum HEAD "$dest/extensions-src/sd-webui-deforum"
+export_tree adieyal+sd-dynamic-prompts e8326b5e "$dest/extensions-src/sd-dynamic-prompts"
 
 venv=$dest/venv
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
@@ -50,4 +51,6 @@ if [ ! -e "$venv/.deforum-requirements-done" ]; then
     "${pip[@]}" -r "$req" numpy==1.26.2 || echo "setup_forge: some deforum requirements did not install"
     touch "$venv/.deforum-requirements-done"
 fi
+# sd-dynamic-prompts' library (tests/webui/test_dynamic_prompts.py), without its optional extras
+"$venv/bin/python" -c "import dynamicprompts, send2trash" 2>/dev/null || "${pip[@]}" dynamicprompts==0.31.0 send2trash
 echo "setup_forge: ready: $forge (python: $venv/bin/python)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real host for tests/webui: A1111 v1.10.1 (CPU, offline) with its repositories,
 # a Python 3.11 venv, and the sources of the extensions the integration tests install
-# (sd-webui-controlnet, sd-webui-deforum). Nothing is downloaded from git hosts: the sources
+# (sd-webui-controlnet, sd-webui-deforum, sd-dynamic-prompts). Nothing is downloaded from git hosts: the sources
 # come from local bare mirrors (the search tool's `fetch` lays them out as
 # $MIRROR_DIR/<owner>+<name>/repo). See ../shared/HOST.md for why each pin is what it is.
 #
@@ -23,6 +23,7 @@ export_tree crowsonkb+k-diffusion ab527a9a "$webui/repositories/k-diffusion"
 export_tree AUTOMATIC1111+stable-diffusion-webui-assets 6f7db241 "$webui/repositories/stable-diffusion-webui-assets"
 export_tree Mikubill+sd-webui-controlnet HEAD "$dest/extensions-src/sd-webui-controlnet"
 export_tree deforum-art+sd-webui-deforum HEAD "$dest/extensions-src/sd-webui-deforum"
+export_tree adieyal+sd-dynamic-prompts e8326b5e "$dest/extensions-src/sd-dynamic-prompts"
 
 venv=$dest/venv
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
@@ -42,6 +43,9 @@ if [ ! -e "$venv/.requirements-done" ]; then
     [ -f "$req" ] && "${pip[@]}" -r "$req" numpy==1.26.2 || echo "setup_webui: some deforum requirements did not install"
     touch "$venv/.requirements-done"
 fi
+# sd-dynamic-prompts' library at the version its pyproject.toml asks for (without the optional
+# extras: their models would be downloaded); checked apart, so older venvs get it too
+"$venv/bin/python" -c "import dynamicprompts, send2trash" 2>/dev/null || "${pip[@]}" dynamicprompts==0.31.0 send2trash
 
 # The browser test (tests/webui/test_browser.py) drives Debian's Chromium with Playwright from the
 # repo's test venv; it skips without them. Only here: CI runs no WebUI and needs no browser.

@@ -8,7 +8,8 @@ hooks, in this order:
 * ``start`` (``before_process``): the arguments are validated once and frozen, the final
   values (frames from a video source, the context the module uses) set; the job's one
   :class:`UndoStack` is opened, and the job's frame folder and its wrappers of ``p.sample`` and
-  ``p.close`` are entered on it. Any error fails the job through one path: everything is undone
+  ``p.close`` (and of ``p.setup_prompts`` and ``p.init``, between which other extensions may
+  draw wildcards per frame: see ``prompt_rewrites``) are entered on it. Any error fails the job through one path: everything is undone
   and sampling raises the error (A1111 only logs what ``before_process`` raises).
 * ``before_init`` / ``iteration_begins`` (``process`` / ``before_process_batch``): img2img builds
   its sampler, which copies the noise schedule, in ``p.init()``; the module's schedule is in place
@@ -73,6 +74,7 @@ from .deforum import FILM_MODEL_NAME
 from .gallery import answer_api, show_in_gallery
 from .infotext import INFOTEXT_KEY, animatediff_infotext
 from .params import AnimateDiffParams
+from .prompt_rewrites import prompt_lists, settle_prompt_rewrites
 from .saving import AnimationSaver
 from .sent_inputs import with_sent_inputs_on_server
 from .state import WebUIScope
@@ -236,6 +238,27 @@ class AnimationJob:
         stack.set_attr(p, "sample", lambda *args, **kwargs: self.sample(p, sample, *args, **kwargs))
         stack.set_attr(p, "close", lambda: self._close(p, close))
         stack.set_attr(p, JOB_ATTRIBUTE, self)
+        self._settle_prompt_rewrites(p)
+
+    def _settle_prompt_rewrites(self, p: Any) -> None:
+        """What A1111 sets up is one prompt per frame; extensions that draw wildcards per image
+        rewrite it in their ``process`` hooks, after which (in ``p.init``, before the batch loop)
+        each animation is given one draw (see :mod:`.prompt_rewrites`)."""
+        if not (hasattr(p, "setup_prompts") and hasattr(p, "init")):
+            return
+        set_up: dict[str, list[str]] = {}
+        setup_prompts, init = p.setup_prompts, p.init
+
+        def recorded_setup() -> None:
+            setup_prompts()
+            set_up.update(prompt_lists(p))
+
+        def settled_init(*args: Any, **kwargs: Any) -> Any:
+            settle_prompt_rewrites(p, set_up, self.plan.frames)
+            return init(*args, **kwargs)
+
+        self.stack.set_attr(p, "setup_prompts", recorded_setup)
+        self.stack.set_attr(p, "init", settled_init)
 
     def _use_video_frames(self, p: Any, video: VideoClip) -> None:
         """Video to video: the source's frames, resized to the job, are kept for the job in a

@@ -253,6 +253,28 @@ def deforum_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPat
         yield server
 
 
+def _dynamic_prompts_source(install: WebUIInstall) -> Path:
+    """sd-dynamic-prompts' source: ``DYNAMIC_PROMPTS_DIR``, else where tools/setup_webui.sh puts it."""
+    configured = os.environ.get("DYNAMIC_PROMPTS_DIR")
+    source = Path(configured) if configured else install.root.parent / "extensions-src" / "sd-dynamic-prompts"
+    if not (source / "sd_dynamic_prompts" / "dynamic_prompting.py").is_file():
+        pytest.skip(f"sd-dynamic-prompts not found at {source} (set DYNAMIC_PROMPTS_DIR): Dynamic Prompts tests skipped")
+    if subprocess.run([str(install.python), "-c", "import dynamicprompts"], capture_output=True).returncode != 0:
+        pytest.skip(f"the dynamicprompts library is not in {install.python}'s environment (tools/setup_webui.sh installs it)")
+    return source
+
+
+@pytest.fixture(scope="module")
+def dynamic_prompts_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles) -> Iterator[WebUIServer]:
+    """A WebUI with sd-dynamic-prompts installed beside AnimateDiff, for the length of the module
+    (and the test extension that registers its settings, see extensions/dynamic_prompts_settings.py)."""
+    source = _dynamic_prompts_source(webui_install)
+    data = tmp_path_factory.mktemp("webui-dynamic-prompts")
+    extensions = ("dynamic_prompts_settings",)
+    with _running_server(webui_install, data, server_files, extensions_beside=(source,), test_extensions=extensions) as server:
+        yield server
+
+
 def _wait_until_ready(server: WebUIServer, timeout: float) -> None:
     """Until the API answers and the checkpoint is loaded (a 1-step warm-up txt2img works)."""
     start = time.monotonic()

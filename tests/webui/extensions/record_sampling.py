@@ -15,7 +15,8 @@ Every job that reaches its end (postprocess) leaves one file <data>/sampler_reco
   {"kind": "rng", "first", "noise"}: a draw of A1111's ImageRNG (the seed's noise, then more);
   {"kind": "sampler_noise", "noise"}: a draw the sampler made through p.rng (A1111's TorchHijack):
       the per-step noise of ancestral samplers;
-  {"kind": "unet", "rows", "timesteps"}: a call of the UNet itself (rows of x, distinct timesteps).
+  {"kind": "unet", "rows", "timesteps", "context"}: a call of the UNet itself (rows of x, distinct
+      timesteps, and each row's text conditioning summed: rows with the same prompt sum alike).
 """
 
 import os
@@ -136,7 +137,9 @@ def _on_unet(module, args, kwargs):
     x = args[0] if args else kwargs["x"]
     timesteps = args[1] if len(args) > 1 else kwargs.get("timesteps")  # sgm's UNet takes keywords
     seen = sorted({int(t) for t in timesteps.flatten().tolist()}) if timesteps is not None else []
-    _log({"kind": "unet", "rows": int(x.shape[0]), "timesteps": seen})
+    context = args[2] if len(args) > 2 else kwargs.get("context")
+    sums = context.detach().flatten(1).double().sum(1).cpu().tolist() if isinstance(context, torch.Tensor) else None
+    _log({"kind": "unet", "rows": int(x.shape[0]), "timesteps": seen, "context": sums})
 
 
 script_callbacks.on_cfg_denoiser(_on_denoiser, name="record_sampling")
