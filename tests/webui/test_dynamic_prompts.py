@@ -5,14 +5,14 @@ refused with the reason.
 Dynamic Prompts (on by default once installed) rewrites A1111's prompt lists in its ``process``
 hook, one draw per image from the first prompt of the list. What reaches the UNet is read from
 the record_sampling extension: each UNet call's rows of text conditioning, summed per row (rows
-with the same prompt sum alike). An 8-frame window with cond and uncond in one call is 16 rows,
-the 8 frames' prompts first.
+with the same prompt sum alike). An 8-frame window with cond and uncond in one call is 16 rows:
+on A1111 the 8 frames' prompts first, on Forge the negative prompt's rows first.
 """
 
 from __future__ import annotations
 
 import pytest
-from webui_api import WebUIServer, animatediff, assert_animation, describe, run_job, run_recorded, txt2img_payload
+from webui_api import WebUIServer, animatediff, assert_animation, describe, on_forge, run_job, run_recorded, txt2img_payload
 
 FRAMES = 8
 VARIANTS = "a {cat|fox|owl|bird|frog|horse|deer|wolf} in a field"
@@ -35,11 +35,12 @@ def job(prompt: str, dynamic_prompts: str, enabled: bool, n_iter: int = 1, combi
 
 def frame_conditioning(events: list[dict]) -> list[list[float]]:
     """Per UNet call, the frames' rows of text conditioning (summed), after checking the layout:
-    8 prompt rows, then 8 rows of the one negative prompt."""
+    8 prompt rows and 8 rows of the one negative prompt, in the host's order."""
     calls = [event["context"] for event in events if event["kind"] == "unet"]
     assert calls and all(len(rows) == 2 * FRAMES for rows in calls), [len(rows) for rows in calls]
-    assert all(len(set(rows[FRAMES:])) == 1 for rows in calls), "the negative prompt's rows differ"
-    return [rows[:FRAMES] for rows in calls]
+    prompts, negatives = (slice(FRAMES, None), slice(None, FRAMES)) if on_forge() else (slice(None, FRAMES), slice(FRAMES, None))
+    assert all(len(set(rows[negatives])) == 1 for rows in calls), f"the negative prompt's rows differ: {calls}"
+    return [rows[prompts] for rows in calls]
 
 
 def test_variants_are_drawn_once_per_animation(dynamic_prompts_server: WebUIServer, dynamic_prompts: str) -> None:
