@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real host for tests/webui: A1111 v1.10.1 (CPU, offline) with its repositories,
 # a Python 3.11 venv, and the sources of the extensions the integration tests install
-# (sd-webui-controlnet, sd-webui-deforum, sd-dynamic-prompts). Nothing is downloaded from git hosts: the sources
+# (sd-webui-controlnet, sd-webui-deforum, sd-dynamic-prompts, stable-diffusion-webui-wildcards). Nothing is downloaded from git hosts: the sources
 # come from local bare mirrors (the search tool's `fetch` lays them out as
 # $MIRROR_DIR/<owner>+<name>/repo). See ../shared/HOST.md for why each pin is what it is.
 #
@@ -24,6 +24,7 @@ export_tree AUTOMATIC1111+stable-diffusion-webui-assets 6f7db241 "$webui/reposit
 export_tree Mikubill+sd-webui-controlnet HEAD "$dest/extensions-src/sd-webui-controlnet"
 export_tree deforum-art+sd-webui-deforum HEAD "$dest/extensions-src/sd-webui-deforum"
 export_tree adieyal+sd-dynamic-prompts e8326b5e "$dest/extensions-src/sd-dynamic-prompts"
+export_tree AUTOMATIC1111+stable-diffusion-webui-wildcards d3964a79 "$dest/extensions-src/stable-diffusion-webui-wildcards"
 
 venv=$dest/venv
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"

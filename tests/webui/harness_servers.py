@@ -275,6 +275,32 @@ def dynamic_prompts_server(webui_install: WebUIInstall, tmp_path_factory: pytest
         yield server
 
 
+def _wildcards_source(install: WebUIInstall) -> Path:
+    """A1111's Wildcards extension's source: ``WILDCARDS_DIR``, else where tools/setup_webui.sh puts it."""
+    configured = os.environ.get("WILDCARDS_DIR")
+    source = Path(configured) if configured else install.root.parent / "extensions-src" / "stable-diffusion-webui-wildcards"
+    if not (source / "scripts" / "wildcards.py").is_file():
+        pytest.skip(f"stable-diffusion-webui-wildcards not found at {source} (set WILDCARDS_DIR): Wildcards tests skipped")
+    return source
+
+
+WILDCARD_ANIMALS = ("cat", "fox", "owl", "bird", "frog", "horse", "deer", "wolf")  # __animal__ in the Wildcards server
+
+
+@pytest.fixture(scope="module")
+def wildcards_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles) -> Iterator[WebUIServer]:
+    """A WebUI with A1111's Wildcards extension beside AnimateDiff and a wildcard file
+    ``animal.txt`` (``WILDCARD_ANIMALS``) in its ``--wildcards-dir``, for the length of the module."""
+    source = _wildcards_source(webui_install)
+    data = tmp_path_factory.mktemp("webui-wildcards")
+    folder = tmp_path_factory.mktemp("wildcards")
+    (folder / "animal.txt").write_text("\n".join(WILDCARD_ANIMALS) + "\n")
+    with _running_server(
+        webui_install, data, server_files, ("--wildcards-dir", str(folder)), extensions_beside=(source,), test_extensions=("settings_at_start",)
+    ) as server:
+        yield server
+
+
 def _wait_until_ready(server: WebUIServer, timeout: float) -> None:
     """Until the API answers and the checkpoint is loaded (a 1-step warm-up txt2img works)."""
     start = time.monotonic()

@@ -1,17 +1,19 @@
-"""sd-dynamic-prompts beside AnimateDiff in a real WebUI: wildcards and variants are drawn once
-per animation, prompt travel keeps its keyframes, and what one animation cannot follow is
-refused with the reason.
+"""Extensions that draw wildcards and variants per image, beside AnimateDiff in a real WebUI:
+sd-dynamic-prompts (from the first prompt of the list) and A1111's Wildcards extension (from each
+image's own prompt). Their words are drawn once per animation, prompt travel keeps its keyframes,
+and what one animation cannot follow is refused with the reason.
 
-Dynamic Prompts (on by default once installed) rewrites A1111's prompt lists in its ``process``
-hook, one draw per image from the first prompt of the list. What reaches the UNet is read from
-the record_sampling extension: each UNet call's rows of text conditioning, summed per row (rows
-with the same prompt sum alike). An 8-frame window with cond and uncond in one call is 16 rows:
-on A1111 the 8 frames' prompts first, on Forge the negative prompt's rows first.
+Both rewrite A1111's prompt lists in their ``process`` hooks (Dynamic Prompts is on by default
+once installed). What reaches the UNet is read from the record_sampling extension: each UNet
+call's rows of text conditioning, summed per row (rows with the same prompt sum alike). An
+8-frame window with cond and uncond in one call is 16 rows: on A1111 the 8 frames' prompts
+first, on Forge the negative prompt's rows first.
 """
 
 from __future__ import annotations
 
 import pytest
+from harness_servers import WILDCARD_ANIMALS
 from webui_api import WebUIServer, animatediff, assert_animation, describe, on_forge, run_job, run_recorded, txt2img_payload
 
 FRAMES = 8
@@ -28,9 +30,18 @@ def dynamic_prompts(dynamic_prompts_server: WebUIServer) -> str:
     return found[0]
 
 
-def job(prompt: str, dynamic_prompts: str, enabled: bool, n_iter: int = 1, combinatorial: bool = False) -> dict:
-    scripts = {**animatediff(), dynamic_prompts: {"args": [enabled, combinatorial]}}
+def job(prompt: str, dynamic_prompts: str | None = None, enabled: bool = True, n_iter: int = 1, combinatorial: bool = False) -> dict:
+    scripts = {**animatediff(), **({dynamic_prompts: {"args": [enabled, combinatorial]}} if dynamic_prompts else {})}
     return txt2img_payload(prompt=prompt, n_iter=n_iter, alwayson_scripts=scripts)
+
+
+def assert_one_prompt_per_animation(infotexts: list[str], animations: int) -> list[str]:
+    """Each animation's frames were made with one prompt, with no syntax left; those prompts."""
+    prompts = [text.split("\n")[0] for text in infotexts]
+    for video in range(animations):
+        own = prompts[video * FRAMES : (video + 1) * FRAMES]
+        assert len(set(own)) == 1 and not any(mark in own[0] for mark in "{_"), f"animation {video}'s frames' prompts: {own}"
+    return prompts[::FRAMES]
 
 
 def frame_conditioning(events: list[dict]) -> list[list[float]]:
@@ -46,16 +57,11 @@ def frame_conditioning(events: list[dict]) -> list[list[float]]:
 def test_variants_are_drawn_once_per_animation(dynamic_prompts_server: WebUIServer, dynamic_prompts: str) -> None:
     drawn, events = run_recorded(dynamic_prompts_server, "txt2img", job(VARIANTS, dynamic_prompts, enabled=True, n_iter=2))
     assert_animation(drawn, dynamic_prompts_server, frames=FRAMES, videos=2)
-    infotexts = drawn.response.info()["infotexts"]
-    prompts = [text.split("\n")[0] for text in infotexts]
-    for video in range(2):
-        own = prompts[video * FRAMES : (video + 1) * FRAMES]
-        assert len(set(own)) == 1 and "{" not in own[0], f"animation {video}'s frames' prompts: {own}"
+    first = assert_one_prompt_per_animation(drawn.response.info()["infotexts"], animations=2)[0]
     calls = frame_conditioning(events)
     assert all(len(set(rows)) == 1 for rows in calls), f"the frames of an animation saw different prompts: {calls}"
 
     # what the sampler saw is the drawn prompt's own conditioning
-    first = prompts[0]
     plain, plain_events = run_recorded(dynamic_prompts_server, "txt2img", job(first, dynamic_prompts, enabled=False))
     assert plain.response.ok, describe(plain, dynamic_prompts_server)
     assert calls[0] == pytest.approx(frame_conditioning(plain_events)[0], rel=1e-9)
@@ -88,3 +94,22 @@ def test_what_one_animation_cannot_follow_is_refused_with_the_reason(
     assert not refused.gifs
     after = run_job(dynamic_prompts_server, "txt2img", job(VARIANTS, dynamic_prompts, enabled=True))
     assert_animation(after, dynamic_prompts_server, frames=FRAMES)
+
+
+def test_the_wildcards_extensions_words_are_drawn_once_per_animation(wildcards_server: WebUIServer) -> None:
+    drawn, events = run_recorded(wildcards_server, "txt2img", job("a __animal__ in a field", n_iter=2))
+    assert_animation(drawn, wildcards_server, frames=FRAMES, videos=2)
+    prompts = assert_one_prompt_per_animation(drawn.response.info()["infotexts"], animations=2)
+    assert all(prompt.split()[1] in WILDCARD_ANIMALS for prompt in prompts), prompts
+    calls = frame_conditioning(events)
+    assert all(len(set(rows)) == 1 for rows in calls), f"the frames of an animation saw different prompts: {calls}"
+    plain, plain_events = run_recorded(wildcards_server, "txt2img", job(prompts[0]))
+    assert plain.response.ok, describe(plain, wildcards_server)
+    assert calls[0] == pytest.approx(frame_conditioning(plain_events)[0], rel=1e-9)
+
+
+def test_a_travel_with_the_wildcards_extensions_words_is_refused(wildcards_server: WebUIServer) -> None:
+    refused = run_job(wildcards_server, "txt2img", job("0: a __animal__ in a field\n7: a bird"))
+    assert refused.response.status == 422 and "prompt travel: another extension" in refused.response.text, describe(refused, wildcards_server)
+    travel = run_job(wildcards_server, "txt2img", job(TRAVEL))  # nothing to draw: the extension leaves it as it is
+    assert_animation(travel, wildcards_server, frames=FRAMES)
