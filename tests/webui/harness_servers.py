@@ -235,13 +235,20 @@ def ui_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFact
         yield server
 
 
-def _deforum_source(install: WebUIInstall) -> Path:
-    """sd-webui-deforum's source: ``DEFORUM_DIR``, else where tools/setup_webui.sh puts it."""
-    configured = os.environ.get("DEFORUM_DIR")
-    source = Path(configured) if configured else install.root.parent / "extensions-src" / "sd-webui-deforum"
-    if not (source / "scripts" / "deforum_helpers" / "src" / "film_interpolation" / "film_inference.py").is_file():
-        pytest.skip(f"sd-webui-deforum not found at {source} (set DEFORUM_DIR): Deforum FILM tests skipped")
+def _extension_source(install: WebUIInstall, variable: str, folder: str, needs: Sequence[str], tests: str) -> Path:
+    """Another extension's source, linked in beside AnimateDiff: ``variable``, else
+    ``<WebUI>/../extensions-src/<folder>`` (where tools/setup_webui.sh and setup_forge.sh put it);
+    without the files it ``needs`` the ``tests`` are skipped, saying so."""
+    configured = os.environ.get(variable)
+    source = Path(configured) if configured else install.root.parent / "extensions-src" / folder
+    if not all((source / need).is_file() for need in needs):
+        pytest.skip(f"{folder} not found at {source} (set {variable}): {tests} tests skipped")
     return source
+
+
+def _deforum_source(install: WebUIInstall) -> Path:
+    film = "scripts/deforum_helpers/src/film_interpolation/film_inference.py"
+    return _extension_source(install, "DEFORUM_DIR", "sd-webui-deforum", [film], "Deforum FILM")
 
 
 @pytest.fixture(scope="module")
@@ -254,11 +261,8 @@ def deforum_server(webui_install: WebUIInstall, tmp_path_factory: pytest.TempPat
 
 
 def _dynamic_prompts_source(install: WebUIInstall) -> Path:
-    """sd-dynamic-prompts' source: ``DYNAMIC_PROMPTS_DIR``, else where tools/setup_webui.sh puts it."""
-    configured = os.environ.get("DYNAMIC_PROMPTS_DIR")
-    source = Path(configured) if configured else install.root.parent / "extensions-src" / "sd-dynamic-prompts"
-    if not (source / "sd_dynamic_prompts" / "dynamic_prompting.py").is_file():
-        pytest.skip(f"sd-dynamic-prompts not found at {source} (set DYNAMIC_PROMPTS_DIR): Dynamic Prompts tests skipped")
+    needs = ["sd_dynamic_prompts/dynamic_prompting.py"]
+    source = _extension_source(install, "DYNAMIC_PROMPTS_DIR", "sd-dynamic-prompts", needs, "Dynamic Prompts")
     if subprocess.run([str(install.python), "-c", "import dynamicprompts"], capture_output=True).returncode != 0:
         pytest.skip(f"the dynamicprompts library is not in {install.python}'s environment (tools/setup_webui.sh installs it)")
     return source
@@ -276,12 +280,8 @@ def dynamic_prompts_server(webui_install: WebUIInstall, tmp_path_factory: pytest
 
 
 def _wildcards_source(install: WebUIInstall) -> Path:
-    """A1111's Wildcards extension's source: ``WILDCARDS_DIR``, else where tools/setup_webui.sh puts it."""
-    configured = os.environ.get("WILDCARDS_DIR")
-    source = Path(configured) if configured else install.root.parent / "extensions-src" / "stable-diffusion-webui-wildcards"
-    if not (source / "scripts" / "wildcards.py").is_file():
-        pytest.skip(f"stable-diffusion-webui-wildcards not found at {source} (set WILDCARDS_DIR): Wildcards tests skipped")
-    return source
+    needs = ["scripts/wildcards.py"]
+    return _extension_source(install, "WILDCARDS_DIR", "stable-diffusion-webui-wildcards", needs, "Wildcards")
 
 
 WILDCARD_ANIMALS = ("cat", "fox", "owl", "bird", "frog", "horse", "deer", "wolf")  # __animal__ in the Wildcards server
@@ -364,12 +364,8 @@ def server(animatediff_loaded: WebUIServer, baseline: tuple[PlainImages, PlainIm
 
 
 def _controlnet_source(install: WebUIInstall) -> Path:
-    """sd-webui-controlnet's source: ``CONTROLNET_DIR``, else where tools/setup_webui.sh puts it."""
-    configured = os.environ.get("CONTROLNET_DIR")
-    source = Path(configured) if configured else install.root.parent / "extensions-src" / "sd-webui-controlnet"
-    if not all((source / "scripts" / name).is_file() for name in ("controlnet.py", "cldm.py", "hook.py")):
-        pytest.skip(f"sd-webui-controlnet not found at {source} (set CONTROLNET_DIR): ControlNet tests skipped")
-    return source
+    needs = [f"scripts/{name}" for name in ("controlnet.py", "cldm.py", "hook.py")]
+    return _extension_source(install, "CONTROLNET_DIR", "sd-webui-controlnet", needs, "ControlNet")
 
 
 @contextlib.contextmanager
