@@ -9,8 +9,9 @@ hooks, in this order:
   values (frames from a video source, the context the module uses) set; the job's one
   :class:`UndoStack` is opened, and the job's frame folder and its wrappers of ``p.sample`` and
   ``p.close`` (and of ``p.setup_prompts`` and ``p.init``, between which other extensions may
-  draw wildcards per frame: see ``prompt_rewrites``) are entered on it. Any error fails the job through one path: everything is undone
-  and sampling raises the error (A1111 only logs what ``before_process`` raises).
+  draw wildcards per frame: see ``prompt_rewrites``) are entered on it. Any error fails the job
+  through one path: everything is undone and sampling raises the error (A1111 only logs what
+  ``before_process`` raises).
 * ``before_init`` / ``iteration_begins`` (``process`` / ``before_process_batch``): img2img builds
   its sampler, which copies the noise schedule, in ``p.init()``; the module's schedule is in place
   around it (scope ``init``). When an iteration of the batch count begins, the last one's
