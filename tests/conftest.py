@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,17 +39,31 @@ def _deterministic() -> None:
     torch.manual_seed(0)
 
 
-@pytest.fixture
-def warnings_seen() -> Iterator[list[str]]:
-    """What the extension's logger warns (it does not propagate to pytest's caplog)."""
-    records: list[str] = []
+def _collected(shown: Callable[[logging.LogRecord], str | None]) -> Iterator[list[str]]:
+    """The extension's log while a test runs (its logger does not propagate to pytest's caplog),
+    each record as ``shown`` writes it; a record it gives None is left out."""
+    lines: list[str] = []
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if record.levelno >= logging.WARNING:
-                records.append(record.getMessage())
+            if (line := shown(record)) is not None:
+                lines.append(line)
 
     handler = Collect()
     logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[list[str]]:
+    """Everything the extension logs, as ``LEVEL: message``."""
+    yield from _collected(lambda record: f"{record.levelname}: {record.getMessage()}")
+
+
+@pytest.fixture
+def warnings_seen() -> Iterator[list[str]]:
+    """What the extension's logger warns (the messages)."""
+    yield from _collected(lambda record: record.getMessage() if record.levelno >= logging.WARNING else None)

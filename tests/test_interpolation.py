@@ -3,7 +3,6 @@ the Deforum FILM adapter (found, not found, failing)."""
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 from PIL import Image
 
 from lib_animatediff.errors import AnimateDiffError
-from lib_animatediff.media import interpolation
 from lib_animatediff.media.interpolation import FlowInterpolator, interpolate, interpolated_fps, interpolated_frame_count
 from lib_animatediff.webui.deforum import DeforumFilmInterpolator, find_deforum_film
 
@@ -36,20 +34,6 @@ def centroid_x(image: Image.Image) -> float:
 
 def mae(a: Image.Image, b: Image.Image | np.ndarray) -> float:
     return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).mean())
-
-
-@pytest.fixture
-def log_lines():
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(f"{record.levelname}: {record.getMessage()}")
-
-    handler = Collect()
-    interpolation.logger.addHandler(handler)
-    yield lines
-    interpolation.logger.removeHandler(handler)
 
 
 def test_counts_and_fps():
