@@ -32,6 +32,7 @@ from lib_animatediff.webui.settings import SETTINGS, output_settings
 from lib_animatediff.webui.state import WEBUI
 
 EXTENSION_DIR = Path(scripts.basedir())
+SELF_ATTENTION_GUIDANCE = "SelfAttentionGuidance Integrated (SD 1.x, SD 2.x, SDXL)"  # Forge's built-in, by its title
 
 
 def option(key: str) -> Any:
@@ -106,6 +107,7 @@ class A1111:
         return None if info is None else Path(info.filename)
 
     low_vram = staticmethod(lambda p: bool(getattr(p.sd_model, "lowvram", False)))  # --medvram, --lowvram
+    whole_batch_readers = staticmethod(lambda p: [])
 
     interrupt = staticmethod(lambda: sd_samplers_common.InterruptedException())
 
@@ -207,6 +209,14 @@ class Forge(A1111):
 
     def controlnet_params(self, p: Any) -> list:
         return []  # its control network runs on the whole call, and a window's call takes its rows of the outputs
+
+    def whole_batch_readers(self, p: Any) -> list[str]:
+        """Forge's Self-Attention Guidance keeps the middle block's attention of a model call and
+        blurs the whole batch by it after CFG; it acts only above CFG 1 (its own check)."""
+        script = alwayson_script(p, SELF_ATTENTION_GUIDANCE)
+        args = own_args(script, p.script_args) if script is not None and p.script_args else ()
+        above_cfg_1 = p.cfg_scale > 1 or (getattr(p, "enable_hr", False) and getattr(p, "hr_cfg", 1.0) > 1)
+        return [script.title()] if args and args[0] and above_cfg_1 else []
 
 
 def _for_rows(conditioning: dict[str, Any], rows: int) -> dict[str, Any]:

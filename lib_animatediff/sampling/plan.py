@@ -36,6 +36,12 @@ class JobPlan:
     def one_window(self) -> bool:
         return self.frames <= self.context
 
+    @property
+    def calls_hold_every_frame(self) -> bool:
+        """Whether every model call holds all the frames of its videos: one window, or a schedule
+        under which the UNet sees every frame (only the motion modules' attention is windowed)."""
+        return self.one_window or self.schedule.model_sees_all(self.frames)
+
 
 def plan_job(request: WindowRequest, modules: MotionModuleSet) -> JobPlan:
     """Frames, context size and window schedule; 0 frames means one context window.

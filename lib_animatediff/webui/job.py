@@ -122,6 +122,8 @@ class Host(Protocol):
     def checkpoint_file(self, name: str) -> Path | None: ...  # the file of a checkpoint named in a request
     def on_model_loaded(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
     def low_vram(self, p: Any) -> bool: ...  # --medvram / --lowvram: models leave the GPU when not in use
+    # the extensions on in this job that take one model call's batch for the whole batch of images (Forge's SAG)
+    def whole_batch_readers(self, p: Any) -> list[str]: ...
     def infotext(self, p: Any, index: int) -> str: ...  # what A1111 writes into the running batch's image ``index``
 
 
@@ -215,6 +217,7 @@ class AnimationJob:
         frames = final_video_length(params, video and video.frame_count, own_frame_counts(units, count_files, fields))
         modules = host.motion_modules(path)
         plan = plan_job(params.window_request(frames), modules)
+        _refuse_whole_batch_readers(host.whole_batch_readers(p), plan)
         _check_checkpoints_switched_to(host, p, modules)
         parse_motion_scale(params.motion_scale).check_frames(plan.frames)
         return cls(host, params, plan, path, PromptTravels.of(p, plan.frames), video, final_fps(params, video), film)
@@ -476,6 +479,18 @@ def _check_checkpoints_switched_to(host: Host, p: Any, modules: MotionModuleSet)
                 f"AnimateDiff cannot run with the {role} {name}: {reason}; its steps would have no motion modules "
                 f"and the frames would come apart. Choose a {role} of the loaded checkpoint's kind, or none"
             )
+
+
+def _refuse_whole_batch_readers(names: Sequence[str], plan: JobPlan) -> None:
+    """A refusal of the first extension that takes a model call's batch for every image when the
+    calls hold one context window each: what it keeps of a call would cover one window's frames."""
+    if names and not plan.calls_hold_every_frame:
+        raise ParameterError(
+            f"{names[0]} takes each model call's batch for the whole batch of images, but with {plan.frames} frames in context "
+            f"windows of {plan.context} a model call holds one window's frames. Turn it off, or let every call hold all the "
+            f"frames: AnimateDiff argument 'context_schedule' 'views' (the UNet sees every frame, the motion modules attend "
+            f"in windows), or no more frames than the context batch size ({plan.context})"
+        )
 
 
 def release_to_cpu(modules: MotionModuleSet) -> None:
