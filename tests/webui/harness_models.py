@@ -219,6 +219,18 @@ def ip_adapter_dir(cache_dir: Path) -> Path:
     return _cached(cache_dir, "ip_adapter", _digest(builder.read_bytes()), build)
 
 
+@pytest.fixture(scope="session")
+def clip_vision_h_dir(cache_dir: Path) -> Path:
+    """``CLIP-ViT-H-14.safetensors``: a whole random CLIP-H image encoder under the name Forge's
+    IP-Adapter preprocessor reads; see fixtures/make_clip_vision_h.py."""
+    builder = FIXTURES / "make_clip_vision_h.py"
+
+    def build(folder: Path) -> None:
+        _run_builder([sys.executable, str(builder), "--out", str(folder)])
+
+    return _cached(cache_dir, "clip_vision_h", _digest(builder.read_bytes()), build)
+
+
 
 SPARSECTRL_MODELS = {"rgb": "mm_sd15_v3_sparsectrl_rgb_random", "scribble": "mm_sd15_v3_sparsectrl_scribble_random"}
 

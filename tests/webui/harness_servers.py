@@ -372,9 +372,11 @@ def _controlnet_source(install: WebUIInstall) -> Path:
 def _controlnet_webui(
     install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, files: ServerFiles, source: Path | None, model_dirs: Sequence[Path],
     expected: Sequence[str], extra_args: tuple[str, ...] = (), test_extensions: Sequence[str] = (), ui: bool = False,
+    preprocessor_dirs: Sequence[Path] = (),
 ) -> Iterator[WebUIServer]:
     """A WebUI with a ControlNet beside AnimateDiff (sd-webui-controlnet from ``source``; None:
-    Forge's built-in one), the models of ``model_dirs`` in ``<data>/models/ControlNet/`` and the
+    Forge's built-in one), the models of ``model_dirs`` in ``<data>/models/ControlNet/`` (and
+    Forge's preprocessors' of ``preprocessor_dirs`` in ``<data>/models/ControlNetPreprocessor/``) and the
     test extension that records what it does (sd-webui-controlnet: record_control_hints; Forge:
     record_forge_control) and ``test_extensions``, serving its UI too when ``ui``; fails with the
     log when ControlNet does not list each of ``expected`` (file stems)."""
@@ -383,6 +385,9 @@ def _controlnet_webui(
     models.mkdir(parents=True)
     for built in (path for folder in model_dirs for path in folder.glob("*.safetensors")):
         (models / built.name).symlink_to(built)
+    for built in (path for folder in preprocessor_dirs for path in folder.glob("*.safetensors")):
+        (data / "models" / "ControlNetPreprocessor").mkdir(exist_ok=True)
+        (data / "models" / "ControlNetPreprocessor" / built.name).symlink_to(built)
     recorders = ("record_control_hints",) if source is not None else ("record_forge_control",)
     beside = (source,) if source is not None else ()
     with _running_server(
@@ -416,10 +421,13 @@ def controlnet_server(
 def forge_controlnet_server(
     request: pytest.FixtureRequest, webui_install: WebUIInstall, tmp_path_factory: pytest.TempPathFactory, server_files: ServerFiles
 ) -> Iterator[WebUIServer]:
-    """Forge with its built-in ControlNet, ``CONTROLNET_MODEL`` in ``<data>/models/ControlNet/`` and
-    the record_forge_control test extension (see extensions/record_forge_control.py)."""
-    model_dir: Path = request.getfixturevalue("controlnet_model_dir")
-    with _controlnet_webui(webui_install, tmp_path_factory, server_files, None, [model_dir], [CONTROLNET_MODEL]) as server:
+    """Forge with its built-in ControlNet, ``CONTROLNET_MODEL`` and ``IP_ADAPTER_MODEL`` in
+    ``<data>/models/ControlNet/``, CLIP-H where its IP-Adapter preprocessor looks, and the
+    record_forge_control test extension (see extensions/record_forge_control.py)."""
+    model_dirs = [request.getfixturevalue("controlnet_model_dir"), request.getfixturevalue("ip_adapter_dir")]
+    clip_vision: Path = request.getfixturevalue("clip_vision_h_dir")
+    expected = [CONTROLNET_MODEL, IP_ADAPTER_MODEL]
+    with _controlnet_webui(webui_install, tmp_path_factory, server_files, None, model_dirs, expected, preprocessor_dirs=[clip_vision]) as server:
         yield server
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from harness_models import CONTROLNET_MODEL
+from harness_models import CONTROLNET_MODEL, IP_ADAPTER_MODEL
 from webui_api import (
     IMG2IMG_BATCH_ROUTE,
     WebUIServer,
@@ -24,8 +24,10 @@ from webui_api import (
     batch_tab_animation,
     assert_animation,
     describe,
+    encode_png,
     extension_constant,
     flat_frames,
+    init_image_pattern,
     mean_abs_diff,
     run_job,
     txt2img_payload,
@@ -180,6 +182,33 @@ def test_the_img2img_batch_tab_folder_is_one_animation(
 
     after = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS))
     assert np.array_equal(after.images()[0], plain_before), "a plain txt2img differs after the Batch tab jobs"
+
+
+def test_an_ip_adapter_with_one_image_conditions_every_frame(forge_controlnet_server: WebUIServer, plain_before: np.ndarray) -> None:
+    """Forge's IP-Adapter (CLIP-H embedding of the unit's one image, its tokens beside the
+    prompt's in every cross-attention) in an animation of 16 frames in windows of 8: every frame
+    of every window takes the image, so a job with another image differs in every frame."""
+    server = forge_controlnet_server
+    listed = server.get("/controlnet/model_list").body["model_list"]
+    model = next(name for name in listed if name.split(" [")[0] == IP_ADAPTER_MODEL)
+    animation = animatediff(video_length=FRAMES, batch_size=CONTEXT, overlap=OVERLAP)
+
+    def job(image: np.ndarray | None) -> list[np.ndarray]:
+        unit = {"enabled": True, "module": "CLIP-ViT-H (IPAdapter)", "model": model, "weight": 1.0, "save_detected_map": False}
+        units = {"controlnet": {"args": [{**unit, "image": encode_png(image)}]}} if image is not None else {}
+        done = run_job(server, "txt2img", txt2img_payload(steps=STEPS, alwayson_scripts={**animation, **units}))
+        assert_animation(done, server, frames=FRAMES)
+        return done.frames
+
+    without = [job(None) for _ in range(2)][-1]  # the first job of a shape can come out differently on the CPU
+    first, second = job(init_image_pattern(seed=7)), job(255 - init_image_pattern(seed=8))
+    by_image = [mean_abs_diff(a, b) for a, b in zip(first, second)]
+    by_adapter = [mean_abs_diff(a, b) for a, b in zip(first, without)]
+    assert min(by_image) > 0.5, f"frames the unit's image did not reach (mean |diff| per frame between two images): {by_image}"
+    assert min(by_adapter) > 0.5, f"frames the IP-Adapter did not reach (mean |diff| per frame with and without it): {by_adapter}"
+
+    after = server.post("/sdapi/v1/txt2img", txt2img_payload(steps=STEPS))
+    assert np.array_equal(after.images()[0], plain_before), "a plain txt2img differs after the AnimateDiff + IP-Adapter jobs"
 
 
 def test_an_ip_adapter_fed_the_video_is_refused_with_forges_reason(forge_controlnet_server: WebUIServer, tmp_path: Path) -> None:
