@@ -1,6 +1,6 @@
 """Forge's built-in extensions beside AnimateDiff in a real Forge: FreeU, Self-Attention
 Guidance, Perturbed-Attention Guidance, Kohya HRFix (Deep Shrink), Dynamic Thresholding,
-MultiDiffusion and StyleAlign ship with every Forge and are one tick away.
+LatentModifier, MultiDiffusion and StyleAlign ship with every Forge and are one tick away.
 
 Each patches Forge's UNet patcher before every sampling; some call the model again from a
 post-CFG function (SAG, PAG) or call it per tile (MultiDiffusion). An animation of 12 frames in
@@ -44,6 +44,11 @@ BUILTINS: dict[str, tuple[str, list[Any]]] = {
         "dynamicthresholding (cfg-fix) integrated",
         [True, 3.0, 0.9, "Constant", 0.0, "Constant", 0.0, 1.0, "enable", "MEAN", "AD", 1.0],
     ),
+    "LatentModifier": (
+        "latentmodifier integrated",  # sharpness 5 (anisotropic) and contrast 2, the rest its defaults
+        [True, 5.0, "anisotropic", 0.0, "reinhard", 100.0, 2.0, "subtract", 0.0, 0.0, "gaussian", "add", 0.0, 100, 127, 0.0,
+         "hard_clamp", 5.0, 0.0, "None", "None"],
+    ),
     "MultiDiffusion": ("multidiffusion integrated", [True, "MultiDiffusion", 32, 32, 0, 4]),
     "StyleAlign": ("stylealign integrated", [True, 1.0]),
 }
@@ -53,7 +58,7 @@ SIZE = {"PAG": 128}
 
 
 def job(builtins: dict[str, list[Any]], size: int = 64, **animation: Any) -> dict:
-    scripts = {**animatediff(**{"video_length": FRAMES, "batch_size": CONTEXT, "overlap": 2, **animation})}
+    scripts = animatediff(**{"video_length": FRAMES, "batch_size": CONTEXT, "overlap": 2, **animation})
     scripts.update({key: {"args": args} for key, args in builtins.items()})
     return txt2img_payload(steps=STEPS, width=size, height=size, alwayson_scripts=scripts)
 
