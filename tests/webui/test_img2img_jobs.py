@@ -14,13 +14,17 @@ import numpy as np
 import torch
 from webui_api import (
     IMG2IMG_BATCH_ROUTE,
+    INIT_IMAGE,
     WebUIServer,
     animatediff,
     assert_animation,
     batch_tab_animation,
+    describe,
+    difference,
     encode_png,
     flat_frames,
     img2img_payload,
+    init_image_pattern,
     last_denoised,
     mean_abs_diff,
     on_forge,
@@ -94,6 +98,45 @@ def test_changing_the_last_image_moves_the_last_frame_most(server: WebUIServer) 
     assert start_change[0] == 0 and torch.allclose(start_change / start_change[-1], w_last.double(), atol=1e-4), start_change
     change = (red - blue).abs().flatten(1).mean(1)
     assert change[-1] >= AS_LOCAL_AS_SD_WEBUI_ANIMATEDIFF * change[0], change.tolist()
+
+
+INPAINT_MASK = np.zeros((64, 64, 3), dtype=np.uint8)
+INPAINT_MASK[:, :32] = 255  # the left half is inpainted
+KEPT = np.s_[:, 44:]  # right of the mask's blur (4 px) and of the latent cell the mask's edge lies in
+SOFT_INPAINTING = {"soft inpainting": {"args": [True, 1.0, 0.5, 4.0, 0.0, 0.5, 2.0]}}
+
+
+def _inpainting(soft: bool, animated: bool = True) -> dict:
+    scripts = {**(animatediff() if animated else {}), **(SOFT_INPAINTING if soft else {})}
+    return img2img_payload(
+        init_images=[INIT_IMAGE], mask=encode_png(INPAINT_MASK), mask_blur=4, inpainting_fill=1, inpaint_full_res=False,
+        denoising_strength=0.75, alwayson_scripts=scripts,
+    )  # fmt: skip
+
+
+def test_an_inpainting_mask_inpaints_every_frame_inside_it_and_keeps_the_image_outside(server: WebUIServer) -> None:
+    """The img2img inpaint tab with AnimateDiff: the one mask applies to every frame; outside it
+    every frame is the main image (A1111 pastes it back over the decoded frame), inside it the
+    frames are new. With soft inpainting on (A1111's built-in), each frame is blended by its own
+    softened mask, and keeps the image outside the mask as closely as one soft-inpainted image
+    does."""
+    image = init_image_pattern(64)
+    run_job(server, "img2img", _inpainting(soft=False))  # the first run of a batch shape may differ on this host
+    hard = run_job(server, "img2img", _inpainting(soft=False))
+    assert_animation(hard, server, frames=8)
+    for number, frame in enumerate(hard.frames):
+        assert np.array_equal(frame[KEPT], image[KEPT]), f"frame {number} outside the mask: {difference(frame[KEPT], image[KEPT])}"
+        assert mean_abs_diff(frame[:, :24], image[:, :24]) > 5, f"frame {number} was not inpainted inside the mask"
+
+    soft = run_job(server, "img2img", _inpainting(soft=True))
+    # not assert_animation: on Forge soft inpainting gives back the image itself (as it does
+    # there without AnimateDiff), so its frames are all alike and the GIF's order is moot
+    assert soft.response.ok and len(soft.frames) == 8 and len(soft.gifs) == 1, describe(soft, server)
+    assert max(mean_abs_diff(a, b) for a, b in zip(soft.frames, hard.frames)) > 0.5, "soft inpainting changed no frame"
+    one_image = run_job(server, "img2img", _inpainting(soft=True, animated=False)).frames[0]
+    alone = mean_abs_diff(one_image[KEPT], image[KEPT])
+    kept = [mean_abs_diff(frame[KEPT], image[KEPT]) for frame in soft.frames]
+    assert max(kept) <= 1.25 * alone + 1, f"outside the mask, mean |diff| from the image per frame {kept}; one soft-inpainted image: {alone:.2f}"
 
 
 def test_the_batch_tab_folder_is_one_animation_without_controlnet(server: WebUIServer, tmp_path: Path) -> None:
