@@ -367,13 +367,11 @@ def describe(job: Job, server: WebUIServer) -> str:
     )
 
 
-def assert_animation(
-    job: Job, server: WebUIServer, frames: int, videos: int = 1, seeds: list[int] | None = None, size: int = 64
-) -> list[list[np.ndarray]]:
-    """``frames`` images of ``size``×``size`` per video, and one new GIF per video holding them; the GIFs' frames."""
+def assert_animation(job: Job, server: WebUIServer, frames: int, videos: int = 1, seeds: list[int] | None = None) -> list[list[np.ndarray]]:
+    """``frames`` images per video, and one new GIF per video holding them; the GIFs' frames."""
     assert job.response.ok, describe(job, server)
     assert len(job.frames) == frames * videos, describe(job, server)
-    assert all(frame.shape == (size, size, 3) for frame in job.frames), [frame.shape for frame in job.frames]
+    assert all(frame.shape == (64, 64, 3) for frame in job.frames), [frame.shape for frame in job.frames]
     assert len(job.gifs) == videos, describe(job, server)
     gif_frames = []
     for number, path in enumerate(job.gifs):
@@ -383,7 +381,7 @@ def assert_animation(
             assert int(match.group(1)) == seeds[number], f"{path.name}: expected seed {seeds[number]}"
         video = read_gif(path)
         assert len(video) == frames, f"{path.name} has {len(video)} frames, expected {frames}"
-        assert all(frame.shape == (size, size, 3) for frame in video), f"{path.name}: frame sizes {[f.shape for f in video]}"
+        assert all(frame.shape == (64, 64, 3) for frame in video), f"{path.name}: frame sizes {[f.shape for f in video]}"
         # the GIF shows this video's frames, in order: each GIF frame is nearest to its own
         # returned frame (the GIF palette costs ~7 grey levels here; neighbours differ by ~40)
         pngs = job.frames[number * frames : (number + 1) * frames]
