@@ -5,7 +5,7 @@ and what one animation cannot follow is refused with the reason.
 
 Both rewrite A1111's prompt lists in their ``process`` hooks (Dynamic Prompts is on by default
 once installed). What reaches the UNet is read from the record_sampling extension: each UNet
-call's rows of text conditioning, summed per row (rows with the same prompt sum alike). An
+call's rows of text conditioning, one number per row (rows with the same prompt alike). An
 8-frame window with cond and uncond in one call is 16 rows: on A1111 the 8 frames' prompts
 first, on Forge the negative prompt's rows first.
 """
@@ -45,7 +45,7 @@ def assert_one_prompt_per_animation(infotexts: list[str], animations: int) -> li
 
 
 def frame_conditioning(events: list[dict]) -> list[list[float]]:
-    """Per UNet call, the frames' rows of text conditioning (summed), after checking the layout:
+    """Per UNet call, the frames' rows of text conditioning (one number each), after checking the layout:
     8 prompt rows and 8 rows of the one negative prompt, in the host's order."""
     calls = [event["context"] for event in events if event["kind"] == "unet"]
     assert calls and all(len(rows) == 2 * FRAMES for rows in calls), [len(rows) for rows in calls]

@@ -16,7 +16,8 @@ Every job that reaches its end (postprocess) leaves one file <data>/sampler_reco
   {"kind": "sampler_noise", "noise"}: a draw the sampler made through p.rng (A1111's TorchHijack):
       the per-step noise of ancestral samplers;
   {"kind": "unet", "rows", "timesteps", "context"}: a call of the UNet itself (rows of x, distinct
-      timesteps, and each row's text conditioning summed: rows with the same prompt sum alike).
+      timesteps, and each row's text conditioning as one number, its values weighted by a fixed
+      ramp: rows with the same prompt alike, other prompts not).
 """
 
 import os
@@ -138,8 +139,17 @@ def _on_unet(module, args, kwargs):
     timesteps = args[1] if len(args) > 1 else kwargs.get("timesteps")  # sgm's UNet takes keywords
     seen = sorted({int(t) for t in timesteps.flatten().tolist()}) if timesteps is not None else []
     context = args[2] if len(args) > 2 else kwargs.get("context")
-    sums = context.detach().flatten(1).double().sum(1).cpu().tolist() if isinstance(context, torch.Tensor) else None
-    _log({"kind": "unet", "rows": int(x.shape[0]), "timesteps": seen, "context": sums})
+    _log({"kind": "unet", "rows": int(x.shape[0]), "timesteps": seen, "context": _signature(context)})
+
+
+def _signature(context):
+    """Each row of the text conditioning as one number: its values weighted by a fixed ramp. (A
+    plain sum is the same for every prompt: CLIP's last LayerNorm makes each token's features
+    zero-mean, so a row sums to its bias's sum times the tokens.)"""
+    if not isinstance(context, torch.Tensor):
+        return None
+    rows = context.detach().flatten(1).double().cpu()
+    return (rows * torch.linspace(-1.0, 1.0, rows.shape[1], dtype=torch.float64)).sum(1).tolist()
 
 
 script_callbacks.on_cfg_denoiser(_on_denoiser, name="record_sampling")
