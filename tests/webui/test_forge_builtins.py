@@ -45,8 +45,8 @@ BUILTINS: dict[str, tuple[str, list[Any]]] = {
         [True, 3.0, 0.9, "Constant", 0.0, "Constant", 0.0, 1.0, "enable", "MEAN", "AD", 1.0],
     ),
     "LatentModifier": (
-        "latentmodifier integrated",  # sharpness 5 (anisotropic) and contrast 2, the rest its defaults
-        [True, 5.0, "anisotropic", 0.0, "reinhard", 100.0, 2.0, "subtract", 0.0, 0.0, "gaussian", "add", 0.0, 100, 127, 0.0,
+        "latentmodifier integrated",  # CFG rescale φ 1 (its sharpness and contrast act at 1/1000 of the slider)
+        [True, 0.0, "anisotropic", 0.0, "reinhard", 100.0, 0.0, "subtract", 0.0, 1.0, "gaussian", "add", 0.0, 100, 127, 0.0,
          "hard_clamp", 5.0, 0.0, "None", "None"],
     ),
     "MultiDiffusion": ("multidiffusion integrated", [True, "MultiDiffusion", 32, 32, 0, 4]),
