@@ -23,7 +23,7 @@ from lib_animatediff.media.writers import OutputSettings
 from lib_animatediff.model.motion_module import MotionModuleSet
 from lib_animatediff.model.noise_schedule import timestep_sigma, use_noise_schedule
 from lib_animatediff.undo import UndoStack
-from lib_animatediff.webui.alwayson import alwayson_script, own_args
+from lib_animatediff.webui.alwayson import alwayson_script, script_args
 from lib_animatediff.webui.controlnet import SD_WEBUI_CONTROLNET, ForgeUnitFields, UnitFields
 from lib_animatediff.webui.deforum import find_deforum_film
 from lib_animatediff.webui.i2i_batch import batch_tab_as_video
@@ -123,8 +123,7 @@ class A1111:
 
     def controlnet_units(self, p: Any) -> list:
         """sd-webui-controlnet's units of this job, as it will read them (dicts from the API)."""
-        script = alwayson_script(p, "controlnet")
-        return list(own_args(script, p.script_args)) if script is not None and p.script_args else []
+        return list(script_args(p, "controlnet") or [])
 
     def controlnet_params(self, p: Any) -> list:
         """The control parameters ControlNet prepared for this job's sampling (hints included)."""
@@ -213,10 +212,9 @@ class Forge(A1111):
     def whole_batch_readers(self, p: Any) -> list[str]:
         """Forge's Self-Attention Guidance keeps the middle block's attention of a model call and
         blurs the whole batch by it after CFG; it acts only above CFG 1 (its own check)."""
-        script = alwayson_script(p, SELF_ATTENTION_GUIDANCE)
-        args = own_args(script, p.script_args) if script is not None and p.script_args else ()
+        args = script_args(p, SELF_ATTENTION_GUIDANCE)
         above_cfg_1 = p.cfg_scale > 1 or (getattr(p, "enable_hr", False) and getattr(p, "hr_cfg", 1.0) > 1)
-        return [script.title()] if args and args[0] and above_cfg_1 else []
+        return [SELF_ATTENTION_GUIDANCE] if args and args[0] and above_cfg_1 else []
 
 
 def _for_rows(conditioning: dict[str, Any], rows: int) -> dict[str, Any]:

@@ -15,3 +15,10 @@ def alwayson_script(p: Any, title: str) -> Any | None:
 def own_args(script: Any, args: Sequence[Any]) -> Sequence[Any]:
     """The slice of a run's script arguments that belongs to ``script``."""
     return args[script.args_from : script.args_to]
+
+
+def script_args(p: Any, title: str) -> Sequence[Any] | None:
+    """The arguments ``p`` runs its always-on script titled ``title`` with; None when ``p`` has
+    no such script or no script arguments."""
+    script, args = alwayson_script(p, title), getattr(p, "script_args", None)
+    return None if script is None or not args else own_args(script, args)

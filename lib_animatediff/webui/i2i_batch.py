@@ -31,7 +31,7 @@ from PIL import Image, ImageOps
 from ..errors import AnimateDiffError, ParameterError
 from ..log import logger
 from ..media.video_input import FrameFolder, cover_and_crop, frame_files
-from .alwayson import alwayson_script, own_args
+from .alwayson import alwayson_script, own_args, script_args
 from .frame_inpaint import inpaint_frame_by_frame
 from .job import SAVE_FRAMES_AS_IMAGES
 from .params import AnimateDiffParams
@@ -42,12 +42,11 @@ SCRIPT_TITLE = "AnimateDiff"
 def requested_params(p: Any) -> AnimateDiffParams | None:
     """What ``p``'s AnimateDiff arguments ask for, before its job starts; None when ``p`` has
     none or they do not parse (the job says why when it starts)."""
-    script = alwayson_script(p, SCRIPT_TITLE)
-    args = getattr(p, "script_args", None)
-    if script is None or not args:
+    args = script_args(p, SCRIPT_TITLE)
+    if args is None:
         return None
     try:
-        return AnimateDiffParams.from_args(own_args(script, args))
+        return AnimateDiffParams.from_args(args)
     except AnimateDiffError:
         return None
 
