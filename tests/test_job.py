@@ -162,14 +162,20 @@ class Noise:
 
     def next(self) -> torch.Tensor:
         self.draws += 1
-        return torch.randn((self.p.batch_size, 4, 8, 8), generator=self.generator)
+        return torch.randn((self.p.batch_size, 4, 8, 8), generator=self.generator).to(self.p.device)
 
 
 def sd_model(unet: torch.nn.Module) -> SimpleNamespace:
-    """Like A1111's model: its UNet, its noise schedule, ``apply_model``."""
+    """Like A1111's model: its UNet, its noise schedule, ``apply_model`` (in the UNet's dtype, as
+    A1111's casts do; the sampler's side stays in float32)."""
+    dtype = next(unet.parameters()).dtype
+
+    def apply_model(x: torch.Tensor, t: torch.Tensor, cond: dict) -> torch.Tensor:
+        return unet(x.to(dtype), t, context=cond["c_crossattn"][0].to(dtype)).float()
+
     return SimpleNamespace(
         alphas_cumprod=CHECKPOINT_SCHEDULE.clone(), alphas_cumprod_original=CHECKPOINT_SCHEDULE.clone(),
-        model=SimpleNamespace(diffusion_model=unet), apply_model=lambda x, t, cond: unet(x, t, context=cond["c_crossattn"][0]),
+        model=SimpleNamespace(diffusion_model=unet), apply_model=apply_model,
     )  # fmt: skip
 
 
@@ -178,8 +184,9 @@ class Processing:
 
     SIGMAS = (10.0, 5.0, 0.0)
 
-    def __init__(self, host: Host, unet: torch.nn.Module, tmp: Path, prompt: str = "a fox") -> None:
-        self.host, self.unet = host, unet
+    def __init__(self, host: Host, unet: torch.nn.Module, tmp: Path, prompt: str = "a fox", context_dim: int = CONTEXT_DIM) -> None:
+        self.host, self.unet, self.context_dim = host, unet, context_dim
+        self.device = next(unet.parameters()).device
         self.prompt, self.negative_prompt, self.n_iter, self.batch_size = prompt, "", 1, 1
         self.width = self.height = 64
         self.seed, self.seeds, self.iteration = 5, [5], 0
@@ -212,12 +219,12 @@ class Processing:
         x = self.latents = self.rng.next() * self.SIGMAS[0]
         self.during[-1]["start"] = x / self.SIGMAS[0]
         generator = torch.Generator().manual_seed(1)
-        cond, uncond = torch.randn(1, 5, CONTEXT_DIM, generator=generator), torch.randn(1, 5, CONTEXT_DIM, generator=generator)
+        cond, uncond = (torch.randn(1, 5, self.context_dim, generator=generator).to(self.device) for _ in range(2))
         for step, (sigma, following) in enumerate(zip(self.SIGMAS, self.SIGMAS[1:])):
             if step in self.before_step:
                 self.before_step[step]()
             params = SimpleNamespace(
-                x=torch.cat([x, x]), sigma=torch.full((2 * frames,), sigma), image_cond=torch.zeros(2 * frames, 5, 1, 1),
+                x=torch.cat([x, x]), sigma=torch.full((2 * frames,), sigma), image_cond=torch.zeros(2 * frames, 5, 1, 1, device=self.device),
                 text_cond=cond.repeat(frames, 1, 1), text_uncond=uncond.repeat(frames, 1, 1), denoiser=SimpleNamespace(step=step),
                 sampling_step=step, total_sampling_steps=2,
             )  # fmt: skip
@@ -226,7 +233,7 @@ class Processing:
             conditioning = {"c_crossattn": [torch.cat([params.text_cond, params.text_uncond])]}
             unet_now = self.sd_model.model.diffusion_model
             self.steps.append({"model": self.sd_model, "hooked": len(hooked_motion_modules(unet_now)), "schedule": self.sd_model.alphas_cumprod.clone()})
-            out = self.sd_model.apply_model(params.x / (sigma**2 + 1) ** 0.5, torch.full((2 * frames,), 500), conditioning)
+            out = self.sd_model.apply_model(params.x / (sigma**2 + 1) ** 0.5, torch.full((2 * frames,), 500, device=self.device), conditioning)
             for callback in list(self.host.denoised_callbacks):
                 callback(SimpleNamespace(x=out))
             eps_cond, eps_uncond = out.chunk(2)
@@ -670,6 +677,44 @@ def test_under_medvram_the_motion_modules_go_to_the_cpu_once_out_of_the_unet(une
     with torch.no_grad():
         p.sample()
     assert (moves[-1] == ("cpu", 0)) is lowvram  # the last move: to the CPU, after the hooks are gone
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: measures what a job leaves resident on it")
+@pytest.mark.parametrize("lowvram", [True, False], ids=["medvram", "normal"])
+def test_under_medvram_a_job_leaves_no_motion_module_on_the_gpu(tmp_path, lowvram):
+    """At SD 1.5's own size in half precision, what a job leaves on the GPU beside the UNet:
+    nothing under --medvram/--lowvram, the whole v2 module set (~0.9 GB) otherwise, kept there
+    for the next job. ``-s`` prints the figures."""
+    channels = (320, 640, 1280, 1280)
+    unet = build_unet(BaseModel.SD15, channels, context_dim=768).half().cuda()
+    folder = tmp_path / "motion_modules"
+    folder.mkdir()
+    modules = save_motion_modules(random_motion_modules(V2, channels, seed=4).half(), folder / MODULE)
+    module_bytes = modules.stat().st_size
+    host = Host(folder)
+    host.lowvram = lowvram
+    with torch.no_grad(), torch.autocast("cuda", torch.float16):  # a plain call first: cuBLAS keeps a workspace (32 MiB)
+        unet(torch.zeros(8, 4, 8, 8, device="cuda"), torch.full((8,), 500, device="cuda"), context=torch.zeros(8, 5, 768, device="cuda"))
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    p = Processing(host, unet, tmp_path, context_dim=768)
+    AnimationJob.start(host, p, args())
+    with torch.no_grad(), torch.autocast("cuda", torch.float16):  # as A1111 samples in half precision
+        p.sample()
+    torch.cuda.synchronize()
+    left = torch.cuda.memory_allocated() - before
+    mib = 2**20
+    print(
+        f"\n{'--medvram' if lowvram else 'normal'}: allocated before the job {before / mib:.0f} MiB; job peak +{(torch.cuda.max_memory_allocated() - before) / mib:.0f} MiB;"
+        f" left after the job +{left / mib:.0f} MiB (the motion modules' file: {module_bytes / mib:.0f} MiB);"
+        f" reserved {torch.cuda.memory_reserved() / mib:.0f} MiB"
+    )
+    where = {t.device.type for t in host.modules.get(folder / MODULE).parameters()}
+    if lowvram:
+        assert where == {"cpu"} and left < 16 * mib
+    else:
+        assert where == {"cuda"} and left >= 0.95 * module_bytes
 
 
 def test_a_video_source_at_fps_0_saves_at_the_videos_rate_and_its_frames_are_not_saved_as_loose_images(unet, model_dir, tmp_path):
