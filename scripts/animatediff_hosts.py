@@ -107,6 +107,7 @@ class A1111:
         return None if info is None else Path(info.filename)
 
     low_vram = staticmethod(lambda p: bool(getattr(p.sd_model, "lowvram", False)))  # --medvram, --lowvram
+    lend_to_memory_manager = staticmethod(lambda changes, model, modules: None)  # A1111 moves models by --medvram alone
     whole_batch_readers = staticmethod(lambda p: [])
 
     interrupt = staticmethod(lambda: sd_samplers_common.InterruptedException())
@@ -208,6 +209,19 @@ class Forge(A1111):
 
     def controlnet_params(self, p: Any) -> list:
         return []  # its control network runs on the whole call, and a window's call takes its rows of the outputs
+
+    def lend_to_memory_manager(self, changes: UndoStack, model: Any, modules: MotionModuleSet) -> None:
+        """Forge's memory manager loads a sampling's models onto the GPU together (the UNet's patcher
+        and its extra patchers), after freeing room for all of them, and later frees the least recently
+        used when another model needs room. The motion modules join the UNet's extra patchers for the
+        job, on the patcher sampling uses now and on the one each pass starts again from (Hires. fix)."""
+        from backend.patcher.base import ModelPatcher
+
+        objects = [model.forge_objects, getattr(model, "forge_objects_after_applying_lora", None)]
+        unets = list({id(o.unet): o.unet for o in objects if o is not None}.values())
+        patcher = ModelPatcher(modules, load_device=unets[0].load_device, offload_device=unets[0].offload_device)
+        for unet in unets:
+            changes.set_attr(unet, "extra_model_patchers_during_sampling", [*unet.extra_model_patchers_during_sampling, patcher])
 
     def whole_batch_readers(self, p: Any) -> list[str]:
         """Forge's Self-Attention Guidance keeps the middle block's attention of a model call and

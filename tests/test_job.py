@@ -49,6 +49,7 @@ class Host:
         self.checkpoints: dict[str, Path] = {}
         self.lowvram = False
         self.batch_readers: list[str] = []
+        self.lent: list[tuple[Any, Any]] = []  # (model, motion modules) the memory manager holds now
         self.webui_scope = WebUIScope()
         self.whole_videos_per_call = False
         self.modules = ModuleCache(busy=lambda: self.webui_scope.active)
@@ -120,6 +121,15 @@ class Host:
 
     def whole_batch_readers(self, p: Any) -> list[str]:
         return self.batch_readers
+
+    def lend_to_memory_manager(self, changes: Any, model: Any, modules: Any) -> None:
+        lent = (model, modules)
+        self.lent.append(lent)
+
+        def take_back() -> None:
+            self.lent[:] = [each for each in self.lent if each is not lent]
+
+        changes.callback("take back", take_back)
 
     def interrupt(self) -> BaseException:
         return Interrupted()
@@ -214,6 +224,7 @@ class Processing:
                 "schedule": self.sd_model.alphas_cumprod.clone(),
                 "batch_cond_uncond": self.host.data["batch_cond_uncond"],
                 "callbacks": (len(self.host.denoiser_callbacks), len(self.host.denoised_callbacks)),
+                "lent": [model for model, _ in self.host.lent],
             }
         )
         x = self.latents = self.rng.next() * self.SIGMAS[0]
@@ -232,7 +243,12 @@ class Processing:
                 callback(params)
             conditioning = {"c_crossattn": [torch.cat([params.text_cond, params.text_uncond])]}
             unet_now = self.sd_model.model.diffusion_model
-            self.steps.append({"model": self.sd_model, "hooked": len(hooked_motion_modules(unet_now)), "schedule": self.sd_model.alphas_cumprod.clone()})
+            self.steps.append(
+                {
+                    "model": self.sd_model, "hooked": len(hooked_motion_modules(unet_now)), "schedule": self.sd_model.alphas_cumprod.clone(),
+                    "lent": [model for model, _ in self.host.lent],
+                }
+            )  # fmt: skip
             out = self.sd_model.apply_model(params.x / (sigma**2 + 1) ** 0.5, torch.full((2 * frames,), 500, device=self.device), conditioning)
             for callback in list(self.host.denoised_callbacks):
                 callback(SimpleNamespace(x=out))
@@ -273,7 +289,7 @@ def assert_webui_as_before(p: Processing, host: Host) -> None:
         or vars(p.sd_model)["apply_model"] == p._apply_model
     )
     assert host.data["batch_cond_uncond"] is False and not host.denoiser_callbacks and not host.denoised_callbacks
-    assert not host.webui_scope.active and host.shared_video is None
+    assert not host.webui_scope.active and host.shared_video is None and not host.lent
 
 
 def test_a_job_samples_with_the_module_in_and_leaves_the_webui_as_it_was(unet, model_dir, tmp_path):
@@ -321,6 +337,7 @@ def test_a_motion_scale_of_zero_leaves_the_unet_alone_and_one_between_acts_less(
         with torch.no_grad():
             results[scale] = p.sample()
         assert p.during[0]["hooked"] == (0 if scale == "0" else len(list(random_motion_modules(V2, SD15_CHANNELS).blocks())))
+        assert p.during[0]["lent"] == ([] if scale == "0" else [p.sd_model])  # no motion modules to load with the UNet
     plain = Processing(host, unet, tmp_path)
     plain.batch_size = 4
     with torch.no_grad():
@@ -590,6 +607,7 @@ def test_a_second_model_switched_to_mid_sampling_runs_the_motion_modules_too(une
     with torch.no_grad():
         p.sample()  # the refiner's hooked modules raise without the runner's frame count
     assert p.steps[1]["model"] is refiner and [seen["hooked"] for seen in p.steps] == [MODULE_COUNT] * 2
+    assert p.steps[1]["lent"] == [p.steps[0]["model"], refiner]  # the memory manager loads them with either model
     assert torch.equal(p.steps[1]["schedule"], _with_overrides(MODULE_SCHEDULE))
     assert not hooked_motion_modules(refiner_unet) and torch.equal(refiner.alphas_cumprod, CHECKPOINT_SCHEDULE)
     assert refiner.apply_model is refiner_apply_model

@@ -122,6 +122,8 @@ class Host(Protocol):
     def checkpoint_file(self, name: str) -> Path | None: ...  # the file of a checkpoint named in a request
     def on_model_loaded(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
     def low_vram(self, p: Any) -> bool: ...  # --medvram / --lowvram: models leave the GPU when not in use
+    # the motion modules loaded, counted and freed with ``model`` by the WebUI's memory manager while it samples (Forge's)
+    def lend_to_memory_manager(self, changes: UndoStack, model: Any, modules: MotionModuleSet) -> None: ...
     # the extensions on in this job that take one model call's batch for the whole batch of images (Forge's SAG)
     def whole_batch_readers(self, p: Any) -> list[str]: ...
     def infotext(self, p: Any, index: int) -> str: ...  # what A1111 writes into the running batch's image ``index``
@@ -376,6 +378,7 @@ class AnimationJob:
                     frames=frames,
                 )  # fmt: skip
                 changes.enter_context(injection)
+                host.lend_to_memory_manager(changes, model, modules)
             host.route_model_calls(changes, model, runner)
 
         travels = [self.travel.routing(self.params.closed_loop_mode.loops_prompts, self.params.travel_interp, hires) for hires in (False, True)]

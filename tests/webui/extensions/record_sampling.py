@@ -10,7 +10,9 @@ Every job that reaches its end (postprocess) leaves one file <data>/sampler_reco
       (("sigmas", k-diffusion and LCM), ("alphas", timestep samplers)) and the model's live
       alphas_cumprod; whether it is Hires. fix's pass, the loaded checkpoint's file name, the
       sums of a few UNet weights by state-dict key (WEIGHT_KEYS: the UNet the call runs with)
-      and how many motion modules run in that UNet;
+      and how many motion modules run in that UNet; on Forge, "memory_manager": the classes of the
+      models its memory manager holds loaded ("loaded") and of the UNet patcher's extra models
+      for sampling ("extras"), None on A1111;
   {"kind": "denoised", "step", "x"}: the latents after CFG (on_cfg_after_cfg);
   {"kind": "rng", "first", "noise"}: a draw of A1111's ImageRNG (the seed's noise, then more);
   {"kind": "sampler_noise", "noise"}: a draw the sampler made through p.rng (A1111's TorchHijack):
@@ -107,6 +109,17 @@ def _motion_modules(unet):
     return hooked + sum(type(module).__name__ == "SplicedMotionModule" for module in unet.modules())
 
 
+def _memory_manager(model):
+    if not hasattr(model, "forge_objects"):
+        return None
+    from backend import memory_management
+
+    return {
+        "loaded": [type(loaded.model.model).__name__ for loaded in memory_management.current_loaded_models],
+        "extras": [type(extra.model).__name__ for extra in model.forge_objects.unet.extra_model_patchers_during_sampling],
+    }
+
+
 def _record_calls_of(unet):
     """The UNet's calls recorded from now on: the job's model, or one loaded mid-job (Forge builds
     a new model for Hires. fix's checkpoint and the refiner; before its first job it has none)."""
@@ -126,7 +139,7 @@ def _on_denoiser(params):
         "denoiser": type(denoiser).__name__, "table": _table(denoiser), "alphas_cumprod": _cpu(_alphas_cumprod(model)),
         "hr": bool(getattr(denoiser.p, "is_hr_pass", False)), "checkpoint": os.path.basename(model.sd_checkpoint_info.filename),
         "weights": {key: float(state[key].double().sum()) if key in state else None for key in WEIGHT_KEYS},
-        "motion_modules": _motion_modules(unet),
+        "motion_modules": _motion_modules(unet), "memory_manager": _memory_manager(model),
     })
 
 
