@@ -234,6 +234,23 @@ def test_the_motion_modules_are_no_part_of_the_unet_and_follow_the_activations_d
         assert others and all(p.device.type == "cpu" for p in others)
 
 
+def test_a_module_a_memory_manager_moved_only_in_part_goes_whole_to_the_activations_device(unets):
+    """Forge's memory manager, short of room, moves only the layers that have weights (its CPU
+    swap): a positional encoding's table stays behind. The module follows the activations whole."""
+    unet = unets[BaseModel.SD15]
+    modules = _modules(V2)
+    with MotionModuleInjection(unet, modules) as injected:
+        _, hooked, _ = hooked_motion_modules(unet)[0]
+        for layer in hooked.motion_module.modules():
+            if hasattr(layer, "weight"):
+                layer.to("meta")
+        assert {t.device.type for t in hooked.motion_module.buffers()} == {"cpu"}
+        with injected.video(2):
+            out = hooked(torch.empty(2, hooked.motion_module.channels, 4, 4, device="meta"))
+        assert out.device.type == "meta"
+        assert {t.device.type for t in (*hooked.motion_module.parameters(), *hooked.motion_module.buffers())} == {"meta"}
+
+
 def test_under_fp8_weight_storage_the_modules_take_the_compute_dtype_and_run(unets):
     """A1111's "FP8 weight" keeps the UNet's convolution and linear weights in float8 and runs
     the UNet under autocast (bfloat16 on a CPU): the motion modules stay in the dtype of the

@@ -9,6 +9,7 @@ an ``UndoStack``, so leaving restores the UNet exactly, after success or error.
 
 from __future__ import annotations
 
+import itertools
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Callable, Iterator
 
@@ -72,7 +73,7 @@ class HookedMotionModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         frames, scale, windows = self.frames.require(), self.frames.scale, self.frames.windows
-        if next(self.motion_module.parameters()).device != x.device:
+        if not _all_on(self.motion_module, x.device):
             self.motion_module.to(x.device)
         if scale is None and windows is None:
             return self.run(x, frames)
@@ -89,6 +90,12 @@ class HookedMotionModule(nn.Module):
 
     def extra_repr(self) -> str:
         return self.prefix
+
+
+def _all_on(module: nn.Module, device: torch.device) -> bool:
+    """Whether every tensor of ``module`` is on ``device``: a memory manager short of room may have
+    moved only the layers that have weights (Forge's CPU swap leaves a positional encoding behind)."""
+    return all(t.device == device for t in itertools.chain(module.parameters(), module.buffers()))
 
 
 FLOAT8_TYPES = frozenset(getattr(torch, name) for name in ("float8_e4m3fn", "float8_e5m2") if hasattr(torch, name))
