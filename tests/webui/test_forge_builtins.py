@@ -36,6 +36,7 @@ CONTEXT = 8
 STEPS = 3
 
 SAG = "selfattentionguidance integrated (sd 1.x, sd 2.x, sdxl)"
+NEVER_OOM = "never oom integrated"
 BUILTINS: dict[str, tuple[str, list[Any]]] = {
     "FreeU": ("freeu integrated (sd 1.x, sd 2.x, sdxl)", [True, 1.1, 1.2, 0.9, 0.8, 0.0, 1.0]),
     "PAG": ("perturbedattentionguidance integrated", [True, 30.0, 0.0, 0.0, 1.0]),
@@ -121,6 +122,19 @@ def test_self_attention_guidance_when_each_call_holds_every_frame(
     done = run_job(server, "txt2img", job({SAG: [True, 2.0, 2.0, 0.0]}, **animation))
     assert_frames(done, server)
     assert_acted("SAG", done, without, server)
+
+
+def test_never_oom_unloads_every_model_and_the_animation_runs_as_before(server: WebUIServer, without_builtins: Callable[..., list]) -> None:
+    """Never OOM, each time its UNet tick changes, has Forge's memory manager unload every model it
+    holds (the motion modules the last job lent it among them) and sets how far it offloads the
+    UNet (layer by layer on a GPU; nothing moves on a CPU host); for the VAE it tiles. The
+    animation runs with it on and after it is off again, and comes out as without it."""
+    without = without_builtins()
+    for ticked in (True, False):
+        done = run_job(server, "txt2img", job({NEVER_OOM: [ticked, ticked]}))
+        assert_frames(done, server)
+        change = max(mean_abs_diff(a, b) for a, b in zip(done.frames, without))
+        assert change < 0.5, f"Never OOM {'on' if ticked else 'off again'}: largest mean |diff| {change:.3f}\n{describe(done, server)}"
 
 
 def test_plain_jobs_after_the_builtins(server: WebUIServer, baseline: tuple[PlainImages, PlainImages]) -> None:
