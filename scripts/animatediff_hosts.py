@@ -162,14 +162,21 @@ class Forge(A1111):
     unet = staticmethod(lambda model: model.forge_objects.unet.model.diffusion_model)
 
     def route_model_calls(self, changes: UndoStack, model: Any, runner: Any) -> None:
-        """Every patcher clone shares the one model whose ``apply_model`` the sampler calls, with keyword conditioning."""
+        """Every patcher clone shares the one model whose ``apply_model`` the sampler calls, with
+        keyword conditioning. Its memory estimate, which Forge reads to make room before sampling
+        and to decide whether cond and uncond share a call, counts the rows one UNet call holds
+        (a window's), not the whole video's."""
         k_model = model.forge_objects.unet.model
-        apply_model = k_model.apply_model
+        apply_model, memory_required = k_model.apply_model, k_model.memory_required
 
         def routed(x: torch.Tensor, t: torch.Tensor, **conditioning: Any) -> torch.Tensor:
             return runner(lambda x, t, conditioning: apply_model(x, t, **_for_rows(conditioning, x.shape[0])), x, t, conditioning)
 
+        def estimate(input_shape: list[int]) -> float:  # Forge passes it by keyword too
+            return memory_required([runner.rows_per_model_call(input_shape[0]), *input_shape[1:]])
+
         changes.set_attr(k_model, "apply_model", routed)
+        changes.set_attr(k_model, "memory_required", estimate)
 
     def use_noise_schedule(self, changes: UndoStack, p: Any, model: Any, alphas_cumprod: torch.Tensor) -> None:
         """The predictor's sigma table from ``alphas_cumprod``, with Zero Terminal SNR when the setting asks (as Forge applies it)."""

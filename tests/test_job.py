@@ -235,7 +235,8 @@ class Processing:
             if step in self.before_step:
                 self.before_step[step]()
             params = SimpleNamespace(
-                x=torch.cat([x, x]), sigma=torch.full((2 * frames,), sigma), image_cond=torch.zeros(2 * frames, 5, 1, 1, device=self.device),
+                x=torch.cat([x, x]), sigma=torch.full((2 * frames,), sigma),
+                image_cond=torch.zeros(2 * frames, 5, 1, 1, device=self.device),
                 text_cond=cond.repeat(frames, 1, 1), text_uncond=uncond.repeat(frames, 1, 1), denoiser=SimpleNamespace(step=step),
                 sampling_step=step, total_sampling_steps=2,
             )  # fmt: skip
@@ -245,11 +246,12 @@ class Processing:
             unet_now = self.sd_model.model.diffusion_model
             self.steps.append(
                 {
-                    "model": self.sd_model, "hooked": len(hooked_motion_modules(unet_now)), "schedule": self.sd_model.alphas_cumprod.clone(),
-                    "lent": [model for model, _ in self.host.lent],
+                    "model": self.sd_model, "hooked": len(hooked_motion_modules(unet_now)),
+                    "schedule": self.sd_model.alphas_cumprod.clone(), "lent": [model for model, _ in self.host.lent],
                 }
             )  # fmt: skip
-            out = self.sd_model.apply_model(params.x / (sigma**2 + 1) ** 0.5, torch.full((2 * frames,), 500, device=self.device), conditioning)
+            timesteps = torch.full((2 * frames,), 500, device=self.device)
+            out = self.sd_model.apply_model(params.x / (sigma**2 + 1) ** 0.5, timesteps, conditioning)
             for callback in list(self.host.denoised_callbacks):
                 callback(SimpleNamespace(x=out))
             eps_cond, eps_uncond = out.chunk(2)
@@ -723,8 +725,9 @@ def test_under_medvram_a_job_leaves_no_motion_module_on_the_gpu(tmp_path, lowvra
     torch.cuda.synchronize()
     left = torch.cuda.memory_allocated() - before
     mib = 2**20
+    peak = torch.cuda.max_memory_allocated() - before
     print(
-        f"\n{'--medvram' if lowvram else 'normal'}: allocated before the job {before / mib:.0f} MiB; job peak +{(torch.cuda.max_memory_allocated() - before) / mib:.0f} MiB;"
+        f"\n{'--medvram' if lowvram else 'normal'}: allocated before the job {before / mib:.0f} MiB; job peak +{peak / mib:.0f} MiB;"
         f" left after the job +{left / mib:.0f} MiB (the motion modules' file: {module_bytes / mib:.0f} MiB);"
         f" reserved {torch.cuda.memory_reserved() / mib:.0f} MiB"
     )

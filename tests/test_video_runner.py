@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from conftest import SD15_CHANNELS, SDXL_CHANNELS
@@ -226,6 +228,25 @@ def test_on_window_sees_every_window_and_can_stop_sampling(unet):
         runner(lambda rows, t, cond: rows, torch.randn(12, 2), torch.zeros(12), None)
     windows = len(schedule.windows(12, 5))
     assert windows >= 3 and seen == [(5, 0, windows), (5, 1, windows)]
+
+
+@pytest.mark.parametrize(
+    "schedule, videos_per_call",
+    [(ContextSchedule(context=4, overlap=1), None), (ContextSchedule(context=4, overlap=1), 1), (ContextSchedule(context=16), None),
+     (ContextSchedule(context=4, overlap=0, kind="views"), None)],
+    ids=["windows", "windows-one-video-per-call", "one-window", "views"],
+)  # fmt: skip
+def test_rows_per_model_call_is_the_most_rows_a_call_of_the_model_gets(schedule, videos_per_call):
+    seen: list[int] = []
+
+    def model(rows: torch.Tensor, t: torch.Tensor, cond: Any) -> torch.Tensor:
+        seen.append(rows.shape[0])
+        return rows
+
+    runner = VideoModelRunner(_NoMotion(), schedule, 10, videos_per_call=videos_per_call, step=2)
+    runner(model, torch.randn(3 * 10, 2), torch.zeros(3 * 10), None)
+    assert runner.rows_per_model_call(3 * 10) == max(seen)
+    assert runner.rows_per_model_call(7) == 7  # no whole videos: the sampler's rows, as they are
 
 
 def test_rows_that_split_videos_are_refused():

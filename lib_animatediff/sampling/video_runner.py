@@ -110,6 +110,19 @@ class VideoModelRunner:
     calls: int = field(default=0, init=False)
     rows_this_step: int = field(default=0, init=False)
 
+    def rows_per_model_call(self, rows: int) -> int:
+        """The most rows one model call holds when the sampler calls with ``rows`` rows: a window's
+        frames (every frame under the views schedule) of each video run together. What a memory
+        estimate of the UNet's calls must count, not the sampler's ``rows``."""
+        if self.frames < 1 or rows % self.frames:
+            return rows
+        videos = rows // self.frames
+        if self.schedule.model_sees_all(self.frames):
+            frames = self.frames
+        else:
+            frames = max(len(window) for window in self.schedule.windows(self.frames, self.step))
+        return min(self.videos_per_call or videos, videos) * frames
+
     def __call__(self, model: ModelCall, x: torch.Tensor, t: torch.Tensor, cond: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
         rows = x.shape[0]
         videos = video_rows(rows, self.frames)

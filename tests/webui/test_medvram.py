@@ -35,5 +35,20 @@ def test_forge_loads_the_motion_modules_with_the_unet_in_every_pass_and_only_in_
     for hr, memory in calls:
         assert "MotionModuleSet" in memory["extras"] and "MotionModuleSet" in memory["loaded"], (hr, memory)
     _, plain_after = run_recorded(server, "txt2img", plain)
-    extras = [[event["memory_manager"]["extras"] for event in events if event["kind"] == "denoiser"] for events in (plain_before, plain_after)]
-    assert extras[0] == extras[1] and not any("MotionModuleSet" in each for each in extras[1])
+    before, after = ([e["memory_manager"]["extras"] for e in plain if e["kind"] == "denoiser"] for plain in (plain_before, plain_after))
+    assert before == after and not any("MotionModuleSet" in each for each in after)
+
+
+@pytest.mark.forge_only("Forge's memory estimate")
+@pytest.mark.parametrize("animation, counted", [({}, 8), ({"context_schedule": "views"}, 12)], ids=["windows", "views"])
+def test_forges_memory_estimate_counts_the_rows_of_one_unet_call(server: WebUIServer, animation: dict, counted: int) -> None:
+    """Forge makes room before sampling, and decides whether cond and uncond share a call, by its
+    model's memory estimate for the latents' rows. Of 12 frames in windows of 8, a UNet call holds
+    8 frames of each video, under the views schedule all 12; a plain job's estimate is as before."""
+    payload = txt2img_payload(steps=2, alwayson_scripts=animatediff(video_length=12, batch_size=8, **animation))
+    _, events = run_recorded(server, "txt2img", payload)
+    calls = [(event["x"].shape[0], event["memory_manager"]["estimate_rows"]) for event in events if event["kind"] == "denoiser"]
+    assert calls and all(estimated == rows // 12 * counted for rows, estimated in calls), calls
+    _, plain = run_recorded(server, "txt2img", txt2img_payload(steps=2))
+    calls = [(event["x"].shape[0], event["memory_manager"]["estimate_rows"]) for event in plain if event["kind"] == "denoiser"]
+    assert calls and all(estimated == rows for rows, estimated in calls), calls

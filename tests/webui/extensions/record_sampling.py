@@ -11,8 +11,9 @@ Every job that reaches its end (postprocess) leaves one file <data>/sampler_reco
       alphas_cumprod; whether it is Hires. fix's pass, the loaded checkpoint's file name, the
       sums of a few UNet weights by state-dict key (WEIGHT_KEYS: the UNet the call runs with)
       and how many motion modules run in that UNet; on Forge, "memory_manager": the classes of the
-      models its memory manager holds loaded ("loaded") and of the UNet patcher's extra models
-      for sampling ("extras"), None on A1111;
+      models its memory manager holds loaded ("loaded"), of the UNet patcher's extra models for
+      sampling ("extras"), and how many rows the model's memory estimate for this call's latents
+      counts ("estimate_rows"), None on A1111;
   {"kind": "denoised", "step", "x"}: the latents after CFG (on_cfg_after_cfg);
   {"kind": "rng", "first", "noise"}: a draw of A1111's ImageRNG (the seed's noise, then more);
   {"kind": "sampler_noise", "noise"}: a draw the sampler made through p.rng (A1111's TorchHijack):
@@ -109,14 +110,17 @@ def _motion_modules(unet):
     return hooked + sum(type(module).__name__ == "SplicedMotionModule" for module in unet.modules())
 
 
-def _memory_manager(model):
+def _memory_manager(model, shape):
     if not hasattr(model, "forge_objects"):
         return None
     from backend import memory_management
 
+    k_model = model.forge_objects.unet.model
+    per_row = type(k_model).memory_required(k_model, [1, *shape[1:]])  # Forge's estimate grows with the rows
     return {
         "loaded": [type(loaded.model.model).__name__ for loaded in memory_management.current_loaded_models],
         "extras": [type(extra.model).__name__ for extra in model.forge_objects.unet.extra_model_patchers_during_sampling],
+        "estimate_rows": round(k_model.memory_required(shape) / per_row),
     }
 
 
@@ -139,7 +143,7 @@ def _on_denoiser(params):
         "denoiser": type(denoiser).__name__, "table": _table(denoiser), "alphas_cumprod": _cpu(_alphas_cumprod(model)),
         "hr": bool(getattr(denoiser.p, "is_hr_pass", False)), "checkpoint": os.path.basename(model.sd_checkpoint_info.filename),
         "weights": {key: float(state[key].double().sum()) if key in state else None for key in WEIGHT_KEYS},
-        "motion_modules": _motion_modules(unet), "memory_manager": _memory_manager(model),
+        "motion_modules": _motion_modules(unet), "memory_manager": _memory_manager(model, list(params.x.shape)),
     })
 
 
