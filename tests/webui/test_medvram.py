@@ -35,7 +35,7 @@ def test_forge_loads_the_motion_modules_with_the_unet_in_every_pass_and_only_in_
     for hr, memory in calls:
         assert "MotionModuleSet" in memory["extras"] and "MotionModuleSet" in memory["loaded"], (hr, memory)
     _, plain_after = run_recorded(server, "txt2img", plain)
-    before, after = ([e["memory_manager"]["extras"] for e in plain if e["kind"] == "denoiser"] for plain in (plain_before, plain_after))
+    before, after = ([e["memory_manager"]["extras"] for e in records if e["kind"] == "denoiser"] for records in (plain_before, plain_after))
     assert before == after and not any("MotionModuleSet" in each for each in after)
 
 
