@@ -122,6 +122,9 @@ class Host:
     def whole_batch_readers(self, p: Any) -> list[str]:
         return self.batch_readers
 
+    def lent_models(self) -> list[Any]:
+        return [model for model, _ in self.lent]
+
     def lend_to_memory_manager(self, changes: Any, model: Any, modules: Any) -> None:
         lent = (model, modules)
         self.lent.append(lent)
@@ -224,7 +227,7 @@ class Processing:
                 "schedule": self.sd_model.alphas_cumprod.clone(),
                 "batch_cond_uncond": self.host.data["batch_cond_uncond"],
                 "callbacks": (len(self.host.denoiser_callbacks), len(self.host.denoised_callbacks)),
-                "lent": [model for model, _ in self.host.lent],
+                "lent": self.host.lent_models(),
             }
         )
         x = self.latents = self.rng.next() * self.SIGMAS[0]
@@ -247,7 +250,7 @@ class Processing:
             self.steps.append(
                 {
                     "model": self.sd_model, "hooked": len(hooked_motion_modules(unet_now)),
-                    "schedule": self.sd_model.alphas_cumprod.clone(), "lent": [model for model, _ in self.host.lent],
+                    "schedule": self.sd_model.alphas_cumprod.clone(), "lent": self.host.lent_models(),
                 }
             )  # fmt: skip
             timesteps = torch.full((2 * frames,), 500, device=self.device)
@@ -709,8 +712,8 @@ def test_under_medvram_a_job_leaves_no_motion_module_on_the_gpu(tmp_path, lowvra
     unet = build_unet(BaseModel.SD15, channels, context_dim=768).half().cuda()
     folder = tmp_path / "motion_modules"
     folder.mkdir()
-    modules = save_motion_modules(random_motion_modules(V2, channels, seed=4).half(), folder / MODULE)
-    module_bytes = modules.stat().st_size
+    module_file = save_motion_modules(random_motion_modules(V2, channels, seed=4).half(), folder / MODULE)
+    module_bytes = module_file.stat().st_size
     host = Host(folder)
     host.lowvram = lowvram
     with torch.no_grad(), torch.autocast("cuda", torch.float16):  # a plain call first: cuBLAS keeps a workspace (32 MiB)
@@ -731,7 +734,7 @@ def test_under_medvram_a_job_leaves_no_motion_module_on_the_gpu(tmp_path, lowvra
         f" left after the job +{left / mib:.0f} MiB (the motion modules' file: {module_bytes / mib:.0f} MiB);"
         f" reserved {torch.cuda.memory_reserved() / mib:.0f} MiB"
     )
-    where = {t.device.type for t in host.modules.get(folder / MODULE).parameters()}
+    where = {t.device.type for t in host.modules.get(module_file).parameters()}
     if lowvram:
         assert where == {"cpu"} and left < 16 * mib
     else:

@@ -117,11 +117,14 @@ class VideoModelRunner:
         if self.frames < 1 or rows % self.frames:
             return rows
         videos = rows // self.frames
+        return min(self.videos_per_call or videos, videos) * max(len(window) for window in self._model_windows())
+
+    def _model_windows(self) -> list[list[int]]:
+        """The frames of each model call this step: every frame under the views schedule (the
+        motion modules still attend in windows), else each context window."""
         if self.schedule.model_sees_all(self.frames):
-            frames = self.frames
-        else:
-            frames = max(len(window) for window in self.schedule.windows(self.frames, self.step))
-        return min(self.videos_per_call or videos, videos) * frames
+            return [list(range(self.frames))]
+        return self.schedule.windows(self.frames, self.step)
 
     def __call__(self, model: ModelCall, x: torch.Tensor, t: torch.Tensor, cond: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
         rows = x.shape[0]
@@ -129,7 +132,7 @@ class VideoModelRunner:
         self.rows_this_step += rows
         views = self.schedule.model_sees_all(self.frames)  # the motion modules still attend in windows
         motion_windows = FusedWindows(self.schedule.windows(self.frames, self.step), self.fuse) if views else None
-        windows = [list(range(self.frames))] if views else self.schedule.windows(self.frames, self.step)
+        windows = self._model_windows()
         per_call = self.videos_per_call or len(videos)
         fused = [WindowAccumulator(self.frames, self.fuse) for _ in videos]
         for number, window in enumerate(windows):
